@@ -1,0 +1,51 @@
+"""Settings from the environment: one pydantic model, read once per cold start."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    stage: str = Field("dev", alias="STAGE")
+    database_url: str | None = Field(None, alias="DATABASE_URL")
+    db_statement_timeout_ms: int = Field(15_000, alias="DB_STATEMENT_TIMEOUT_MS")
+
+    whatsapp_app_secret: str = Field("", alias="WHATSAPP_APP_SECRET")
+    whatsapp_verify_token: str = Field("", alias="WHATSAPP_VERIFY_TOKEN")
+    whatsapp_access_token: str = Field("", alias="WHATSAPP_ACCESS_TOKEN")
+    whatsapp_phone_number_id: str = Field("", alias="WHATSAPP_PHONE_NUMBER_ID")
+    whatsapp_waba_id: str = Field("", alias="WHATSAPP_WABA_ID")
+    whatsapp_graph_url: str = Field("https://graph.facebook.com/v21.0", alias="WHATSAPP_GRAPH_URL")
+
+    media_bucket: str = Field("", alias="MEDIA_BUCKET")
+    media_queue_url: str = Field("", alias="MEDIA_QUEUE_URL")
+    aws_endpoint_url: str | None = Field(None, alias="AWS_ENDPOINT_URL")
+    aws_region: str = Field("us-east-1", alias="AWS_DEFAULT_REGION")
+
+    auth_secret: str = Field("", alias="AUTH_SECRET")
+
+    vapid_public_key: str = Field("", alias="VAPID_PUBLIC_KEY")
+    vapid_private_key: str = Field("", alias="VAPID_PRIVATE_KEY")
+    vapid_subject: str = Field("mailto:contato@example.com", alias="VAPID_SUBJECT")
+
+    ws_management_url: str | None = Field(None, alias="WS_MANAGEMENT_URL")
+
+    @property
+    def embedded_db_allowed(self) -> bool:
+        # Production must be told where its database is; only local/test may start one.
+        return self.stage in ("local", "test")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Tests and the local stack change the environment; forget the cached copy."""
+    get_settings.cache_clear()

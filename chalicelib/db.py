@@ -1,0 +1,183 @@
+"""pg8000 access: one connection per Lambda container, reopened when the server dropped it.
+
+Repositories call `query`, `query_one` and `execute` with named parameters
+(`:conversa_id`); a service wraps several calls in `with transaction():` so they commit
+together. Rows come back as plain dicts.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+import pg8000.native
+from pg8000.exceptions import DatabaseError, InterfaceError
+
+from chalicelib.config import get_settings
+
+# SQLSTATEs that mean "this connection is dead, a fresh one will work".
+_CONNECTION_GONE_CODES = {"57P01", "57P02", "57P03", "08000", "08003", "08006"}
+
+_local = threading.local()
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be reached; callers answer 503."""
+
+
+def connection_params(url: str) -> dict[str, Any]:
+    """Turn `postgresql://user:pass@host:port/db?host=/dir` into pg8000 keyword arguments."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("postgresql", "postgres"):
+        raise ValueError("DATABASE_URL must start with postgresql://")
+    query = parse_qs(parsed.query)
+    params: dict[str, Any] = {
+        "user": unquote(parsed.username or "postgres"),
+        "password": unquote(parsed.password) if parsed.password else None,
+        "database": (parsed.path or "/postgres").lstrip("/") or "postgres",
+        "port": parsed.port or 5432,
+        "application_name": "crm-inbox",
+        "timeout": 30,
+    }
+    socket_dir = query.get("host", [None])[0]
+    if socket_dir and socket_dir.startswith("/"):
+        params["unix_sock"] = f"{socket_dir}/.s.PGSQL.{params['port']}"
+    else:
+        params["host"] = socket_dir or parsed.hostname or "localhost"
+    return params
+
+
+def database_url() -> str:
+    settings = get_settings()
+    if settings.database_url:
+        return settings.database_url
+    if settings.embedded_db_allowed:
+        from chalicelib.local.embedded_pg import ensure_embedded_database
+
+        return ensure_embedded_database()
+    raise DatabaseUnavailable("DATABASE_URL is not set")
+
+
+def connect() -> pg8000.native.Connection:
+    try:
+        conn = pg8000.native.Connection(**connection_params(database_url()))
+    except (InterfaceError, OSError, DatabaseError) as exc:
+        raise DatabaseUnavailable(str(exc)) from exc
+    timeout_ms = int(get_settings().db_statement_timeout_ms)
+    conn.run(f"SET statement_timeout = {timeout_ms}")  # an int from settings, not user input
+    conn.run("SET TIME ZONE 'UTC'")
+    return conn
+
+
+def _is_connection_gone(exc: Exception) -> bool:
+    if isinstance(exc, (InterfaceError, OSError)):
+        return True
+    if isinstance(exc, DatabaseError) and exc.args and isinstance(exc.args[0], dict):
+        return exc.args[0].get("C") in _CONNECTION_GONE_CODES
+    return False
+
+
+def _state() -> threading.local:
+    if not hasattr(_local, "conn"):
+        _local.conn = None
+        _local.depth = 0
+    return _local
+
+
+def get_connection() -> pg8000.native.Connection:
+    state = _state()
+    if state.conn is None:
+        state.conn = connect()
+    return state.conn
+
+
+def close() -> None:
+    state = _state()
+    if state.conn is not None:
+        # Closing a dead socket may fail; the connection is gone either way.
+        with suppress(Exception):
+            state.conn.close()
+    state.conn = None
+    state.depth = 0
+
+
+def _run(sql: str, params: dict[str, Any]) -> tuple[list[list[Any]], list[str]]:
+    state = _state()
+    attempts = 1 if state.depth else 2  # inside a transaction a retry would lose earlier work
+    for attempt in range(attempts):
+        conn = get_connection()
+        try:
+            rows = conn.run(sql, **params)
+            columns = [c["name"] for c in (conn.columns or [])]
+            return rows or [], columns
+        except Exception as exc:
+            if _is_connection_gone(exc):
+                close()
+                if attempt + 1 < attempts:
+                    continue
+                raise DatabaseUnavailable(str(exc)) from exc
+            raise
+    raise AssertionError("unreachable")
+
+
+def query(sql: str, **params: Any) -> list[dict[str, Any]]:
+    rows, columns = _run(sql, params)
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def query_one(sql: str, **params: Any) -> dict[str, Any] | None:
+    rows = query(sql, **params)
+    return rows[0] if rows else None
+
+
+def scalar(sql: str, **params: Any) -> Any:
+    rows, _ = _run(sql, params)
+    return rows[0][0] if rows else None
+
+
+def execute(sql: str, **params: Any) -> int:
+    """Run a statement; returns the affected row count."""
+    _run(sql, params)
+    return get_connection().row_count
+
+
+@contextmanager
+def transaction() -> Iterator[None]:
+    """BEGIN/COMMIT around the block; a nested block joins the outer transaction."""
+    state = _state()
+    if state.depth:
+        state.depth += 1
+        try:
+            yield
+        finally:
+            state.depth -= 1
+        return
+    _run("BEGIN", {})  # retried on a dead connection: nothing has happened yet
+    state.depth = 1
+    try:
+        yield
+    except BaseException:
+        state.depth = 0
+        try:
+            get_connection().run("ROLLBACK")
+        except Exception:  # noqa: BLE001 - a dead connection rolls back by itself
+            close()
+        raise
+    state.depth = 0
+    try:
+        get_connection().run("COMMIT")
+    except Exception as exc:
+        if _is_connection_gone(exc):
+            close()
+            raise DatabaseUnavailable(str(exc)) from exc
+        raise
+
+
+def ping() -> bool:
+    try:
+        return scalar("SELECT 1") == 1
+    except DatabaseUnavailable:
+        return False

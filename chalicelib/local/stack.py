@@ -1,0 +1,143 @@
+"""The whole system in one process: `make run` and the end-to-end tests use this.
+
+Embedded PostgreSQL (migrated), moto's threaded server with the media bucket and queues,
+any extra components (fake WhatsApp, queue pump, websocket gateway, scheduler) and the
+Chalice REST API. Components are classes with `start()`, `stop()` and `describe()`,
+constructed with the stack; they start in order before the API and stop in reverse.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import socket
+import threading
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+# Import paths of the pluggable components, in start order.
+COMPONENTS: list[str] = []
+
+# Local defaults only: a real deployment sets every one of these in its environment.
+LOCAL_ENV_DEFAULTS = {
+    "WHATSAPP_APP_SECRET": "local-app-secret",
+    "WHATSAPP_VERIFY_TOKEN": "local-verify-token",
+    "WHATSAPP_ACCESS_TOKEN": "local-access-token",
+    "WHATSAPP_PHONE_NUMBER_ID": "100000000000001",
+    "WHATSAPP_WABA_ID": "200000000000002",
+    "AUTH_SECRET": "local-auth-secret-change-me-in-production-0123456789",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+class LocalStack:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        api_port: int = 8000,
+        moto_port: int = 5001,
+        stage: str = "local",
+        data_dir: str | None = None,
+        components: list[str] | None = None,
+    ):
+        self.host = host
+        self.api_port = api_port or free_port(host)
+        self.moto_port = moto_port or free_port(host)
+        self.stage = stage
+        self.data_dir = data_dir
+        self.component_paths = COMPONENTS if components is None else components
+        self.components: list = []
+        self.resources: dict[str, str] = {}
+        self._moto = None
+        self._api_server = None
+        self._api_thread: threading.Thread | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+    @property
+    def aws_endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.moto_port}"
+
+    def start(self) -> LocalStack:
+        from chalicelib.config import reset_settings
+        from chalicelib.local import aws
+        from chalicelib.local.embedded_pg import ensure_embedded_database
+
+        os.environ["STAGE"] = self.stage
+        for key, value in LOCAL_ENV_DEFAULTS.items():
+            os.environ.setdefault(key, value)
+        reset_settings()
+        if not os.environ.get("DATABASE_URL"):
+            ensure_embedded_database(self.data_dir)
+        from chalicelib.migrate import migrate
+
+        migrate()
+
+        aws.use_fake_credentials()
+        self._moto = aws.start_moto_server(self.host, self.moto_port)
+        os.environ["AWS_ENDPOINT_URL"] = self.aws_endpoint_url
+        self.resources = aws.create_media_resources(self.aws_endpoint_url)
+        os.environ["MEDIA_BUCKET"] = self.resources["bucket"]
+        os.environ["MEDIA_QUEUE_URL"] = self.resources["queue_url"]
+        os.environ["MEDIA_DLQ_URL"] = self.resources["dlq_url"]
+        reset_settings()
+
+        for path in self.component_paths:
+            module_name, class_name = path.split(":")
+            component = getattr(importlib.import_module(module_name), class_name)(self)
+            component.start()
+            self.components.append(component)
+            reset_settings()
+
+        self._start_api()
+        return self
+
+    def _start_api(self) -> None:
+        from chalice.cli.factory import CLIFactory
+        from chalice.local import create_local_server
+
+        factory = CLIFactory(project_dir=str(PROJECT_DIR), environ=os.environ)
+        config = factory.create_config_obj(chalice_stage_name=self.stage)
+        app = factory.load_chalice_app(config.environment_variables)
+        self._api_server = create_local_server(app, config, self.host, self.api_port)
+        self._api_thread = threading.Thread(target=self._api_server.server.serve_forever, daemon=True)
+        self._api_thread.start()
+
+    def describe(self) -> list[str]:
+        lines = [
+            f"REST API          {self.api_url}   (GET /health)",
+            f"PostgreSQL        {os.environ.get('DATABASE_URL')}",
+            f"AWS (moto)        {self.aws_endpoint_url}   bucket {self.resources.get('bucket')}",
+            f"media queue       {self.resources.get('queue_url')}",
+            f"dead letters      {self.resources.get('dlq_url')}",
+        ]
+        lines += [component.describe() for component in self.components]
+        return lines
+
+    def stop(self) -> None:
+        if self._api_server is not None:
+            self._api_server.shutdown()
+            self._api_server.server.server_close()
+            self._api_server = None
+        for component in reversed(self.components):
+            try:
+                component.stop()
+            except Exception as exc:  # noqa: BLE001 - keep stopping the rest
+                print(f"stopping {component!r} failed: {exc}")
+        self.components.clear()
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+        from chalicelib import db
+
+        db.close()

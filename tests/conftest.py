@@ -1,0 +1,59 @@
+"""Shared fixtures: one embedded PostgreSQL per test session, migrated once.
+
+Every test that touches the database asks for `db_clean`, which empties the tables.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import pytest
+
+# The environment a test run sees, before any app module reads its settings.
+os.environ["STAGE"] = "test"
+for _key, _value in {
+    "WHATSAPP_APP_SECRET": "test-app-secret",
+    "WHATSAPP_VERIFY_TOKEN": "test-verify-token",
+    "WHATSAPP_ACCESS_TOKEN": "test-access-token",
+    "WHATSAPP_PHONE_NUMBER_ID": "100000000000001",
+    "WHATSAPP_WABA_ID": "200000000000002",
+    "AUTH_SECRET": "test-auth-secret-0123456789abcdef0123456789abcdef",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}.items():
+    os.environ[_key] = _value
+for _key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "DATABASE_URL"):
+    os.environ.pop(_key, None)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    """Start the embedded server in a temporary directory and migrate it."""
+    from chalicelib.config import reset_settings
+    from chalicelib.local.embedded_pg import ensure_embedded_database
+    from chalicelib.migrate import migrate
+
+    url = ensure_embedded_database(tempfile.mkdtemp(prefix="crm-test-pg-"))
+    reset_settings()
+    migrate()
+    return url
+
+
+_APP_TABLES_SQL = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"
+
+
+@pytest.fixture
+def db_clean(database_url):
+    """An empty, migrated database for this test."""
+    from chalicelib import db
+
+    db.close()
+    tables = [row["tablename"] for row in db.query(_APP_TABLES_SQL)]
+    if tables:
+        db.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")  # names from pg_tables
+    yield database_url
+    db.close()
