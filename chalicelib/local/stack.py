@@ -17,7 +17,9 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 # Import paths of the pluggable components, in start order.
-COMPONENTS: list[str] = []
+COMPONENTS: list[str] = [
+    "chalicelib.local.fake_graph:FakeWhatsAppComponent",
+]
 
 # Local defaults only: a real deployment sets every one of these in its environment.
 LOCAL_ENV_DEFAULTS = {
@@ -49,6 +51,8 @@ class LocalStack:
         components: list[str] | None = None,
     ):
         self.host = host
+        # Ports given as 0 mean "any free one" (tests); components follow that choice.
+        self.ephemeral = api_port == 0
         self.api_port = api_port or free_port(host)
         self.moto_port = moto_port or free_port(host)
         self.stage = stage
