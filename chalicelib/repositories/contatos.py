@@ -1,0 +1,101 @@
+"""SQL for contatos (and, for the inbound webhook, the conversation each contact talks in)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib import db
+
+# Contacts of one webhook payload, their ativa conversations and the eventos of what was
+# created, in one statement. The profile name fills nome_perfil and nome, but never a name an
+# attendant set (nome_editado) nor an anonymised contact. `criado` comes from xmax = 0: the
+# row was inserted, not updated. A contact whose ativa conversation was opened by a
+# concurrent payload after this statement's snapshot comes back with conversa_id NULL; the
+# caller then asks conversas.find_or_open_ativas.
+_UPSERT_INBOUND_SQL = """
+WITH entrada AS (
+    SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(telefone text, wa_id text, nome_perfil text)
+),
+gravados AS (
+    INSERT INTO contatos AS k (telefone, wa_id, nome_perfil, nome, canal)
+    SELECT telefone, wa_id, nome_perfil, nome_perfil, 'whatsapp' FROM entrada
+    ON CONFLICT (telefone) DO UPDATE SET
+        wa_id = CASE WHEN k.anonimizado THEN k.wa_id ELSE coalesce(EXCLUDED.wa_id, k.wa_id) END,
+        nome_perfil = CASE WHEN k.anonimizado THEN k.nome_perfil
+                           ELSE coalesce(EXCLUDED.nome_perfil, k.nome_perfil) END,
+        nome = CASE WHEN k.anonimizado OR k.nome_editado THEN k.nome
+                    ELSE coalesce(EXCLUDED.nome_perfil, k.nome) END
+    RETURNING k.id, k.telefone, k.nome, k.wa_id, (k.xmax = 0) AS criado
+),
+abertas AS (
+    INSERT INTO conversas (contato_id, canal)
+    SELECT id, 'whatsapp' FROM gravados
+    ON CONFLICT (contato_id) WHERE status = 'ativa' DO NOTHING
+    RETURNING id, contato_id
+),
+registrados AS (
+    INSERT INTO eventos (contato_id, tipo, dados, chave)
+    SELECT id, 'contato_criado', jsonb_build_object('telefone', telefone, 'wa_id', wa_id, 'canal', 'whatsapp',
+                                                    'origem', 'whatsapp_webhook'),
+           'contato_criado:' || id
+    FROM gravados WHERE criado
+    UNION ALL
+    SELECT contato_id, 'conversa_aberta', jsonb_build_object('conversa_id', id, 'canal', 'whatsapp',
+                                                             'origem', 'whatsapp_webhook'),
+           'conversa_aberta:' || id
+    FROM abertas
+    ON CONFLICT (chave) WHERE chave IS NOT NULL DO NOTHING
+)
+SELECT g.id AS contato_id, g.telefone, g.nome, g.criado,
+       coalesce(a.id, c.id) AS conversa_id, (a.id IS NOT NULL) AS conversa_nova
+FROM gravados g
+LEFT JOIN abertas a ON a.contato_id = g.id
+LEFT JOIN conversas c ON c.contato_id = g.id AND c.status = 'ativa'
+"""
+
+
+def upsert_inbound(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """rows: {telefone, wa_id, nome_perfil}, one per telefone. Returns one row per contact:
+    contato_id, telefone, nome, criado, conversa_id (None: see above), conversa_nova."""
+    if not rows:
+        return []
+    return db.query(_UPSERT_INBOUND_SQL, rows=json.dumps(rows))
+
+
+# A user_preferences webhook: the customer stopped (or resumed) marketing messages in
+# WhatsApp itself. Contacts we do not know still get their eventos row (contato_id NULL).
+_USER_PREFERENCES_SQL = """
+WITH entrada AS (
+    SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+        telefone text, optar boolean, payload jsonb, created_at timestamptz, chave text)
+),
+ultima AS (
+    SELECT DISTINCT ON (telefone) telefone, optar, created_at FROM entrada ORDER BY telefone, created_at DESC
+),
+alterados AS (
+    UPDATE contatos k SET
+        opt_in_status = u.optar,
+        opt_in_at = CASE WHEN u.optar THEN u.created_at ELSE k.opt_in_at END,
+        opt_in_source = CASE WHEN u.optar THEN 'whatsapp_user_preferences' ELSE k.opt_in_source END
+    FROM ultima u
+    WHERE k.telefone = u.telefone
+    RETURNING k.id, k.telefone
+),
+registrados AS (
+    INSERT INTO eventos (contato_id, tipo, dados, created_at, chave)
+    SELECT k.id, CASE WHEN e.optar THEN 'opt_in' ELSE 'opt_out' END,
+           jsonb_build_object('source', 'whatsapp_user_preferences', 'user_preferences', e.payload),
+           e.created_at, e.chave
+    FROM entrada e LEFT JOIN contatos k ON k.telefone = e.telefone
+    ON CONFLICT (chave) WHERE chave IS NOT NULL DO NOTHING
+)
+SELECT id AS contato_id, telefone FROM alterados
+"""
+
+
+def apply_user_preferences(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """rows: {telefone, optar (True = resume, False = stop), payload, created_at, chave}."""
+    if not rows:
+        return []
+    return db.query(_USER_PREFERENCES_SQL, rows=json.dumps(rows))

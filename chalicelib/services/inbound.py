@@ -1,0 +1,671 @@
+"""Inbound WhatsApp webhook processing (DESIGN §6, WHATSAPP.md).
+
+`handle_payload(payload)` takes a parsed, signature-checked body and stores everything in
+it: all entries, changes, messages and statuses, in one transaction, set-based. It is split
+in a pure part (`parse_payload`: JSON → rows, no I/O) and the storage (`store`), so the
+mapping rules are unit-tested without a database. Live events and media jobs go out after
+the commit.
+
+Round trips for a one-message payload: the duplicate check, BEGIN, contacts + conversation,
+message + window + contact effects, COMMIT (plus one read of the new conversation's row when
+a conversation was opened).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib import db
+from chalicelib.config import get_settings
+from chalicelib.observability import logger
+from chalicelib.whatsapp.models import (
+    Change,
+    Entry,
+    Envelope,
+    InboundMessage,
+    MessageHead,
+    Status,
+    TemplateStatusUpdate,
+    UserPreference,
+    Value,
+    WaContact,
+    parse_or_none,
+)
+from chalicelib.whatsapp.phones import normalize_telefone
+
+WHATSAPP_OBJECT = "whatsapp_business_account"
+MEDIA_KINDS = ("image", "audio", "video", "document", "sticker")
+OPT_OUT_WORDS = frozenset({"SAIR", "PARAR", "STOP", "CANCELAR"})
+STATUS_MAP = {
+    "sent": "enviada",
+    "delivered": "entregue",
+    "read": "lida",
+    "played": "reproduzida",
+    "failed": "falhou",
+}
+# pricing.category → billing_category; the two variants Meta bills as their family.
+BILLING_MAP = {
+    "service": "service",
+    "utility": "utility",
+    "marketing": "marketing",
+    "marketing_lite": "marketing",
+    "authentication": "authentication",
+    "authentication-international": "authentication",
+    "authentication_international": "authentication",
+}
+TEMPLATE_STATUS = {
+    "approved",
+    "pending",
+    "rejected",
+    "paused",
+    "disabled",
+    "in_appeal",
+    "pending_deletion",
+    "deleted",
+    "archived",
+    "limit_exceeded",
+}
+TEMPLATE_EVENT_ALIASES = {"reinstated": "approved", "unpaused": "approved"}
+
+# Column limits of 0001/0002: longer garbage is cut rather than failing the payload.
+MAX_WHATSAPP_ID = 255
+MAX_NOME = 200
+MAX_WA_ID = 32
+MAX_CAMPANHA = 100
+MAX_MIME = 255
+MAX_STATUS_WORD = 50
+MIN_TS, MAX_TS = 946_684_800, 4_102_444_800  # 2000-01-01 .. 2100-01-01
+
+
+# Payload hygiene -----------------------------------------------------------------------------
+class MediaQueueUnavailable(RuntimeError):
+    """The media queue refused the jobs (answered 500 so Meta retries)."""
+
+
+class PayloadRejected(ValueError):
+    """A body no WhatsApp payload can be (answered 400)."""
+
+
+MAX_DEPTH = 64  # Meta's payloads nest about 8 deep
+
+
+def sanitize(value: Any, _depth: int = 0) -> Any:
+    """What PostgreSQL accepts: no NUL characters (text and jsonb refuse them), no lone
+    surrogates, no NaN/Infinity. Applied to the whole payload, so raw copies in `dados` are
+    storable too. Absurd nesting is refused rather than recursed into."""
+    if _depth > MAX_DEPTH:
+        raise PayloadRejected(f"JSON nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, str):
+        if "\x00" in value:
+            value = value.replace("\x00", "")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "replace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {sanitize(k): sanitize(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [sanitize(v, _depth + 1) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _cut(value: str | None, limit: int) -> str | None:
+    return value[:limit] if value else value
+
+
+def parse_timestamp(value: str | None) -> dt.datetime:
+    """Meta's unix seconds (a string); an absent or absurd one is 'now'."""
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+        if math.isfinite(seconds) and MIN_TS <= seconds <= MAX_TS:
+            return dt.datetime.fromtimestamp(int(seconds), tz=dt.UTC)
+    except (TypeError, ValueError):
+        pass
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def is_opt_out(text: str | None) -> bool:
+    """Only the word (any case, accents, surrounding punctuation/spaces): SAIR, PARAR, STOP, CANCELAR."""
+    if not text:
+        return False
+    decomposed = unicodedata.normalize("NFKD", text)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    word = re.sub(r"[\W_]+", " ", plain).strip().upper()
+    return word in OPT_OUT_WORDS
+
+
+# Parsed payload ------------------------------------------------------------------------------
+@dataclass
+class InboundRow:
+    whatsapp_id: str
+    telefone: str
+    wa_id: str
+    created_at: dt.datetime
+    tipo: str
+    conteudo: str = ""
+    media_type: str | None = None
+    media_mime: str | None = None
+    dados: dict[str, Any] = field(default_factory=dict)
+    abre_janela: bool = True
+    opt_out: bool = False
+    referral: dict[str, Any] | None = None
+    campanha: str | None = None
+    media_job: dict[str, Any] | None = None  # MediaJob fields but mensagem_id
+
+
+@dataclass
+class ParsedPayload:
+    messages: list[InboundRow] = field(default_factory=list)
+    profile_names: dict[str, str] = field(default_factory=dict)  # telefone → profile name
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    user_preferences: list[dict[str, Any]] = field(default_factory=list)
+    templates: list[dict[str, Any]] = field(default_factory=list)
+    value_errors: list[dict[str, Any]] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # why parts were skipped (logged)
+
+
+def map_message(msg: InboundMessage, raw: dict[str, Any]) -> dict[str, Any]:
+    """DESIGN §5's type mapping: tipo, conteudo, media fields and dados (raw always kept)."""
+    kind = (msg.type or "").strip()
+    dados: dict[str, Any] = {"whatsapp_type": kind or None, "raw": raw}
+    out: dict[str, Any] = {"tipo": "nao_suportado", "conteudo": "", "media_type": None, "media_mime": None}
+    if msg.context is not None:
+        dados["context"] = msg.context.model_dump(by_alias=True, exclude_none=True)
+    if msg.referral is not None:
+        dados["referral"] = msg.referral.model_dump(exclude_none=True)
+    if msg.errors:
+        dados["errors"] = [e.model_dump(exclude_none=True) for e in msg.errors]
+
+    if kind == "text" and msg.text is not None:
+        out.update(tipo="texto", conteudo=msg.text.body or "")
+    elif kind in MEDIA_KINDS and getattr(msg, kind) is not None:
+        body = getattr(msg, kind)
+        media_type = "image" if kind == "sticker" else kind
+        mime = body.mime_type or ("image/webp" if kind == "sticker" else None)
+        out.update(tipo="media", media_type=media_type, media_mime=_cut(mime, MAX_MIME), conteudo=body.caption or "")
+        dados["media"] = {
+            k: v
+            for k, v in {
+                "id": body.id,
+                "sha256": body.sha256,
+                "filename": body.filename,
+                "voice": body.voice,
+                "animated": body.animated,
+                "sticker": kind == "sticker" or None,
+            }.items()
+            if v is not None
+        }
+        if body.filename:
+            dados["filename"] = body.filename
+    elif kind == "location" and msg.location is not None:
+        loc = msg.location
+        out.update(
+            tipo="media", media_type="location", conteudo=" - ".join(p for p in (loc.name, loc.address) if p) or ""
+        )
+        dados["location"] = loc.model_dump(exclude_none=True)
+    elif kind == "interactive" and msg.interactive is not None:
+        inter = msg.interactive
+        reply = inter.button_reply or inter.list_reply
+        dados["interactive_type"] = inter.type
+        if reply is not None:
+            out.update(tipo="interativo", conteudo=reply.title or "")
+            dados["reply_id"] = reply.id
+            dados["reply_title"] = reply.title
+            if inter.list_reply is not None and inter.list_reply.description:
+                dados["reply_description"] = inter.list_reply.description
+        elif inter.nfm_reply is not None:
+            out.update(tipo="interativo", conteudo=inter.nfm_reply.body or "")
+            dados["nfm_reply"] = inter.nfm_reply.model_dump(exclude_none=True)
+        else:
+            out.update(tipo="interativo")
+    elif kind == "button" and msg.button is not None:
+        out.update(tipo="interativo", conteudo=msg.button.text or "")
+        dados["button_payload"] = msg.button.payload
+        dados["button_text"] = msg.button.text
+    elif kind == "reaction" and msg.reaction is not None:
+        emoji = msg.reaction.emoji or ""
+        out.update(tipo="reacao", conteudo=emoji)
+        dados["reaction"] = {"message_id": msg.reaction.message_id, "emoji": emoji, "removed": not emoji}
+    elif kind == "contacts" and msg.contacts is not None:
+        names = [c.name.formatted_name for c in msg.contacts if c.name is not None and c.name.formatted_name]
+        out.update(tipo="contatos", conteudo=", ".join(names))
+        dados["contacts"] = [c.model_dump(exclude_none=True) for c in msg.contacts]
+    elif kind == "system" and msg.system is not None:
+        out.update(tipo="sistema", conteudo=msg.system.body or "")
+        dados["system"] = msg.system.model_dump(exclude_none=True)
+    # order, unsupported, unknown and bodies of an unexpected shape stay nao_suportado.
+    out["dados"] = dados
+    return out
+
+
+def _message_row(raw: Any, profile_names: dict[str, str], parsed: ParsedPayload) -> InboundRow | None:
+    msg = parse_or_none(InboundMessage, raw)
+    if msg is None:
+        head = parse_or_none(MessageHead, raw)
+        if head is None:
+            parsed.ignored.append("message that is not an object")
+            return None
+        # A body of an unexpected shape: stored as nao_suportado with its raw object.
+        msg = InboundMessage.model_validate({"from": head.from_, "id": head.id, "timestamp": head.timestamp})
+        msg.type = f"invalid:{head.type}" if head.type else None
+    telefone = normalize_telefone(msg.from_)
+    if not msg.id or telefone is None:
+        parsed.ignored.append(f"message without id or sender ({msg.id!r}, {msg.from_!r})")
+        return None
+    mapped = map_message(msg, raw)
+    created_at = parse_timestamp(msg.timestamp)
+    row = InboundRow(
+        whatsapp_id=msg.id[:MAX_WHATSAPP_ID],
+        telefone=telefone,
+        wa_id=(msg.from_ or "")[:MAX_WA_ID],
+        created_at=created_at,
+        **mapped,
+    )
+    row.abre_janela = row.tipo != "sistema"
+    if row.tipo == "texto":
+        row.opt_out = is_opt_out(row.conteudo)
+    elif msg.type == "button" and msg.button is not None:
+        row.opt_out = is_opt_out(msg.button.text) or is_opt_out(msg.button.payload)
+    if msg.referral is not None:
+        row.referral = msg.referral.model_dump(exclude_none=True)
+        row.campanha = _cut(msg.referral.source_id, MAX_CAMPANHA)
+    if row.tipo == "media" and row.media_type != "location":
+        media = row.dados.get("media", {})
+        media_id = media.get("id")
+        if media_id and len(media_id) <= 100:
+            row.media_job = {
+                "whatsapp_media_id": media_id,
+                "kind": msg.type,
+                "mime_type": row.media_mime,
+                "sha256": media.get("sha256"),
+                "filename": media.get("filename"),
+                "animated": bool(media.get("animated")),
+                "voice": bool(media.get("voice")),
+            }
+        else:
+            row.dados["media_erro"] = "mensagem de mídia sem id de mídia válido"
+    return row
+
+
+def _status_row(raw: Any, parsed: ParsedPayload) -> dict[str, Any] | None:
+    status = parse_or_none(Status, raw)
+    if status is None or not status.id or not status.status:
+        parsed.ignored.append("status without id or status")
+        return None
+    word = status.status.strip().lower()[:MAX_STATUS_WORD]
+    category = status.pricing.category.strip().lower() if status.pricing and status.pricing.category else None
+    errors = [e.model_dump(exclude_none=True) for e in status.errors] if status.errors else None
+    return {
+        "whatsapp_id": status.id[:MAX_WHATSAPP_ID],
+        "status": word,
+        "status_envio": STATUS_MAP.get(word),
+        "billing_category": BILLING_MAP.get(category) if category else None,
+        "errors": errors,
+        "payload": raw,
+        "status_at": parse_timestamp(status.timestamp).isoformat(),
+    }
+
+
+def _parse_messages_value(value: Value, raw_value: dict[str, Any], parsed: ParsedPayload) -> None:
+    for raw_contact in value.contacts:
+        contact = parse_or_none(WaContact, raw_contact)
+        if contact is None or not contact.wa_id:
+            continue
+        telefone = normalize_telefone(contact.wa_id)
+        if telefone and contact.profile is not None and contact.profile.name:
+            parsed.profile_names[telefone] = contact.profile.name[:MAX_NOME]
+    for raw_message in value.messages:
+        row = _message_row(raw_message, parsed.profile_names, parsed)
+        if row is not None:
+            parsed.messages.append(row)
+    for raw_status in value.statuses:
+        row = _status_row(raw_status, parsed)
+        if row is not None:
+            parsed.statuses.append(row)
+    if value.errors:
+        parsed.value_errors.append(
+            {
+                "tipo": "whatsapp_erro",
+                "dados": {"errors": value.errors, "metadata": raw_value.get("metadata")},
+            }
+        )
+    for raw_pref in value.user_preferences:
+        pref = parse_or_none(UserPreference, raw_pref)
+        telefone = normalize_telefone(pref.wa_id) if pref is not None else None
+        if pref is None or telefone is None:
+            parsed.ignored.append("user_preferences item without wa_id")
+            continue
+        choice = (pref.value or "").strip().lower()
+        if (pref.category or "").strip().lower() != "marketing_messages" or choice not in ("stop", "resume"):
+            parsed.ignored.append(f"user_preferences {pref.category}/{pref.value} kept in logs only")
+            continue
+        created_at = parse_timestamp(pref.timestamp)
+        parsed.user_preferences.append(
+            {
+                "telefone": telefone,
+                "optar": choice == "resume",
+                "payload": raw_pref,
+                "created_at": created_at.isoformat(),
+                "chave": f"user_preferences:{telefone}:{choice}:{int(created_at.timestamp())}",
+            }
+        )
+
+
+def _parse_template_value(raw_value: dict[str, Any], parsed: ParsedPayload) -> None:
+    update = parse_or_none(TemplateStatusUpdate, raw_value)
+    if update is None or not update.event:
+        parsed.ignored.append("template status update without event")
+        return
+    event = update.event.strip().lower()
+    status = TEMPLATE_EVENT_ALIASES.get(event, event)
+    if status not in TEMPLATE_STATUS:
+        parsed.ignored.append(f"template event {update.event!r} has no template_status")
+        return
+    parsed.templates.append(
+        {
+            "whatsapp_id": update.message_template_id,
+            "name": update.message_template_name,
+            "language": update.message_template_language,
+            "status": status,
+            "reason": update.reason,
+        }
+    )
+
+
+def parse_payload(payload: Any) -> ParsedPayload:
+    """The rows a payload means, without I/O. Never raises on odd input: odd parts are
+    skipped with a reason in `ignored`, or stored as nao_suportado with their raw object."""
+    parsed = ParsedPayload()
+    envelope = parse_or_none(Envelope, payload)
+    if envelope is None or envelope.object != WHATSAPP_OBJECT:
+        parsed.ignored.append(f"object {getattr(envelope, 'object', None)!r} is not {WHATSAPP_OBJECT}")
+        return parsed
+    settings = get_settings()
+    for raw_entry in envelope.entry:
+        entry = parse_or_none(Entry, raw_entry)
+        if entry is None:
+            parsed.ignored.append("entry that is not an object")
+            continue
+        for raw_change in entry.changes:
+            change = parse_or_none(Change, raw_change)
+            if change is None or change.value is None:
+                parsed.ignored.append("change without value")
+                continue
+            field_name = (change.field or "").strip()
+            if field_name == "message_template_status_update":
+                if settings.whatsapp_waba_id and entry.id and entry.id != settings.whatsapp_waba_id:
+                    parsed.ignored.append(f"template update of another account {entry.id}")
+                    continue
+                _parse_template_value(change.value, parsed)
+                continue
+            if field_name not in ("messages", "user_preferences"):
+                parsed.ignored.append(f"field {field_name!r} not handled")
+                continue
+            value = parse_or_none(Value, change.value)
+            if value is None:
+                parsed.ignored.append("value of an unexpected shape")
+                continue
+            phone_number_id = value.metadata.phone_number_id if value.metadata else None
+            ours = settings.whatsapp_phone_number_id
+            if ours and phone_number_id and phone_number_id != ours:
+                parsed.ignored.append(f"phone_number_id {phone_number_id} is not ours")
+                continue
+            _parse_messages_value(value, change.value, parsed)
+    # One row per wamid (a payload may repeat a message); first occurrence wins.
+    seen: set[str] = set()
+    unique: list[InboundRow] = []
+    for row in parsed.messages:
+        if row.whatsapp_id not in seen:
+            seen.add(row.whatsapp_id)
+            unique.append(row)
+    parsed.messages = unique
+    statuses: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in parsed.statuses:
+        statuses[(row["whatsapp_id"], row["status"])] = row
+    parsed.statuses = list(statuses.values())
+    return parsed
+
+
+# Storage -------------------------------------------------------------------------------------
+@dataclass
+class StoreResult:
+    mensagens: list[dict[str, Any]] = field(default_factory=list)  # {mensagem, contato_id}
+    conversas_novas: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)  # (conversa, contato)
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    templates: list[dict[str, Any]] = field(default_factory=list)
+    media_jobs: list[dict[str, Any]] = field(default_factory=list)
+    duplicates: int = 0
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "mensagens": len(self.mensagens),
+            "duplicadas": self.duplicates,
+            "conversas_novas": len(self.conversas_novas),
+            "statuses": len(self.statuses),
+            "templates": len(self.templates),
+            "media_jobs": len(self.media_jobs),
+        }
+
+
+def _message_json(row: InboundRow, contato_id: str, conversa_id: str) -> dict[str, Any]:
+    return {
+        "whatsapp_id": row.whatsapp_id,
+        "conversa_id": str(conversa_id),
+        "contato_id": str(contato_id),
+        "conteudo": row.conteudo,
+        "tipo": row.tipo,
+        "media_type": row.media_type,
+        "media_mime": row.media_mime,
+        "dados": row.dados,
+        "created_at": row.created_at.isoformat(),
+        "abre_janela": row.abre_janela,
+        "opt_out": row.opt_out,
+        "referral": row.referral,
+        "campanha": row.campanha,
+    }
+
+
+def _contacts_and_conversations(rows: list[InboundRow], profile_names: dict[str, str]):
+    from chalicelib.repositories import contatos, conversas
+
+    by_phone: dict[str, dict[str, Any]] = {}
+    for row in rows:  # the last wa_id seen is the send address
+        by_phone[row.telefone] = {
+            "telefone": row.telefone,
+            "wa_id": row.wa_id or None,
+            "nome_perfil": profile_names.get(row.telefone),
+        }
+    found = contatos.upsert_inbound([by_phone[t] for t in sorted(by_phone)])
+    contacts = {r["telefone"]: r for r in found}
+    missing = [r["contato_id"] for r in found if r["conversa_id"] is None]
+    for _attempt in range(3):
+        if not missing:
+            break
+        for r in conversas.find_or_open_ativas(missing):
+            for contact in found:
+                if contact["contato_id"] == r["contato_id"] and contact["conversa_id"] is None:
+                    contact["conversa_id"] = r["conversa_id"]
+                    contact["conversa_nova"] = r["conversa_nova"]
+        missing = [r["contato_id"] for r in found if r["conversa_id"] is None]
+    if missing:
+        raise RuntimeError(f"could not find or open a conversation for {len(missing)} contact(s)")
+    return contacts
+
+
+def store(parsed: ParsedPayload) -> StoreResult:
+    """Everything of one payload in one transaction."""
+    from chalicelib.repositories import mensagens
+
+    result = StoreResult()
+    messages = parsed.messages
+    if messages:
+        existing = {r["whatsapp_id"]: r for r in mensagens.existing_by_whatsapp_ids([m.whatsapp_id for m in messages])}
+        # Duplicates change nothing, but a media message still without its file gets its job
+        # again: the earlier delivery may have failed to enqueue it (the worker is idempotent).
+        for row in messages:
+            stored = existing.get(row.whatsapp_id)
+            if stored is not None and stored["media_pendente"] and row.media_job:
+                result.media_jobs.append({**row.media_job, "mensagem_id": str(stored["id"]), "duplicate": True})
+        result.duplicates = len(existing)
+        messages = [m for m in messages if m.whatsapp_id not in existing]
+
+    work = messages or parsed.statuses or parsed.user_preferences or parsed.templates or parsed.value_errors
+    if not work:
+        return result
+    # Rows go in a stable order (contacts by telefone, messages by wamid) so concurrent
+    # payloads lock in the same order; a deadlock that still happens (e.g. statuses against
+    # messages across several conversations) is retried: the whole transaction is idempotent.
+    messages = sorted(messages, key=lambda m: m.whatsapp_id)
+    for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+        try:
+            return _store_transaction(parsed, messages, result)
+        except Exception as exc:
+            if attempt == TRANSACTION_ATTEMPTS or not _is_retryable(exc):
+                raise
+            logger.warning("webhook transaction retried", extra={"attempt": attempt, "error": str(exc)[:200]})
+    raise AssertionError("unreachable")
+
+
+TRANSACTION_ATTEMPTS = 3
+_RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
+
+
+def _is_retryable(exc: Exception) -> bool:
+    from pg8000.exceptions import DatabaseError
+
+    return (
+        isinstance(exc, DatabaseError)
+        and bool(exc.args)
+        and isinstance(exc.args[0], dict)
+        and exc.args[0].get("C") in _RETRYABLE_SQLSTATES
+    )
+
+
+def _store_transaction(parsed: ParsedPayload, messages: list[InboundRow], result: StoreResult) -> StoreResult:
+    from chalicelib.repositories import contatos, conversas, eventos, mensagens, templates
+
+    result.mensagens, result.conversas_novas, result.statuses, result.templates = [], [], [], []
+    result.media_jobs = [j for j in result.media_jobs if j.get("duplicate")]
+    with db.transaction():
+        if messages:
+            contacts = _contacts_and_conversations(messages, parsed.profile_names)
+            inserted = mensagens.insert_inbound(
+                [
+                    _message_json(m, contacts[m.telefone]["contato_id"], contacts[m.telefone]["conversa_id"])
+                    for m in messages
+                ]
+            )
+            result.mensagens = inserted
+            jobs_by_wamid = {m.whatsapp_id: m.media_job for m in messages if m.media_job}
+            for r in inserted:
+                job = jobs_by_wamid.get(r["mensagem"]["whatsapp_id"])
+                if job:
+                    result.media_jobs.append({**job, "mensagem_id": str(r["mensagem"]["id"])})
+            inserted_conversas = {r["mensagem"]["conversa_id"] for r in inserted}
+            new_conversas = [
+                c for c in contacts.values() if c["conversa_nova"] and str(c["conversa_id"]) in inserted_conversas
+            ]
+            if new_conversas:
+                rows = {str(r["id"]): r for r in conversas.get_many_json([c["conversa_id"] for c in new_conversas])}
+                for c in new_conversas:
+                    conversa = rows.get(str(c["conversa_id"]))
+                    if conversa is not None:
+                        contato = {"id": c["contato_id"], "nome": c["nome"], "telefone": c["telefone"]}
+                        result.conversas_novas.append((conversa, contato))
+        if parsed.statuses:
+            mensagens.lock_whatsapp_ids([st["whatsapp_id"] for st in parsed.statuses])
+            result.statuses = mensagens.apply_statuses(parsed.statuses)
+        if parsed.user_preferences:
+            contatos.apply_user_preferences(parsed.user_preferences)
+        if parsed.templates:
+            result.templates = templates.update_status_from_webhook(parsed.templates)
+        if parsed.value_errors:
+            eventos.insert_many(parsed.value_errors)
+    return result
+
+
+# After commit --------------------------------------------------------------------------------
+def _publish(result: StoreResult) -> None:
+    """Live events; never fails the webhook (the data is committed)."""
+    events: list[tuple[str, dict[str, Any]]] = []
+    for conversa, contato in result.conversas_novas:
+        events.append(("conversation:new", {"conversa": conversa, "contato": contato}))
+    for r in result.mensagens:
+        mensagem = r["mensagem"]
+        events.append(
+            (
+                "message:new",
+                {"mensagem": mensagem, "conversa_id": mensagem["conversa_id"], "contato_id": r["contato_id"]},
+            )
+        )
+    for s in result.statuses:
+        events.append(
+            (
+                "message:status",
+                {
+                    "mensagem_id": s["mensagem_id"],
+                    "whatsapp_id": s["whatsapp_id"],
+                    "conversa_id": s["conversa_id"],
+                    "status_envio": s["status_envio"],
+                    "billing_category": s["billing_category"],
+                },
+            )
+        )
+    for t in result.templates:
+        events.append(("template:updated", {"template": t}))
+    if not events:
+        return
+    try:
+        from chalicelib.services import realtime
+
+        realtime.publish_many(events)
+    except Exception:  # noqa: BLE001 - live updates are best effort
+        logger.exception("publishing inbound events failed")
+
+
+def _enqueue_media(result: StoreResult) -> None:
+    """Raises when the queue refuses: the webhook answers 500, Meta retries, and the retry
+    finds the message stored without media and enqueues again."""
+    if not result.media_jobs:
+        return
+    from chalicelib.services.media_jobs import MediaJob, enqueue
+
+    jobs = []
+    for job in result.media_jobs:
+        try:
+            jobs.append(MediaJob.model_validate(job))
+        except Exception:  # noqa: BLE001 - a job that cannot be described is logged, not retried forever
+            logger.exception("media job refused by its model", extra={"job": job})
+    enqueue(jobs)
+
+
+def handle_payload(payload: Any) -> dict[str, Any]:
+    """Parse, store, enqueue media, publish. Returns a summary for the response and logs."""
+    parsed = parse_payload(sanitize(payload))
+    if parsed.ignored:
+        logger.info("webhook parts ignored", extra={"reasons": parsed.ignored[:20], "count": len(parsed.ignored)})
+    result = store(parsed)
+    try:
+        _enqueue_media(result)
+    except Exception as exc:
+        # The messages are committed; a retry from Meta finds them and enqueues again.
+        logger.exception("media jobs could not be enqueued", extra={"jobs": len(result.media_jobs)})
+        _publish(result)
+        raise MediaQueueUnavailable(str(exc)) from exc
+    _publish(result)
+    if result.mensagens:  # Web Push (live stream): never raises, waits a bounded time
+        from chalicelib.services import push
+
+        push.notify_inbound([r["mensagem"] for r in result.mensagens])
+    summary = result.summary()
+    summary["ignorados"] = len(parsed.ignored)
+    logger.info("webhook processed", extra=summary)
+    return summary

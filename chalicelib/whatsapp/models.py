@@ -1,0 +1,284 @@
+"""pydantic models of WhatsApp Cloud API webhook payloads (WHATSAPP.md).
+
+Everything is lenient on purpose: Meta adds fields and types without notice, and a webhook
+that answers 5xx is retried for days. So every model keeps unknown fields (`extra="allow"`),
+every field is optional, numbers sent as strings (or strings sent as numbers) are accepted,
+and lists are parsed item by item by the service, so one odd item never hides the others.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+
+def _as_text(value: Any) -> Any:
+    # Meta sends timestamps and ids as strings; accept numbers too, but no objects.
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+def _as_number(value: Any) -> Any:
+    # Coordinates must be finite: PostgreSQL's jsonb has no Infinity or NaN.
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except (ValueError, OverflowError):
+            return None
+        return number if math.isfinite(number) else None
+    return value
+
+
+Text = Annotated[str | None, BeforeValidator(_as_text)]
+Number = Annotated[float | None, BeforeValidator(_as_number)]
+
+
+class WhatsAppModel(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+# Envelope ---------------------------------------------------------------------------------
+class Metadata(WhatsAppModel):
+    display_phone_number: Text = None
+    phone_number_id: Text = None
+
+
+class Profile(WhatsAppModel):
+    name: Text = None
+
+
+class WaContact(WhatsAppModel):
+    wa_id: Text = None
+    profile: Profile | None = None
+
+
+class ErrorData(WhatsAppModel):
+    details: Text = None
+
+
+class WaError(WhatsAppModel):
+    code: int | str | None = None  # Meta's integer, kept as sent
+    title: Text = None
+    message: Text = None
+    error_data: ErrorData | None = None
+
+
+class Change(WhatsAppModel):
+    field: Text = None
+    value: dict[str, Any] | None = None
+
+
+class Entry(WhatsAppModel):
+    id: Text = None
+    changes: list[Any] = Field(default_factory=list)
+
+
+class Envelope(WhatsAppModel):
+    object: Text = None
+    entry: list[Any] = Field(default_factory=list)
+
+
+class Value(WhatsAppModel):
+    """`value` of a `messages` change; messages and statuses stay raw (parsed one by one)."""
+
+    messaging_product: Text = None
+    metadata: Metadata | None = None
+    contacts: list[Any] = Field(default_factory=list)
+    messages: list[Any] = Field(default_factory=list)
+    statuses: list[Any] = Field(default_factory=list)
+    errors: list[Any] = Field(default_factory=list)
+    user_preferences: list[Any] = Field(default_factory=list)
+
+
+# Inbound messages -------------------------------------------------------------------------
+class TextBody(WhatsAppModel):
+    body: Text = None
+
+
+class MediaBody(WhatsAppModel):
+    """image, video, audio, document and sticker share this shape."""
+
+    id: Text = None
+    mime_type: Text = None
+    sha256: Text = None
+    caption: Text = None
+    filename: Text = None
+    url: Text = None
+    voice: bool | None = None
+    animated: bool | None = None
+
+
+class LocationBody(WhatsAppModel):
+    latitude: Number = None
+    longitude: Number = None
+    name: Text = None
+    address: Text = None
+    url: Text = None
+
+
+class ButtonReply(WhatsAppModel):
+    id: Text = None
+    title: Text = None
+
+
+class ListReply(WhatsAppModel):
+    id: Text = None
+    title: Text = None
+    description: Text = None
+
+
+class NfmReply(WhatsAppModel):
+    name: Text = None
+    body: Text = None
+    response_json: Text = None
+
+
+class InteractiveBody(WhatsAppModel):
+    type: Text = None
+    button_reply: ButtonReply | None = None
+    list_reply: ListReply | None = None
+    nfm_reply: NfmReply | None = None
+
+
+class ButtonBody(WhatsAppModel):
+    payload: Text = None
+    text: Text = None
+
+
+class ReactionBody(WhatsAppModel):
+    message_id: Text = None
+    emoji: Text = None
+
+
+class ContactName(WhatsAppModel):
+    formatted_name: Text = None
+    first_name: Text = None
+    last_name: Text = None
+
+
+class ContactCard(WhatsAppModel):
+    name: ContactName | None = None
+    phones: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class SystemBody(WhatsAppModel):
+    type: Text = None
+    body: Text = None
+    wa_id: Text = None
+    new_wa_id: Text = None
+
+
+class Context(WhatsAppModel):
+    from_: Text = Field(None, alias="from")
+    id: Text = None
+    forwarded: bool | None = None
+    frequently_forwarded: bool | None = None
+
+
+class Referral(WhatsAppModel):
+    source_url: Text = None
+    source_id: Text = None
+    source_type: Text = None
+    headline: Text = None
+    body: Text = None
+    media_type: Text = None
+    image_url: Text = None
+    video_url: Text = None
+    thumbnail_url: Text = None
+    ctwa_clid: Text = None
+
+
+class MessageHead(WhatsAppModel):
+    """What every message has; enough to store one whose body has an unexpected shape."""
+
+    from_: Text = Field(None, alias="from")
+    id: Text = None
+    timestamp: Text = None
+    type: Text = None
+
+
+class InboundMessage(MessageHead):
+    text: TextBody | None = None
+    image: MediaBody | None = None
+    video: MediaBody | None = None
+    audio: MediaBody | None = None
+    document: MediaBody | None = None
+    sticker: MediaBody | None = None
+    location: LocationBody | None = None
+    contacts: list[ContactCard] | None = None
+    interactive: InteractiveBody | None = None
+    button: ButtonBody | None = None
+    reaction: ReactionBody | None = None
+    system: SystemBody | None = None
+    order: dict[str, Any] | None = None
+    context: Context | None = None
+    referral: Referral | None = None
+    errors: list[WaError] | None = None
+
+
+# Statuses ---------------------------------------------------------------------------------
+class Pricing(WhatsAppModel):
+    billable: bool | None = None
+    pricing_model: Text = None
+    type: Text = None
+    category: Text = None
+
+
+class ConversationOrigin(WhatsAppModel):
+    type: Text = None
+
+
+class StatusConversation(WhatsAppModel):
+    id: Text = None
+    origin: ConversationOrigin | None = None
+    expiration_timestamp: Text = None
+
+
+class Status(WhatsAppModel):
+    id: Text = None
+    status: Text = None
+    timestamp: Text = None
+    recipient_id: Text = None
+    conversation: StatusConversation | None = None
+    pricing: Pricing | None = None
+    errors: list[WaError] | None = None
+    biz_opaque_callback_data: Text = None
+
+
+# Other fields -----------------------------------------------------------------------------
+class UserPreference(WhatsAppModel):
+    """`user_preferences` item: a customer stopping (or resuming) marketing messages."""
+
+    wa_id: Text = None
+    detail: Text = None
+    category: Text = None
+    value: Text = None
+    timestamp: Text = None
+
+
+class TemplateStatusUpdate(WhatsAppModel):
+    """`value` of a `message_template_status_update` change."""
+
+    event: Text = None
+    message_template_id: Text = None
+    message_template_name: Text = None
+    message_template_language: Text = None
+    reason: Text = None
+
+
+M = TypeVar("M", bound=WhatsAppModel)
+
+
+def parse_or_none(model: type[M], raw: Any) -> M | None:
+    """The model for a dict, or None for anything that does not fit (caller keeps the raw)."""
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return model.model_validate(raw)
+    except ValidationError:
+        return None

@@ -1,0 +1,150 @@
+# ruff: noqa: F811 - the `webhook` fixture is imported from webhook_support
+"""After the commit: live events, media jobs, and which failures ask Meta to retry."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from chalicelib.local import payloads as wa
+from tests.integration.webhook_support import count, one, rows, webhook  # noqa: F401
+
+ANA = "5511987654321"
+
+
+@pytest.fixture
+def published(monkeypatch):
+    from chalicelib.services import realtime
+
+    events: list[tuple[str, dict]] = []
+    monkeypatch.setattr(realtime, "publish_many", lambda evs: events.extend(evs) or len(evs))
+    return events
+
+
+def test_new_conversation_and_message_are_published_after_commit(webhook, published):
+    msg = wa.text(ANA, "oi")
+    webhook.deliver(wa.value([msg], profiles={ANA: "Ana"}))
+    assert [e for e, _ in published] == ["conversation:new", "message:new"]
+    conversa = published[0][1]
+    assert conversa["contato"]["telefone"] == "+5511987654321" and conversa["contato"]["nome"] == "Ana"
+    assert conversa["conversa"]["id"] == str(one("SELECT id FROM conversas")["id"])
+    assert conversa["conversa"]["window_expires_at"] is not None and conversa["conversa"]["nao_lidas"] == 1
+    nova = published[1][1]
+    assert nova["mensagem"]["whatsapp_id"] == msg["id"] and nova["mensagem"]["conteudo"] == "oi"
+    assert nova["conversa_id"] == conversa["conversa"]["id"]
+    assert nova["contato_id"] == conversa["contato"]["id"]
+    published.clear()
+    webhook.deliver(wa.value([msg]))  # a duplicate announces nothing
+    assert published == []
+
+
+def test_status_is_published(webhook, published):
+    webhook.deliver(wa.value([wa.text(ANA, "oi")]))
+    wamid = wa.new_wamid()
+    rows(
+        "INSERT INTO mensagens (conversa_id, direcao, conteudo, tipo, whatsapp_id, status_envio)"
+        " SELECT id, 'saida', 'olá', 'texto', :w, 'enviada' FROM conversas RETURNING id",
+        w=wamid,
+    )
+    published.clear()
+    webhook.deliver(wa.value(statuses=[wa.status(wamid, "delivered", category="utility")]))
+    assert published == [
+        (
+            "message:status",
+            {
+                "mensagem_id": one("SELECT id FROM mensagens WHERE whatsapp_id = :w", w=wamid)["id"],
+                "whatsapp_id": wamid,
+                "conversa_id": one("SELECT id FROM conversas")["id"],
+                "status_envio": "entregue",
+                "billing_category": "utility",
+            },
+        )
+    ]
+
+
+def test_publishing_failure_never_fails_the_webhook(webhook, monkeypatch):
+    from chalicelib.services import realtime
+
+    def broken(_events):
+        raise RuntimeError("gateway down")
+
+    monkeypatch.setattr(realtime, "publish_many", broken)
+    webhook.deliver(wa.value([wa.text(ANA, "oi")]))
+    assert count("mensagens") == 1
+
+
+def test_queue_failure_answers_500_and_the_retry_enqueues(webhook):
+    from chalicelib.config import reset_settings
+
+    payload = wa.envelope(wa.value([wa.audio(ANA)]))
+    os.environ["MEDIA_QUEUE_URL"] = webhook.queue_url + "-inexistente"
+    reset_settings()
+    try:
+        response = webhook.post(payload)
+    finally:
+        os.environ["MEDIA_QUEUE_URL"] = webhook.queue_url
+        reset_settings()
+    assert response.status_code == 500  # Meta retries
+    assert json.loads(response.body)["Code"] == "MediaQueueUnavailable"
+    assert count("mensagens") == 1  # the message itself is safe
+    assert webhook.post(payload).status_code == 200
+    jobs = webhook.media_jobs()
+    assert len(jobs) == 1 and jobs[0]["voice"] is True
+    assert jobs[0]["mensagem_id"] == str(one("SELECT id FROM mensagens")["id"])
+
+
+def test_database_outage_is_503(webhook, monkeypatch):
+    from chalicelib import db
+
+    def down():
+        raise db.DatabaseUnavailable("connection refused")
+
+    db.close()
+    monkeypatch.setattr(db, "connect", down)
+    response = webhook.post(wa.envelope(wa.value([wa.text(ANA, "oi")])))
+    assert response.status_code == 503
+    assert json.loads(response.body)["Code"] == "ServiceUnavailable"
+
+
+def test_deadlock_is_retried_and_stores_once(webhook, monkeypatch):
+    from pg8000.exceptions import DatabaseError
+
+    from chalicelib.repositories import mensagens
+
+    real = mensagens.insert_inbound
+    calls = []
+
+    def deadlocking_once(rows_):
+        calls.append(len(rows_))
+        if len(calls) == 1:
+            real(rows_)  # the work is done, then the transaction dies as a deadlock victim
+            raise DatabaseError({"C": "40P01", "M": "deadlock detected"})
+        return real(rows_)
+
+    monkeypatch.setattr(mensagens, "insert_inbound", deadlocking_once)
+    summary = webhook.deliver(wa.value([wa.text(ANA, "oi"), wa.image(ANA)]))
+    assert calls == [2, 2] and summary["mensagens"] == 2
+    assert count("mensagens") == 2 and count("contatos") == 1 and count("eventos WHERE tipo = 'opt_in'") == 1
+    assert len(webhook.media_jobs()) == 1
+
+
+def test_template_update_is_published(webhook, published):
+    rows(
+        "INSERT INTO templates (whatsapp_id, name, category, status, language)"
+        " VALUES ('900000000000007', 'promo_ferias', 'marketing', 'pending', 'pt_BR') RETURNING id"
+    )
+    update = wa.template_status_update("promo_ferias", event="REJECTED", template_id="900000000000007")
+    webhook.deliver(("message_template_status_update", update))
+    assert [(e, d["template"]["name"], d["template"]["status"]) for e, d in published] == [
+        ("template:updated", "promo_ferias", "rejected")
+    ]
+
+
+def test_user_preferences_of_an_unknown_number_is_still_recorded(webhook):
+    webhook.deliver(("user_preferences", wa.user_preferences("5521999990000", "stop")))
+    assert count("contatos") == 0
+    evento = one("SELECT contato_id, tipo, dados FROM eventos")
+    assert (evento["contato_id"], evento["tipo"]) == (None, "opt_out")
+    assert evento["dados"]["user_preferences"]["wa_id"] == "5521999990000"

@@ -1,0 +1,187 @@
+"""The pure half of the inbound webhook: signature, phones, models and the type mapping."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from chalicelib.local import payloads as wa
+from chalicelib.services import inbound
+from chalicelib.whatsapp import signature
+from chalicelib.whatsapp.phones import normalize_telefone
+
+CUSTOMER = "5511987654321"
+
+
+def _one(msg: dict) -> inbound.InboundRow:
+    parsed = inbound.parse_payload(wa.envelope(wa.value([msg])))
+    assert len(parsed.messages) == 1, parsed.ignored
+    return parsed.messages[0]
+
+
+# Signature -----------------------------------------------------------------------------------
+def test_signature_is_hmac_sha256_of_the_raw_bytes():
+    body = b'{"a":"caf\\u00e9"}'
+    header = signature.sign(body, "segredo")
+    assert header.startswith("sha256=") and len(header) == 7 + 64
+    assert signature.is_valid(body, header, "segredo")
+    assert not signature.is_valid(body, header, "outro")
+    assert not signature.is_valid(b'{"a":"caf\xc3\xa9"}', header, "segredo")  # same JSON, other bytes
+    assert not signature.is_valid(body, None, "segredo")
+    assert not signature.is_valid(body, header, "")
+    assert not signature.is_valid(body, "sha256=ção", "segredo")
+
+
+# Phones --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("5511987654321", "+5511987654321"),
+        ("551187654321", "+5511987654321"),  # mobile without the ninth digit
+        ("551132654321", "+551132654321"),  # landline: 12 digits is its real form
+        ("+55 (21) 99876-5432", "+5521998765432"),
+        ("14155550123", "+14155550123"),
+        ("abc", None),
+        ("", None),
+        ("1234567890123456789", None),
+    ],
+)
+def test_normalize_telefone(raw, expected):
+    assert normalize_telefone(raw) == expected
+
+
+# Opt-out words -------------------------------------------------------------------------------
+@pytest.mark.parametrize("text", ["SAIR", "sair", " Parar! ", "stop", "Cancelar.", "CANCELÁR", "sáir"])
+def test_opt_out_words(text):
+    assert inbound.is_opt_out(text)
+
+
+@pytest.mark.parametrize("text", ["quero sair da aula", "STOPPED", "", None, "parar de tocar", "cancelar aula"])
+def test_not_opt_out(text):
+    assert not inbound.is_opt_out(text)
+
+
+# Mapping of every type -------------------------------------------------------------------------
+def test_text():
+    row = _one(wa.text(CUSTOMER, "Oi!"))
+    assert (row.tipo, row.conteudo, row.telefone) == ("texto", "Oi!", "+5511987654321")
+    assert row.dados["raw"]["text"]["body"] == "Oi!"
+
+
+@pytest.mark.parametrize(
+    ("builder", "media_type", "mime"),
+    [
+        (lambda: wa.image(CUSTOMER, caption="minha foto"), "image", "image/jpeg"),
+        (lambda: wa.video(CUSTOMER, caption="minha foto"), "video", "video/mp4"),
+        (lambda: wa.audio(CUSTOMER), "audio", "audio/ogg; codecs=opus"),
+        (lambda: wa.document(CUSTOMER, filename="ficha.pdf", caption="minha foto"), "document", "application/pdf"),
+        (lambda: wa.sticker(CUSTOMER, animated=True), "image", "image/webp"),
+    ],
+)
+def test_media_types(builder, media_type, mime):
+    msg = builder()
+    kind = msg["type"]
+    row = _one(msg)
+    assert (row.tipo, row.media_type, row.media_mime) == ("media", media_type, mime)
+    assert row.media_job is not None and row.media_job["whatsapp_media_id"] == msg[kind]["id"]
+    assert row.media_job["kind"] == kind
+    assert row.media_job["sha256"] == msg[kind]["sha256"]
+    if kind in ("image", "video", "document"):
+        assert row.conteudo == "minha foto"
+    if kind == "document":
+        assert row.dados["filename"] == "ficha.pdf" and row.media_job["filename"] == "ficha.pdf"
+    if kind == "audio":
+        assert row.media_job["voice"] is True
+    if kind == "sticker":
+        assert row.dados["media"]["sticker"] is True and row.media_job["animated"] is True
+
+
+def test_location_keeps_coordinates():
+    row = _one(wa.location(CUSTOMER, latitude=-23.5, longitude=-46.6, name="Escola", address="Rua A"))
+    assert (row.tipo, row.media_type, row.media_job) == ("media", "location", None)
+    assert row.dados["location"]["latitude"] == -23.5 and row.dados["location"]["longitude"] == -46.6
+    assert row.conteudo == "Escola - Rua A"
+
+
+def test_interactive_replies_keep_ids():
+    row = _one(wa.button_reply(CUSTOMER, reply_id="btn_1", title="Sim"))
+    assert (row.tipo, row.conteudo, row.dados["reply_id"]) == ("interativo", "Sim", "btn_1")
+    row = _one(wa.list_reply(CUSTOMER, reply_id="piano", title="Piano", description="Aulas"))
+    assert (row.dados["reply_id"], row.dados["reply_description"], row.dados["interactive_type"]) == (
+        "piano",
+        "Aulas",
+        "list_reply",
+    )
+    row = _one(wa.nfm_reply(CUSTOMER, response_json='{"a": 1}'))
+    assert row.tipo == "interativo" and row.dados["nfm_reply"]["response_json"] == '{"a": 1}'
+    row = _one(wa.button(CUSTOMER, text_="Quero", payload="P1"))
+    assert (row.tipo, row.conteudo, row.dados["button_payload"]) == ("interativo", "Quero", "P1")
+
+
+def test_reaction_keeps_target_and_removal():
+    row = _one(wa.reaction(CUSTOMER, "wamid.alvo", emoji="❤️"))
+    assert (row.tipo, row.conteudo) == ("reacao", "❤️")
+    assert row.dados["reaction"] == {"message_id": "wamid.alvo", "emoji": "❤️", "removed": False}
+    row = _one(wa.reaction(CUSTOMER, "wamid.alvo", emoji=None))
+    assert (row.conteudo, row.dados["reaction"]["removed"], row.dados["reaction"]["emoji"]) == ("", True, "")
+
+
+def test_contacts_system_unsupported_order_unknown():
+    row = _one(wa.contacts(CUSTOMER, name="Maria Souza"))
+    assert (row.tipo, row.conteudo) == ("contatos", "Maria Souza")
+    assert row.dados["contacts"][0]["phones"][0]["wa_id"] == "5511988887777"
+    row = _one(wa.system(CUSTOMER))
+    assert row.tipo == "sistema" and row.dados["system"]["type"] == "user_changed_number" and not row.abre_janela
+    row = _one(wa.unsupported(CUSTOMER))
+    assert row.tipo == "nao_suportado" and row.dados["errors"][0]["code"] == 131051
+    row = _one(wa.order(CUSTOMER))
+    assert row.tipo == "nao_suportado" and row.dados["raw"]["order"]["catalog_id"] == "123"
+    row = _one(wa.message(CUSTOMER, "hologram", {"x": 1}, novo_campo=True))
+    assert row.tipo == "nao_suportado" and row.dados["raw"]["novo_campo"] is True
+
+
+def test_body_of_unexpected_shape_is_kept_as_nao_suportado():
+    row = _one(wa.message(CUSTOMER, "text", "não é objeto"))
+    assert row.tipo == "nao_suportado" and row.dados["raw"]["text"] == "não é objeto"
+
+
+def test_context_forwarded_and_referral_are_kept():
+    ctx = {"from": "5511940000000", "id": "wamid.original", "forwarded": True}
+    row = _one(wa.text(CUSTOMER, "isso", context=ctx, referral=wa.referral("ad-42")))
+    assert row.dados["context"] == ctx
+    assert row.dados["referral"]["source_id"] == "ad-42" and row.campanha == "ad-42"
+
+
+def test_timestamp_is_the_message_time_and_nonsense_is_now():
+    row = _one(wa.text(CUSTOMER, "a", timestamp=1_700_000_000))
+    assert row.created_at == dt.datetime(2023, 11, 14, 22, 13, 20, tzinfo=dt.UTC)
+    row = _one(wa.text(CUSTOMER, "a", timestamp="ontem"))
+    assert abs((row.created_at - dt.datetime.now(dt.UTC)).total_seconds()) < 5
+
+
+def test_sanitize_strips_nul_and_non_finite():
+    clean = inbound.sanitize({"a\x00": ["x\x00y", float("inf"), "\ud800ok"], "n": 1})
+    assert clean == {"a": ["xy", None, "?ok"], "n": 1}
+
+
+def test_other_object_and_other_number_are_ignored():
+    assert not inbound.parse_payload({"object": "page", "entry": []}).messages
+    parsed = inbound.parse_payload(wa.envelope(wa.value([wa.text(CUSTOMER, "a")], phone_number_id="999")))
+    assert not parsed.messages and "not ours" in parsed.ignored[0]
+
+
+def test_statuses_map_words_and_billing():
+    st = [
+        wa.status("wamid.1", "delivered", category="marketing_lite"),
+        wa.status("wamid.1", "read", category="authentication-international"),
+        wa.status("wamid.1", "deleted"),
+        wa.status("wamid.2", "sent", category="referral_conversion"),
+    ]
+    parsed = inbound.parse_payload(wa.envelope(wa.value(statuses=st)))
+    by = {(s["whatsapp_id"], s["status"]): s for s in parsed.statuses}
+    assert by[("wamid.1", "delivered")]["billing_category"] == "marketing"
+    assert by[("wamid.1", "read")]["billing_category"] == "authentication"
+    assert by[("wamid.1", "deleted")]["status_envio"] is None
+    assert by[("wamid.2", "sent")]["billing_category"] is None  # kept in the raw payload only
+    assert by[("wamid.2", "sent")]["payload"]["pricing"]["category"] == "referral_conversion"
