@@ -1,0 +1,194 @@
+"""Lambda's SQS event source mapping, locally: poll the media queue, invoke the worker.
+
+What it copies from AWS: batches of up to 10 messages, the event shape Lambda passes
+(`Records` with messageId, receiptHandle, body, attributes, eventSourceARN ...), a Lambda
+context, deletion of the records that succeeded, and nothing more for the ones reported in
+`batchItemFailures` (or for the whole batch if the handler raised): they become visible
+again after the queue's visibility timeout and the queue's redrive policy moves them to
+the dead-letter queue after 5 receives.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.observability import logger
+
+FUNCTION_NAME = "handle_media_download"
+LAMBDA_TIMEOUT_SECONDS = 120  # .chalice/config.json: lambda_functions.handle_media_download
+
+
+class LocalLambdaContext:
+    """The attributes of Lambda's context object that Powertools and Chalice read."""
+
+    def __init__(self, function_name: str = FUNCTION_NAME, timeout_seconds: int = LAMBDA_TIMEOUT_SECONDS):
+        region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:{region}:000000000000:function:{function_name}"
+        self.memory_limit_in_mb = 1024
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def lambda_sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+    """SQS ReceiveMessage results in the shape Lambda hands to the function."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": dict(m.get("Attributes") or {}),
+                "messageAttributes": {
+                    name: {
+                        "stringValue": value.get("StringValue"),
+                        "binaryValue": value.get("BinaryValue"),
+                        "stringListValues": [],
+                        "binaryListValues": [],
+                        "dataType": value.get("DataType"),
+                    }
+                    for name, value in (m.get("MessageAttributes") or {}).items()
+                },
+                "md5OfBody": m.get("MD5OfBody"),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for m in messages
+        ]
+    }
+
+
+def default_handler():
+    """The deployed handler with the app's middleware, as Lambda would call it."""
+    try:
+        import app as app_module  # the project's app.py (same object `chalice local` loads)
+
+        return app_module.app.handler_map[FUNCTION_NAME]
+    except (ImportError, KeyError):
+        from chalicelib.routes.media_worker import handle_media_download
+
+        return handle_media_download
+
+
+@dataclass
+class PollResult:
+    received: int = 0
+    succeeded: int = 0
+    failed: list[str] = field(default_factory=list)  # message ids left for redelivery
+
+
+class QueuePump:
+    """Local-stack component (`COMPONENTS` in chalicelib/local/stack.py)."""
+
+    def __init__(
+        self,
+        stack=None,
+        *,
+        queue_url: str | None = None,
+        handler=None,
+        endpoint_url: str | None = None,
+        batch_size: int = 10,
+        wait_seconds: int = 1,
+    ):
+        self.stack = stack
+        self._queue_url = queue_url
+        self._handler = handler
+        self._endpoint_url = endpoint_url
+        self.batch_size = max(1, min(batch_size, 10))
+        self.wait_seconds = wait_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._sqs = None
+        self._queue_arn: str | None = None
+        self.invocations = 0
+
+    # Configuration is read at start (the stack sets MEDIA_QUEUE_URL before components start).
+    @property
+    def queue_url(self) -> str:
+        return self._queue_url or os.environ["MEDIA_QUEUE_URL"]
+
+    def _client(self):
+        if self._sqs is None:
+            import boto3
+
+            self._sqs = boto3.client(
+                "sqs",
+                endpoint_url=self._endpoint_url or os.environ.get("AWS_ENDPOINT_URL"),
+                region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            )
+        return self._sqs
+
+    def _arn(self) -> str:
+        if self._queue_arn is None:
+            attributes = self._client().get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
+            self._queue_arn = attributes["Attributes"]["QueueArn"]
+        return self._queue_arn
+
+    def poll_once(self, wait_seconds: int | None = None) -> PollResult:
+        """One receive → invoke → delete cycle; returns what happened."""
+        sqs = self._client()
+        answer = sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=self.batch_size,
+            WaitTimeSeconds=self.wait_seconds if wait_seconds is None else wait_seconds,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages = answer.get("Messages") or []
+        result = PollResult(received=len(messages))
+        if not messages:
+            return result
+        event = lambda_sqs_event(messages, self._arn(), sqs.meta.region_name)
+        handler = self._handler or default_handler()
+        self.invocations += 1
+        try:
+            response = handler(event, LocalLambdaContext())
+        except Exception:  # noqa: BLE001 - a crashed invocation fails its whole batch, as on Lambda
+            logger.exception("media worker invocation failed; the whole batch will be redelivered")
+            result.failed = [m["MessageId"] for m in messages]
+            return result
+        failures = {item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])}
+        done = [m for m in messages if m["MessageId"] not in failures]
+        result.failed = [m["MessageId"] for m in messages if m["MessageId"] in failures]
+        result.succeeded = len(done)
+        if done:
+            sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+        return result
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except Exception:  # noqa: BLE001 - keep polling, like the managed event source
+                logger.exception("queue pump: polling failed")
+                self._stop.wait(2)
+
+    # Component interface -----------------------------------------------------------------
+    def start(self) -> None:
+        self.queue_url  # noqa: B018 - fail at start, not in the thread, when unset
+        self._thread = threading.Thread(target=self._run, name="media-queue-pump", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.wait_seconds + 5)
+            self._thread = None
+
+    def describe(self) -> str:
+        return f"media worker      polling {self.queue_url} → {FUNCTION_NAME} (batches of {self.batch_size})"

@@ -1,0 +1,50 @@
+"""The media pipeline's SQS handler: each record on its own, failures reported per record.
+
+Powertools' BatchProcessor runs the record handler for every message and answers
+`{"batchItemFailures": [...]}`; with `ReportBatchItemFailures` on the event source
+(infra/chalice-merge.json) SQS deletes the successes and redelivers only the failures,
+which end in the dead-letter queue after 5 receives.
+"""
+
+from __future__ import annotations
+
+import os
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from chalice import Blueprint
+
+from chalicelib.observability import logger
+
+bp = Blueprint(__name__)
+
+# The queue infra/stateful.yaml creates for this stage (`crm-inbox-${Stage}-media`).
+MEDIA_QUEUE_NAME = os.environ.get("MEDIA_QUEUE_NAME") or f"crm-inbox-{os.environ.get('STAGE', 'dev')}-media"
+
+# infra/stateful.yaml's maxReceiveCount: the attempt after which SQS dead-letters a record.
+MAX_RECEIVES = int(os.environ.get("MEDIA_MAX_RECEIVES", "5"))
+
+# A batch where every record failed is still a normal answer: SQS retries exactly those.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def record_handler(record) -> str:
+    from chalicelib.services import media
+    from chalicelib.services.media_jobs import MediaJob
+
+    job = MediaJob.model_validate_json(record.body)
+    try:
+        outcome = media.process_job(job)
+    except Exception as exc:
+        receives = int(record.attributes.approximate_receive_count or 1)
+        if receives >= MAX_RECEIVES:
+            media.record_gave_up(job, exc, receives)
+        raise
+    logger.info("media job done", extra={"message_id": record.message_id, "outcome": outcome.status})
+    return outcome.status
+
+
+@bp.on_sqs_message(queue=MEDIA_QUEUE_NAME, batch_size=10)
+def handle_media_download(event):
+    return process_partial_response(
+        event=event.to_dict(), record_handler=record_handler, processor=processor, context=event.context
+    )

@@ -1,0 +1,72 @@
+"""Move the media pipeline's dead letters back to its queue (after fixing what killed them).
+
+The messages keep their bodies, so the worker processes them as new; each is deleted from
+the dead-letter queue only once the main queue accepted its copy (nothing lost on a crash,
+at worst a duplicate, which the worker ignores).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+
+def _sqs() -> Any:
+    import boto3
+
+    from chalicelib.config import get_settings
+
+    settings = get_settings()
+    return boto3.client("sqs", endpoint_url=settings.aws_endpoint_url, region_name=settings.aws_region)
+
+
+def dead_letter_queue_url(sqs: Any, queue_url: str) -> str:
+    """MEDIA_DLQ_URL if set, else the target of the queue's redrive policy."""
+    if os.environ.get("MEDIA_DLQ_URL"):
+        return os.environ["MEDIA_DLQ_URL"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])["Attributes"]
+    policy = json.loads(attributes.get("RedrivePolicy") or "{}")
+    arn = policy.get("deadLetterTargetArn")
+    if not arn:
+        raise RuntimeError(f"{queue_url} has no dead-letter queue (no RedrivePolicy)")
+    _, _, _, _, account, name = arn.split(":", 5)
+    return sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+
+
+def redrive(queue_url: str | None = None, dlq_url: str | None = None, limit: int | None = None) -> int:
+    """Move up to `limit` (default: all) dead letters back; returns how many moved."""
+    from chalicelib.config import get_settings
+
+    sqs = _sqs()
+    queue_url = queue_url or get_settings().media_queue_url
+    if not queue_url:
+        raise RuntimeError("MEDIA_QUEUE_URL is not set")
+    dlq_url = dlq_url or dead_letter_queue_url(sqs, queue_url)
+    moved = 0
+    while limit is None or moved < limit:
+        wanted = 10 if limit is None else min(10, limit - moved)
+        messages = sqs.receive_message(
+            QueueUrl=dlq_url,
+            MaxNumberOfMessages=wanted,
+            WaitTimeSeconds=0,
+            VisibilityTimeout=60,
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            break
+        entries = []
+        for i, message in enumerate(messages):
+            entry: dict[str, Any] = {"Id": str(i), "MessageBody": message["Body"]}
+            if message.get("MessageAttributes"):
+                entry["MessageAttributes"] = message["MessageAttributes"]
+            entries.append(entry)
+        sent = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        ok = {item["Id"] for item in sent.get("Successful", [])}
+        delete = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages) if str(i) in ok]
+        if delete:
+            sqs.delete_message_batch(QueueUrl=dlq_url, Entries=delete)
+        moved += len(delete)
+        if sent.get("Failed"):
+            raise RuntimeError(f"the media queue refused {len(sent['Failed'])} message(s): {sent['Failed'][0]}")
+    return moved

@@ -1,0 +1,112 @@
+"""The deployable media worker: `chalice package --merge-template infra/chalice-merge.json` gives the
+SQS event source ReportBatchItemFailures; the queue (infra/stateful.yaml) outlives the Lambda timeout
+and dead-letters after 5 receives.
+
+The real `chalice package` CLI runs on a throwaway project holding this repository's chalicelib,
+.chalice/config.json and merge template, with an app.py that registers the media worker blueprint
+as app.py does. Without a requirements.txt there it packages offline in about a second; the full
+app's package needs its dependencies downloaded, which tests must not do.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+APP_PY = """
+from chalice import Chalice, ConvertToMiddleware
+from chalicelib.observability import logger
+from chalicelib.routes import media_worker
+
+app = Chalice(app_name="crm-inbox", configure_logs=False)
+app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context))
+app.register_blueprint(media_worker.bp)
+"""
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory) -> dict:
+    project = tmp_path_factory.mktemp("pkg-project")
+    shutil.copytree(ROOT / "chalicelib", project / "chalicelib", ignore=shutil.ignore_patterns("__pycache__"))
+    (project / ".chalice").mkdir()
+    shutil.copy(ROOT / ".chalice" / "config.json", project / ".chalice" / "config.json")
+    (project / "app.py").write_text(APP_PY)
+    out = project / "out"
+    chalice = Path(sys.executable).parent / "chalice"
+    done = subprocess.run(
+        [
+            str(chalice),
+            "package",
+            "--stage",
+            "dev",
+            "--merge-template",
+            str(ROOT / "infra/chalice-merge.json"),
+            str(out),
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads((out / "sam.json").read_text())
+
+
+def test_packaged_sqs_event_source_reports_batch_item_failures(packaged):
+    function = packaged["Resources"]["HandleMediaDownload"]
+    events = function["Properties"]["Events"]
+    assert list(events) == ["HandleMediaDownloadSqsEventSource"]  # the merge hit Chalice's own event
+    source = events["HandleMediaDownloadSqsEventSource"]
+    assert source["Type"] == "SQS"
+    assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert source["Properties"]["BatchSize"] == 10
+    assert "crm-inbox-dev-media" in json.dumps(source["Properties"]["Queue"])  # infra/stateful.yaml's name
+    assert function["Properties"]["Handler"] == "chalicelib.routes.media_worker.handle_media_download"
+
+
+def test_worker_timeout_is_below_the_queue_visibility_timeout(packaged):
+    timeout = packaged["Resources"]["HandleMediaDownload"]["Properties"]["Timeout"]
+    assert timeout == 120
+    stateful = (ROOT / "infra" / "stateful.yaml").read_text()
+    queue = stateful[stateful.index("  MediaQueue:") :]
+    visibility = int(re.search(r"VisibilityTimeout:\s*(\d+)", queue).group(1))
+    assert visibility > timeout, "SQS would redeliver records a running worker still holds"
+    assert re.search(r"deadLetterTargetArn:\s*!GetAtt MediaDeadLetterQueue\.Arn", queue)
+    assert re.search(r"maxReceiveCount:\s*5\b", queue)
+
+
+def test_local_queue_outlives_the_worker_timeout_too():
+    from chalicelib.local import aws
+    from chalicelib.local.queue_pump import LAMBDA_TIMEOUT_SECONDS
+
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    deployed = config["stages"]["prod"]["lambda_functions"]["handle_media_download"]["lambda_timeout"]
+    assert deployed == LAMBDA_TIMEOUT_SECONDS
+    assert aws.VISIBILITY_TIMEOUT_SECONDS > LAMBDA_TIMEOUT_SECONDS and aws.MAX_RECEIVE_COUNT == 5
+
+
+def test_packaged_template_grants_the_worker_its_bucket_and_passes_cfn_lint(packaged, tmp_path):
+    policy = packaged["Resources"]["MediaPipelinePolicy"]
+    assert policy["Properties"]["Roles"] == [{"Ref": "DefaultRole"}]
+    assert "DefaultRole" in packaged["Resources"]  # Chalice's role the policy attaches to
+    actions = {a for s in policy["Properties"]["PolicyDocument"]["Statement"] for a in _as_list(s["Action"])}
+    assert {"s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListBucket"} <= actions
+    assert "MediaBucketName" in packaged["Parameters"]
+    template = tmp_path / "sam.json"
+    template.write_text(json.dumps(packaged))
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), str(template)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]

@@ -1,0 +1,277 @@
+"""The media pipeline end to end per record: fake Graph API → S3 (moto) → PostgreSQL → live event."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from chalicelib.services import media
+from tests.integration import media_support
+from tests.integration.media_support import (
+    job_for,
+    media_rows,
+    mensagem,
+    sha256_b64,
+)
+from tests.media_images import (
+    BLUE,
+    GREEN,
+    RED,
+    animated_webp,
+    close_to,
+    corrupt_jpeg,
+    jpeg_rotated_exif,
+    ogg_opus_voice_note,
+    pixel,
+    png_with_alpha,
+    webp_header_bytes,
+)
+
+media_env = media_support.media_env  # the fixture, shared with the other media tests
+
+
+def thumbnail_image(env, row) -> Image.Image:
+    assert row["thumbnail_url"], "no thumbnail recorded"
+    obj = env.get(row["thumbnail_url"])
+    assert obj["ContentType"] == "image/webp"
+    im = Image.open(io.BytesIO(obj["Body"].read()))
+    assert im.format == "WEBP"
+    return im
+
+
+def test_jpeg_with_exif_rotation_is_stored_with_an_upright_thumbnail(media_env):
+    data = jpeg_rotated_exif(1600, 800, orientation=6)
+    job = job_for(media_env.graph, data, "image/jpeg", "image")
+
+    outcome = media.process_job(job)
+
+    assert outcome.status == "stored"
+    row = mensagem(job.mensagem_id)
+    key = row["media_url"]
+    assert key.startswith("media/") and f"/{job.mensagem_id}/" in key and key.endswith(".jpg")
+    assert row["media_mime"] == "image/jpeg"
+    obj = media_env.get(key)
+    assert obj["Body"].read() == data  # the customer's file exactly as sent
+    assert obj["ContentType"] == "image/jpeg" and obj["ServerSideEncryption"] == "AES256"
+    im = thumbnail_image(media_env, row).convert("RGB")
+    assert im.size == (160, 320)
+    assert close_to(pixel(im, (80, 20)), RED) and close_to(pixel(im, (80, 300)), BLUE)
+    assert row["dados"]["media_file"] == {
+        "size_bytes": len(data),
+        "sha256": sha256_b64(data),
+        "width": 800,
+        "height": 1600,
+        "thumbnail": True,
+    }
+    assert row["dados"]["media"] == {"id": job.whatsapp_media_id, "mime_type": "image/jpeg", "sha256": job.sha256}
+    files = media_rows(job.mensagem_id)
+    assert len(files) == 1
+    assert files[0]["storage_key"] == key and files[0]["storage_url"] == f"s3://{media_env.bucket}/{key}"
+    assert files[0]["thumbnail_key"] == row["thumbnail_url"] and files[0]["size_bytes"] == len(data)
+    assert files[0]["sha256"] == sha256_b64(data) and (files[0]["width"], files[0]["height"]) == (800, 1600)
+    # Browsers are told, with presigned (not raw) URLs.
+    assert [event for event, _ in media_env.published] == ["message:updated"]
+    payload = media_env.published[0][1]
+    assert payload["conversa_id"] == row["conversa_id"]
+    assert "X-Amz-Signature=" in payload["mensagem"]["media_url"] and key in payload["mensagem"]["media_url"]
+    assert "X-Amz-Signature=" in payload["mensagem"]["thumbnail_url"]
+
+
+def test_png_with_alpha_keeps_transparency(media_env):
+    job = job_for(media_env.graph, png_with_alpha(600, 400), "image/png", "image")
+    assert media.process_job(job).status == "stored"
+    im = thumbnail_image(media_env, mensagem(job.mensagem_id))
+    assert im.mode == "RGBA"
+    assert pixel(im, (10, 100))[3] == 0
+    assert pixel(im, (300, 100))[3] == 255 and close_to(pixel(im, (300, 100))[:3], GREEN)
+
+
+def test_animated_sticker_is_kept_animated_with_a_first_frame_thumbnail(media_env):
+    data = animated_webp(512)
+    job = job_for(media_env.graph, data, "image/webp", "sticker", animated=True)
+    assert media.process_job(job).status == "stored"
+    row = mensagem(job.mensagem_id)
+    stored = Image.open(io.BytesIO(media_env.get(row["media_url"])["Body"].read()))
+    assert stored.n_frames == 2
+    im = thumbnail_image(media_env, row)
+    assert getattr(im, "n_frames", 1) == 1 and close_to(pixel(im.convert("RGB"), (100, 100)), RED)
+
+
+def test_opus_voice_note_is_stored_without_thumbnail(media_env):
+    data = ogg_opus_voice_note(30_000)
+    job = job_for(media_env.graph, data, "audio/ogg; codecs=opus", "audio", voice=True)
+    assert media.process_job(job).status == "stored"
+    row = mensagem(job.mensagem_id)
+    assert row["media_url"].endswith(".ogg") and row["thumbnail_url"] is None
+    assert row["media_mime"] == "audio/ogg; codecs=opus"
+    obj = media_env.get(row["media_url"])
+    body = obj["Body"].read()
+    assert body[:4] == b"OggS" and body == data
+    assert obj["ContentType"] == "audio/ogg; codecs=opus"
+    assert "ContentDisposition" not in obj  # played inline, not downloaded
+
+
+def test_document_gets_its_original_name_as_content_disposition(media_env):
+    data = b"%PDF-1.7\n" + b"contrato " * 2000
+    job = job_for(media_env.graph, data, "application/pdf", "document", filename="Contrato de matrícula.pdf")
+    assert media.process_job(job).status == "stored"
+    row = mensagem(job.mensagem_id)
+    obj = media_env.get(row["media_url"])
+    assert obj["ContentType"] == "application/pdf" and obj["Body"].read() == data
+    assert obj["ContentDisposition"].startswith('attachment; filename="Contrato de matricula.pdf"')
+    assert "filename*=UTF-8''Contrato%20de%20matr%C3%ADcula.pdf" in obj["ContentDisposition"]
+    assert row["thumbnail_url"] is None
+
+
+def test_corrupt_jpeg_is_kept_flagged_and_without_thumbnail(media_env):
+    data = corrupt_jpeg()
+    job = job_for(media_env.graph, data, "image/jpeg", "image")
+    outcome = media.process_job(job)
+    assert outcome.status == "stored"
+    row = mensagem(job.mensagem_id)
+    assert media_env.get(row["media_url"])["Body"].read() == data
+    assert row["thumbnail_url"] is None
+    assert row["dados"]["media_warning"]["code"] == "imagem_corrompida"
+    assert row["dados"]["media_file"]["thumbnail"] is False
+    assert "media_error" not in row["dados"]
+    assert len(media_env.objects()) == 1  # no thumbnail object either
+
+
+def test_oversize_declared_by_graph_is_refused_before_downloading(media_env):
+    data = jpeg_rotated_exif(64, 64, 1)
+    job = job_for(media_env.graph, data, "image/jpeg", "image", file_size=6 * 1024 * 1024)
+    outcome = media.process_job(job)
+    assert outcome.status == "failed"
+    row = mensagem(job.mensagem_id)
+    assert row["dados"]["media_error"]["code"] == "arquivo_grande_demais"
+    assert row["dados"]["media_error"]["message"]  # shown to the attendant
+    assert row["media_url"] is None and media_rows() == [] and media_env.objects() == {}
+    assert not any("media-download" in path for path in media_env.graph_requests(job.whatsapp_media_id))
+    assert [event for event, _ in media_env.published] == ["message:updated"]
+
+
+def test_oversize_discovered_while_streaming_is_refused_and_nothing_stored(media_env):
+    # Graph claims 50 KB, the bytes are 150 KB: over the 100 KB static sticker limit.
+    data = webp_header_bytes(150 * 1024)
+    job = job_for(media_env.graph, data, "image/webp", "sticker", file_size=50 * 1024)
+    assert media.process_job(job).status == "failed"
+    assert mensagem(job.mensagem_id)["dados"]["media_error"]["code"] == "arquivo_grande_demais"
+    assert media_env.objects() == {} and media_rows() == []
+
+
+def test_sha256_mismatch_is_refused_and_nothing_stored(media_env):
+    data = jpeg_rotated_exif(64, 64, 1)
+    job = job_for(media_env.graph, data, "image/jpeg", "image", sha256=sha256_b64(b"something else"))
+    assert media.process_job(job).status == "failed"
+    row = mensagem(job.mensagem_id)
+    assert row["dados"]["media_error"]["code"] == "sha256_divergente"
+    assert row["media_url"] is None and media_env.objects() == {} and media_rows() == []
+
+
+def test_sha256_mismatch_on_a_multipart_upload_leaves_no_object_and_no_open_upload(media_env):
+    data = b"%PDF-1.7\n" + bytes(range(256)) * (6 * 4096)  # 6 MB: two parts
+    job = job_for(media_env.graph, data, "application/pdf", "document", sha256=sha256_b64(b"x"))
+    assert media.process_job(job).status == "failed"
+    assert media_env.objects() == {}
+    assert media_env.s3.list_multipart_uploads(Bucket=media_env.bucket).get("Uploads", []) == []
+
+
+def test_declared_type_that_does_not_match_the_bytes_is_refused(media_env):
+    job = job_for(media_env.graph, jpeg_rotated_exif(64, 64, 1), "image/png", "image")
+    assert media.process_job(job).status == "failed"
+    assert mensagem(job.mensagem_id)["dados"]["media_error"]["code"] == "tipo_incompativel"
+    assert media_env.objects() == {}
+
+
+def test_media_gone_after_seven_days_is_recorded_not_retried(media_env):
+    job = job_for(media_env.graph, jpeg_rotated_exif(64, 64, 1), "image/jpeg", "image")
+    media_env.graph.remove_media(job.whatsapp_media_id)
+    assert media.process_job(job).status == "failed"
+    assert mensagem(job.mensagem_id)["dados"]["media_error"]["code"] == "midia_expirada"
+
+
+def test_expired_url_fetches_a_fresh_one_and_succeeds(media_env):
+    data = jpeg_rotated_exif(64, 64, 1)
+    job = job_for(media_env.graph, data, "image/jpeg", "image")
+    media_env.graph.fail("media_download", status=404)  # the first URL has expired
+    assert media.process_job(job).status == "stored"
+    requests = media_env.graph_requests(job.whatsapp_media_id)
+    assert sum(1 for path in requests if path.startswith("/v21.0/")) == 2  # a fresh URL was fetched
+    assert sum(1 for path in requests if path.startswith("/media-download/")) == 2
+    assert media_env.get(mensagem(job.mensagem_id)["media_url"])["Body"].read() == data
+
+
+def test_url_expired_twice_is_left_for_sqs_to_retry(media_env):
+    from chalicelib.whatsapp.graph import GraphError
+
+    job = job_for(media_env.graph, jpeg_rotated_exif(64, 64, 1), "image/jpeg", "image")
+    media_env.graph.fail("media_download", status=404, times=2)
+    with pytest.raises(GraphError):
+        media.process_job(job)
+    assert "media_error" not in mensagem(job.mensagem_id)["dados"]
+
+
+@pytest.mark.parametrize(("status", "code"), [(500, None), (429, 130429), (503, None)])
+def test_transient_graph_failures_raise_and_record_nothing(media_env, status, code):
+    from chalicelib.whatsapp.graph import GraphError
+
+    job = job_for(media_env.graph, jpeg_rotated_exif(64, 64, 1), "image/jpeg", "image")
+    media_env.graph.fail("media_meta", status=status, code=code)
+    with pytest.raises(GraphError) as caught:
+        media.process_job(job)
+    assert caught.value.transient
+    row = mensagem(job.mensagem_id)
+    assert "media_error" not in row["dados"] and row["media_url"] is None
+    assert media_env.published == []
+    assert media.process_job(job).status == "stored"  # the retry works
+
+
+def test_redelivery_after_success_changes_nothing(media_env):
+    job = job_for(media_env.graph, jpeg_rotated_exif(64, 64, 1), "image/jpeg", "image")
+    assert media.process_job(job).status == "stored"
+    before = mensagem(job.mensagem_id)
+    requests_before = len(media_env.graph.requests)
+
+    assert media.process_job(job).status == "already_stored"
+
+    after = mensagem(job.mensagem_id)
+    assert after == before  # updated_at included: not even touched
+    assert len(media_rows()) == 1
+    assert len(media_env.graph.requests) == requests_before  # no download again
+    assert len(media_env.published) == 1  # only the first time
+
+
+def test_record_that_died_after_upload_completes_on_redelivery(media_env):
+    from chalicelib import db
+
+    data = jpeg_rotated_exif(1600, 800, 6)
+    job = job_for(media_env.graph, data, "image/jpeg", "image")
+    assert media.process_job(job).status == "stored"
+    key = mensagem(job.mensagem_id)["media_url"]
+    # Simulate a crash after the upload: no row, message not updated, and WhatsApp's copy gone.
+    db.execute("DELETE FROM media_files")
+    db.execute(
+        "UPDATE mensagens SET media_url = NULL, thumbnail_url = NULL, media_mime = NULL, dados = '{}' "
+        "WHERE id = CAST(:id AS uuid)",
+        id=job.mensagem_id,
+    )
+    media_env.s3.delete_object(Bucket=media_env.bucket, Key=key.rsplit(".", 1)[0] + ".thumb.webp")
+    media_env.graph.remove_media(job.whatsapp_media_id)
+
+    assert media.process_job(job).status == "stored"
+
+    row = mensagem(job.mensagem_id)
+    assert row["media_url"] == key and row["thumbnail_url"]
+    assert len(media_rows()) == 1 and media_rows()[0]["sha256"] == sha256_b64(data)
+    assert thumbnail_image(media_env, row).size == (160, 320)
+
+
+def test_message_erased_before_the_job_ran_is_skipped(media_env):
+    from chalicelib import db
+
+    job = job_for(media_env.graph, jpeg_rotated_exif(64, 64, 1), "image/jpeg", "image")
+    db.execute("DELETE FROM mensagens")
+    assert media.process_job(job).status == "skipped"
+    assert media_env.objects() == {}
