@@ -40,3 +40,15 @@ def get(admin_id: str) -> dict[str, Any] | None:
     return db.query_one(
         "SELECT id, nome, email, created_at, updated_at FROM administradores WHERE id = :id", id=admin_id
     )
+
+
+def list_page(after_nome: str | None, after_id: str | None, limit: int) -> list[dict[str, Any]]:
+    """Admins by name, keyset after (nome, id)."""
+    return db.query(
+        "SELECT id, nome, email, created_at, updated_at FROM administradores"
+        " WHERE CAST(:after_id AS uuid) IS NULL OR (nome, id) > (CAST(:after_nome AS varchar), CAST(:after_id AS uuid))"
+        " ORDER BY nome, id LIMIT :limit",
+        after_nome=after_nome,
+        after_id=after_id,
+        limit=limit,
+    )

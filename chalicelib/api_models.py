@@ -1,0 +1,318 @@
+"""Pydantic models of the attendants' API (requests and query strings).
+
+Field names are column names (DESIGN §7). Unknown body fields are refused: a typo in a
+PATCH must not look like it worked.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+StatusConversa = Literal["ativa", "encerrada"]
+TipoContato = Literal["interessado", "aluno", "responsavel", "outro"]
+OrigemContato = Literal["organico", "anuncio", "indicacao", "campanha", "site", "outro"]
+EstadoJornada = Literal["novo", "em_atendimento", "qualificado", "aula_experimental", "matriculado", "perdido"]
+TemplateStatus = Literal[
+    "approved", "pending", "rejected", "paused", "disabled", "in_appeal", "pending_deletion", "deleted",
+    "archived", "limit_exceeded",
+]  # fmt: skip
+TemplateCategory = Literal["utility", "marketing", "authentication"]
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold U+0000: refuse it here (422) instead of failing in SQL (500).
+    if "\x00" in value:
+        raise ValueError("caractere nulo não permitido")
+    return value
+
+
+def S(max_length: int, min_length: int = 0, strip: bool = True) -> Any:
+    """A string field: length limits, whitespace stripped, no NUL."""
+    return Annotated[
+        str,
+        StringConstraints(strip_whitespace=strip, min_length=min_length, max_length=max_length),
+        AfterValidator(_no_nul),
+    ]
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _email(value: str) -> str:
+    value = value.strip().lower()
+    if len(value) > 255 or not _EMAIL.match(value):
+        raise ValueError("e-mail inválido")
+    return value
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Query(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class PageQuery(Query):
+    cursor: S(500, strip=False) | None = None
+    limit: int = Field(30, ge=1, le=100)
+
+
+# --- auth and admins ---------------------------------------------------------------------
+
+
+class LoginIn(Body):
+    email: S(255, strip=False)
+    senha: S(1024, min_length=1, strip=False)
+
+    _check_email = field_validator("email")(_email)
+
+
+class AdministradorIn(Body):
+    nome: S(100, min_length=1)
+    email: S(255, strip=False)
+    senha: S(1024, min_length=8, strip=False)
+
+    _check_email = field_validator("email")(_email)
+
+
+class Administrador(BaseModel):
+    id: UUID
+    nome: str
+    email: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class LoginOut(BaseModel):
+    token: str
+    expires_at: datetime
+    administrador: Administrador
+
+
+# --- conversations -----------------------------------------------------------------------
+
+
+class ConversasQuery(PageQuery):
+    status: StatusConversa | None = None
+    atendente: S(64) | None = Field(None, description="me, nenhum ou o id de um administrador")
+    janela: Literal["aberta", "fechada"] | None = None
+    busca: S(100) | None = None
+
+    @field_validator("atendente")
+    @classmethod
+    def _atendente(cls, value: str | None) -> str | None:
+        if value in (None, "", "me", "nenhum"):
+            return value or None
+        try:
+            return str(UUID(value))
+        except ValueError:
+            raise ValueError("use me, nenhum ou o id de um administrador") from None
+
+
+class AtribuirIn(Body):
+    atendente_id: UUID | None = Field(None, description="omitido: atribui a quem chama")
+
+
+class TransferirIn(Body):
+    atendente_id: UUID
+
+
+# --- contacts and leads ------------------------------------------------------------------
+
+
+class ContatosQuery(PageQuery):
+    busca: S(100) | None = None
+
+
+class ContatoPatch(Body):
+    nome: S(200, min_length=1) | None = None
+    tipo: TipoContato | None = None
+    estado_jornada: EstadoJornada | None = None
+    origem: OrigemContato | None = None
+    origem_campanha: S(100) | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """Only the fields the client sent; null is refused except where it means 'clear'."""
+        data = self.model_dump(exclude_unset=True)
+        for field in ("nome", "tipo", "estado_jornada", "origem"):
+            if field in data and data[field] is None:
+                raise ValueError(field)
+        return data
+
+
+class InteressadoIn(Body):
+    nome: S(200, min_length=1)
+    # A music school teaches from early childhood; the table allows 0-120 but a lead under 3
+    # is a typo.
+    idade: int = Field(ge=3, le=120)
+    instrumento_desejado: S(100, min_length=1)
+    instrumento_sugerido: S(100) | None = None
+    experiencia_musical: S(2000) | None = None
+    expectativas: S(2000) | None = None
+    disponibilidade_horario: bool
+    compativel: bool = True
+
+
+# --- templates ---------------------------------------------------------------------------
+
+
+class TemplatesQuery(PageQuery):
+    limit: int = Field(100, ge=1, le=500)
+    status: TemplateStatus | Literal["todos"] = "approved"
+    category: TemplateCategory | None = None
+    language: S(15) | None = None
+
+
+class Page(BaseModel):
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+# --- responses (documentation; tests validate real answers against them) -----------------
+
+
+class Resposta(BaseModel):
+    # Rows carry every column, including ones later migrations add: document, do not restrict.
+    model_config = ConfigDict(extra="allow")
+
+
+class ContatoResumo(Resposta):
+    id: UUID
+    nome: str | None
+    nome_perfil: str | None
+    telefone: str
+    tipo: TipoContato
+    estado_jornada: EstadoJornada
+
+
+class AtendenteResumo(Resposta):
+    id: UUID
+    nome: str
+
+
+class MensagemResumo(Resposta):
+    id: UUID
+    direcao: Literal["entrada", "saida"]
+    tipo: str
+    conteudo: str
+    created_at: datetime
+
+
+class Conversa(Resposta):
+    id: UUID
+    contato_id: UUID
+    status: StatusConversa
+    atendente_id: UUID | None
+    atribuida_em: datetime | None
+    window_expires_at: datetime | None
+    closed_at: datetime | None
+    ultima_atividade_em: datetime
+    nao_lidas: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConversaItem(Conversa):
+    janela_aberta: bool
+    contato: ContatoResumo
+    atendente: AtendenteResumo | None
+    ultima_mensagem: MensagemResumo | None
+
+
+class ConversasPage(BaseModel):
+    items: list[ConversaItem]
+    next_cursor: str | None
+
+
+class ConversaOut(BaseModel):
+    conversa: Conversa
+
+
+class Mensagem(Resposta):
+    id: UUID
+    conversa_id: UUID
+    direcao: Literal["entrada", "saida"]
+    tipo: str
+    conteudo: str
+    status_envio: str
+    enviado_por: UUID | None
+    enviado_por_nome: str | None = None
+    media_url: str | None = Field(None, description="URL pré-assinada, válida por 15 minutos")
+    thumbnail_url: str | None = Field(None, description="URL pré-assinada, válida por 15 minutos")
+    created_at: datetime
+
+
+class MensagensPage(BaseModel):
+    items: list[Mensagem]
+    next_cursor: str | None
+
+
+class Contato(Resposta):
+    id: UUID
+    telefone: str
+    nome: str | None
+    nome_editado: bool
+    tipo: TipoContato
+    origem: OrigemContato
+    estado_jornada: EstadoJornada
+    anonimizado: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class Interessado(Resposta):
+    id: UUID
+    contato_id: UUID
+    nome: str
+    idade: int
+    instrumento_desejado: str
+    disponibilidade_horario: bool
+    compativel: bool
+
+
+class ContatoDetalhe(Contato):
+    interessado: Interessado | None
+
+
+class Evento(Resposta):
+    id: UUID
+    contato_id: UUID | None
+    tipo: str
+    dados: dict[str, Any] | None
+    created_at: datetime
+
+
+class EventosPage(BaseModel):
+    items: list[Evento]
+    next_cursor: str | None
+
+
+class ContatosPage(BaseModel):
+    items: list[Contato]
+    next_cursor: str | None
+
+
+class Template(Resposta):
+    id: UUID
+    name: str
+    language: str
+    category: TemplateCategory
+    status: TemplateStatus
+    body: str | None
+    variables: list[Any]
+
+
+class TemplatesPage(BaseModel):
+    items: list[Template]
+    next_cursor: str | None
+
+
+class AdministradoresPage(BaseModel):
+    items: list[Administrador]
+    next_cursor: str | None

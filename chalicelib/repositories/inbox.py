@@ -1,0 +1,131 @@
+"""SQL of the inbox: conversation pages, one conversation, its messages, marking read.
+
+A page is ONE statement: the conversation row, its contact summary, its assignee and its
+last message (a LATERAL probe of idx_mensagens_conversa_recentes) come back together. The
+order is the keyset (ultima_atividade_em, id) of idx_conversas_atividade and friends, so the
+next page starts exactly after the last row seen, however many rows arrive meanwhile.
+WHERE clauses are assembled from fixed fragments so that each filter combination gets its
+own plan (a catch-all `:x IS NULL OR ...` would defeat the indexes under a generic plan).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib import db
+
+JANELA_ABERTA_SQL = "COALESCE(now() < c.window_expires_at, false)"
+
+_ITEM_SELECT = f"""
+SELECT c.*,
+       {JANELA_ABERTA_SQL} AS janela_aberta,
+       json_build_object(
+           'id', ct.id, 'nome', ct.nome, 'nome_perfil', ct.nome_perfil, 'telefone', ct.telefone,
+           'tipo', ct.tipo, 'estado_jornada', ct.estado_jornada, 'opt_in_status', ct.opt_in_status,
+           'anonimizado', ct.anonimizado
+       ) AS contato,
+       CASE WHEN a.id IS NULL THEN NULL ELSE json_build_object('id', a.id, 'nome', a.nome) END AS atendente,
+       um.ultima_mensagem
+FROM conversas c
+JOIN contatos ct ON ct.id = c.contato_id
+LEFT JOIN administradores a ON a.id = c.atendente_id
+LEFT JOIN LATERAL (
+    SELECT json_build_object(
+               'id', m.id, 'direcao', m.direcao, 'tipo', m.tipo, 'conteudo', left(m.conteudo, 200),
+               'media_type', m.media_type, 'status_envio', m.status_envio, 'enviado_por', m.enviado_por,
+               'created_at', m.created_at
+           ) AS ultima_mensagem
+    FROM mensagens m
+    WHERE m.conversa_id = c.id
+    ORDER BY m.created_at DESC, m.id DESC
+    LIMIT 1
+) um ON true
+"""  # noqa: S608
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def conversas_page(**filters: Any) -> list[dict[str, Any]]:
+    """Up to `limit` conversations, newest activity first, strictly after the `after` key."""
+    sql, params = conversas_page_statement(**filters)
+    return db.query(sql, **params)
+
+
+def conversas_page_statement(
+    *,
+    limit: int,
+    status: str | None = None,
+    atendente_id: str | None = None,
+    sem_atendente: bool = False,
+    janela: str | None = None,
+    busca: str | None = None,
+    after: tuple[str, str] | tuple[None, None] = (None, None),
+) -> tuple[str, dict[str, Any]]:
+    """The statement and parameters of one inbox page (the bench EXPLAINs it as is)."""
+    where: list[str] = []
+    params: dict[str, Any] = {"limit": limit}
+    if status:
+        where.append("c.status = CAST(:status AS status_conversa)")
+        params["status"] = status
+    if atendente_id:
+        where.append("c.atendente_id = CAST(:atendente_id AS uuid)")
+        params["atendente_id"] = atendente_id
+    elif sem_atendente:
+        where.append("c.atendente_id IS NULL")
+    if janela == "aberta":
+        where.append("c.window_expires_at > now()")
+    elif janela == "fechada":
+        where.append("(c.window_expires_at IS NULL OR c.window_expires_at <= now())")
+    if busca:
+        digits = "".join(ch for ch in busca if ch.isdigit())
+        conds = ["ct.nome ILIKE :busca", "ct.nome_perfil ILIKE :busca"]
+        params["busca"] = _like(busca)
+        if len(digits) >= 3:
+            conds.append("ct.telefone LIKE :fone")
+            params["fone"] = _like(digits)
+        where.append("(" + " OR ".join(conds) + ")")
+    if after[0] is not None:
+        where.append("(c.ultima_atividade_em, c.id) < (CAST(:after_ts AS timestamptz), CAST(:after_id AS uuid))")
+        params["after_ts"], params["after_id"] = after
+    sql = _ITEM_SELECT
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY c.ultima_atividade_em DESC, c.id DESC LIMIT :limit"
+    return sql, params
+
+
+def conversa_item(conversa_id: str) -> dict[str, Any] | None:
+    return db.query_one(_ITEM_SELECT + " WHERE c.id = CAST(:id AS uuid)", id=conversa_id)
+
+
+def mensagens_page(
+    conversa_id: str, *, limit: int, after: tuple[str, str] | tuple[None, None] = (None, None)
+) -> list[dict[str, Any]]:
+    """Messages of one conversation, newest first, keyset on (created_at, id)."""
+    params: dict[str, Any] = {"conversa_id": conversa_id, "limit": limit}
+    keyset = ""
+    if after[0] is not None:
+        keyset = " AND (m.created_at, m.id) < (CAST(:after_ts AS timestamptz), CAST(:after_id AS uuid))"
+        params["after_ts"], params["after_id"] = after
+    return db.query(
+        "SELECT m.*, a.nome AS enviado_por_nome FROM mensagens m"  # noqa: S608
+        " LEFT JOIN administradores a ON a.id = m.enviado_por"
+        " WHERE m.conversa_id = CAST(:conversa_id AS uuid)"
+        + keyset
+        + " ORDER BY m.created_at DESC, m.id DESC LIMIT :limit",
+        **params,
+    )
+
+
+def conversa_exists(conversa_id: str) -> bool:
+    return bool(db.scalar("SELECT 1 FROM conversas WHERE id = CAST(:id AS uuid)", id=conversa_id))
+
+
+def marcar_lida(conversa_id: str) -> dict[str, Any] | None:
+    return db.query_one(
+        "UPDATE conversas SET nao_lidas = 0, lida_em = now() WHERE id = CAST(:id AS uuid) RETURNING *",
+        id=conversa_id,
+    )

@@ -1,0 +1,42 @@
+"""Administrators and the API description."""
+
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from chalicelib import pagination
+from chalicelib.api_models import Administrador, AdministradoresPage, AdministradorIn, PageQuery
+from chalicelib.http import parse_body, parse_query
+from chalicelib.openapi import build, doc
+from chalicelib.repositories import administradores
+from chalicelib.routes.authorizer import authorizer
+from chalicelib.services import auth
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/administradores", methods=["GET"], authorizer=authorizer)
+@doc(summary="Administradores, por nome", query=PageQuery, response=AdministradoresPage, tags=["administradores"])
+def list_administradores():
+    q = parse_query(PageQuery)
+    rows = administradores.list_page(*pagination.decode_text_id(q.cursor), q.limit + 1)
+    return pagination.page(rows, q.limit, lambda r: (r["nome"], r["id"]))
+
+
+@bp.route("/administradores", methods=["POST"], authorizer=authorizer)
+@doc(
+    summary="Cadastrar administrador",
+    body=AdministradorIn,
+    response=Administrador,
+    status=201,
+    tags=["administradores"],
+)
+def create_administrador():
+    body = parse_body(AdministradorIn)
+    return Response(body=auth.create_admin(body.nome, body.email, body.senha), status_code=201)
+
+
+@bp.route("/openapi.json", methods=["GET"], authorizer=authorizer)
+@doc(summary="Esta descrição da API (OpenAPI 3.1)", tags=["meta"])
+def openapi_json():
+    return build(bp.current_app)

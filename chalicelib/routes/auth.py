@@ -1,0 +1,30 @@
+"""Sign-in and the signed-in admin."""
+
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from chalicelib.api_models import Administrador, LoginIn, LoginOut
+from chalicelib.http import ApiError, parse_body
+from chalicelib.openapi import doc
+from chalicelib.repositories import administradores
+from chalicelib.routes.authorizer import authorizer, current_admin_id
+from chalicelib.services import auth
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/auth/login", methods=["POST"])
+@doc(summary="Entrar: devolve um token de 12 h", body=LoginIn, response=LoginOut, tags=["auth"])
+def login():
+    body = parse_body(LoginIn)
+    return auth.login(body.email, body.senha)
+
+
+@bp.route("/me", methods=["GET"], authorizer=authorizer)
+@doc(summary="O administrador autenticado", response=Administrador, tags=["auth"])
+def me():
+    admin = administradores.get(current_admin_id())
+    if admin is None:
+        raise ApiError(401, "Unauthorized", "Sessão inválida: administrador não existe mais.")
+    return admin

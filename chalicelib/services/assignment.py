@@ -1,0 +1,205 @@
+"""Shared attendance: take, assign, transfer, release, close, reopen.
+
+Each change is one conditional UPDATE (chalicelib.repositories.atribuicao) plus an `eventos`
+row in the same transaction; the live event goes out after the commit and never fails the
+request. When the UPDATE matches nothing, the conversation is read again to say why.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib import db
+from chalicelib.http import ApiError, not_found
+from chalicelib.observability import logger
+from chalicelib.repositories import administradores, atribuicao, historico
+
+
+def _publish(event: str, data: dict[str, Any]) -> None:
+    try:
+        from chalicelib.services import realtime
+
+        realtime.publish(event, data)
+    except Exception:  # noqa: BLE001 - the change is committed; a lost live event is not an error
+        logger.exception("live event failed", extra={"event": event})
+
+
+def _assigned_to_other(atual: dict[str, Any]) -> ApiError:
+    nome = atual.get("atendente_nome") or "outro atendente"
+    return ApiError(
+        409,
+        "AssignedToOther",
+        f"Esta conversa já está sendo atendida por {nome}.",
+        atendente_id=atual["atendente_id"],
+        atendente={"id": atual["atendente_id"], "nome": atual.get("atendente_nome")},
+    )
+
+
+def _closed() -> ApiError:
+    return ApiError(409, "ConversationClosed", "Esta conversa está encerrada; reabra-a antes.")
+
+
+def _refusal(conversa_id: str, admin_id: str) -> ApiError:
+    """Why a conditional UPDATE matched nothing."""
+    atual = atribuicao.estado(conversa_id)
+    if atual is None:
+        return not_found("Conversa")
+    if atual["status"] == "encerrada":
+        return _closed()
+    if atual["atendente_id"] is None:
+        return ApiError(409, "NotAssigned", "Esta conversa não está atribuída a ninguém.")
+    if str(atual["atendente_id"]) != str(admin_id):
+        return _assigned_to_other(atual)
+    return ApiError(409, "Conflict", "A conversa mudou enquanto a operação era feita; tente novamente.")
+
+
+def _admin_or_422(admin_id: Any, field: str = "atendente_id") -> dict[str, Any]:
+    admin = administradores.get(str(admin_id))
+    if admin is None:
+        raise ApiError(422, "ValidationError", "Administrador não encontrado.", field=field)
+    return admin
+
+
+def _assigned_event(row: dict[str, Any], admin_id: str, tipo: str, atendente: dict[str, Any] | None) -> dict:
+    historico.registrar(
+        row["contato_id"],
+        tipo,
+        {
+            "conversa_id": row["id"],
+            "por": admin_id,
+            "atendente_id": row["atendente_id"],
+            "anterior_id": row["anterior_id"],
+        },
+    )
+    return {
+        "conversa_id": row["id"],
+        "atendente_id": row["atendente_id"],
+        "atendente": {"id": atendente["id"], "nome": atendente["nome"]} if atendente else None,
+        "anterior_id": row["anterior_id"],
+    }
+
+
+def _answer(row: dict[str, Any]) -> dict[str, Any]:
+    row = dict(row)
+    row.pop("anterior_id", None)
+    return row
+
+
+def take(conversa_id: str, admin_id: str, atendente_id: str | None = None) -> dict[str, Any]:
+    """POST /atribuir: to me (unassigned only; idempotent if already mine) or to a named admin
+    (allowed when unassigned or when I hold it)."""
+    alvo = str(atendente_id) if atendente_id else str(admin_id)
+    atendente = _admin_or_422(alvo) if alvo != str(admin_id) else administradores.get(str(admin_id))
+    if atendente is None:
+        raise ApiError(401, "Unauthorized", "Sessão inválida: administrador não existe mais.")
+    with db.transaction():
+        if alvo == str(admin_id):
+            row = atribuicao.assumir(conversa_id, alvo)
+        else:
+            row = atribuicao.atribuir(conversa_id, str(admin_id), alvo)
+        if row is None:
+            atual = atribuicao.estado(conversa_id)
+            if atual and atual["status"] == "ativa" and str(atual["atendente_id"]) == alvo:
+                return {"conversa": atribuicao_row(conversa_id), "alterada": False}
+            raise _refusal(conversa_id, admin_id)
+        if str(row["anterior_id"]) == alvo:
+            return {"conversa": _answer(row), "alterada": False}
+        event = _assigned_event(row, admin_id, "conversa_atribuida", atendente)
+    _publish("conversation:assigned", event)
+    return {"conversa": _answer(row), "alterada": True}
+
+
+def atribuicao_row(conversa_id: str) -> dict[str, Any] | None:
+    return db.query_one("SELECT * FROM conversas WHERE id = CAST(:id AS uuid)", id=conversa_id)
+
+
+def transfer(conversa_id: str, admin_id: str, atendente_id: str) -> dict[str, Any]:
+    atendente = _admin_or_422(atendente_id)
+    with db.transaction():
+        row = atribuicao.transferir(conversa_id, str(admin_id), str(atendente_id))
+        if row is None:
+            raise _refusal(conversa_id, admin_id)
+        event = _assigned_event(row, admin_id, "conversa_transferida", atendente)
+    if str(row["anterior_id"]) != str(row["atendente_id"]):
+        _publish("conversation:assigned", event)
+    return {"conversa": _answer(row)}
+
+
+def release(conversa_id: str, admin_id: str) -> dict[str, Any]:
+    with db.transaction():
+        row = atribuicao.liberar(conversa_id, str(admin_id))
+        if row is None:
+            raise _refusal(conversa_id, admin_id)
+        event = _assigned_event(row, admin_id, "conversa_liberada", None)
+    _publish("conversation:assigned", event)
+    return {"conversa": _answer(row)}
+
+
+def close(conversa_id: str, admin_id: str) -> dict[str, Any]:
+    with db.transaction():
+        row = atribuicao.encerrar(conversa_id, str(admin_id))
+        if row is None:
+            atual = atribuicao.estado(conversa_id)
+            if atual and atual["status"] == "encerrada":
+                raise ApiError(409, "ConversationClosed", "Esta conversa já está encerrada.")
+            raise _refusal(conversa_id, admin_id)
+        historico.registrar(row["contato_id"], "conversa_encerrada", {"conversa_id": row["id"], "por": admin_id})
+    _publish("conversation:closed", {"conversa_id": row["id"], "closed_at": row["closed_at"]})
+    return {"conversa": _answer(row)}
+
+
+def reopen(conversa_id: str, admin_id: str) -> dict[str, Any]:
+    from pg8000.exceptions import DatabaseError
+
+    try:
+        with db.transaction():
+            row = atribuicao.reabrir(conversa_id)
+            if row is None:
+                atual = atribuicao.estado(conversa_id)
+                if atual is None:
+                    raise not_found("Conversa")
+                raise ApiError(409, "ConversationActive", "Esta conversa já está ativa.")
+            historico.registrar(row["contato_id"], "conversa_reaberta", {"conversa_id": row["id"], "por": admin_id})
+    except DatabaseError as exc:
+        if not (exc.args and isinstance(exc.args[0], dict) and exc.args[0].get("C") == "23505"):
+            raise
+        atual = atribuicao.estado(conversa_id)
+        ativa = atribuicao.conversa_ativa_do_contato(atual["contato_id"]) if atual else None
+        raise ApiError(
+            409,
+            "ActiveConversationExists",
+            "Este contato já tem outra conversa ativa.",
+            conversa_id=ativa,
+        ) from exc
+    conversa = _answer(row)
+    _publish("conversation:updated", {"conversa": conversa})
+    return {"conversa": conversa}
+
+
+def ensure_can_send(conversa_id: str, admin_id: str) -> dict[str, Any]:
+    """For the sending stream: the conversation row if `admin_id` may send in it now.
+
+    An unassigned active conversation is taken for `admin_id` (one conditional UPDATE, the
+    event row and, when no outer transaction is open, the live event); one held by someone
+    else raises 409 AssignedToOther; a closed one 409 ConversationClosed; none 404.
+    Call it before opening the send's own transaction so the take commits and is announced.
+    """
+    admin = administradores.get(str(admin_id))
+    if admin is None:
+        raise ApiError(401, "Unauthorized", "Sessão inválida: administrador não existe mais.")
+    outer = db._state().depth > 0
+    with db.transaction():
+        row = atribuicao.assumir(conversa_id, str(admin_id))
+        if row is None:
+            atual = atribuicao.estado(conversa_id)
+            if atual is None:
+                raise not_found("Conversa")
+            if atual["status"] != "ativa":
+                raise _closed()
+            if str(atual["atendente_id"]) != str(admin_id):
+                raise _assigned_to_other(atual)
+            return atribuicao_row(conversa_id)
+        event = _assigned_event(row, admin_id, "conversa_atribuida", admin)
+    if not outer:
+        _publish("conversation:assigned", event)
+    return _answer(row)

@@ -1,0 +1,191 @@
+"""The inbox: filters, order, keyset pagination, unread counts, previews, messages."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from chalice.test import Client
+
+from app import app
+from chalicelib import db
+from tests.integration.api_support import auth, body, make_admin, make_contato, make_conversa, make_mensagem
+
+
+@pytest.fixture
+def client(db_clean):
+    with Client(app) as c:
+        yield c
+
+
+def _get(client, admin, path):
+    r = client.http.get(path, headers=auth(admin))
+    assert r.status_code == 200, r.body
+    return body(r)
+
+
+def _set_activity(conversa, when):
+    db.execute("UPDATE conversas SET ultima_atividade_em = :t WHERE id = :id", t=when, id=conversa["id"])
+
+
+def test_item_has_contact_assignee_preview_window_and_unread(client):
+    ana = make_admin("Ana")
+    contato = make_contato(nome="Maria Souza")
+    conversa = make_conversa(contato, window_hours=5, atendente_id=ana["id"], atribuida_em=datetime.now(UTC))
+    make_mensagem(conversa, "primeira")
+    make_mensagem(conversa, "segunda")
+    make_mensagem(conversa, "resposta", "saida", enviado_por=ana["id"])
+    item = _get(client, ana, "/conversas")["items"][0]
+    assert item["id"] == str(conversa["id"])
+    assert item["contato"]["nome"] == "Maria Souza"
+    assert item["contato"]["telefone"] == "+5511988887777"
+    assert item["atendente"] == {"id": str(ana["id"]), "nome": "Ana"}
+    assert item["ultima_mensagem"]["conteudo"] == "resposta"
+    assert item["janela_aberta"] is True
+    assert item["window_expires_at"] is not None
+    assert item["nao_lidas"] == 2
+
+
+def test_mark_read_resets_unread_and_new_inbound_counts_again(client):
+    ana = make_admin("Ana")
+    conversa = make_conversa(make_contato())
+    make_mensagem(conversa, "a")
+    make_mensagem(conversa, "b")
+    r = client.http.post(f"/conversas/{conversa['id']}/lida", headers=auth(ana))
+    assert r.status_code == 200
+    assert body(r)["conversa"]["nao_lidas"] == 0
+    make_mensagem(conversa, "c")
+    make_mensagem(conversa, "minha", "saida")
+    assert _get(client, ana, f"/conversas/{conversa['id']}")["nao_lidas"] == 1
+
+
+def test_newest_activity_first_and_new_message_moves_conversation_up(client):
+    ana = make_admin("Ana")
+    old = make_conversa(make_contato("+5511900000001"))
+    new = make_conversa(make_contato("+5511900000002"))
+    make_mensagem(old, "antiga", created_at=datetime.now(UTC) - timedelta(hours=2))
+    make_mensagem(new, "nova", created_at=datetime.now(UTC) - timedelta(hours=1))
+    assert [i["id"] for i in _get(client, ana, "/conversas")["items"]] == [str(new["id"]), str(old["id"])]
+    make_mensagem(old, "agora")
+    assert [i["id"] for i in _get(client, ana, "/conversas")["items"]] == [str(old["id"]), str(new["id"])]
+
+
+def test_filters_atendente_status_janela_busca(client):
+    ana, bia = make_admin("Ana"), make_admin("Bia")
+    now = datetime.now(UTC)
+    minha = make_conversa(make_contato("+5511911110001", "Carlos Lima"), atendente_id=ana["id"], atribuida_em=now)
+    dela = make_conversa(make_contato("+5511911110002", "Daniela"), atendente_id=bia["id"], atribuida_em=now)
+    livre = make_conversa(make_contato("+5521933330003", "Eduardo"), window_hours=-1)
+    fechada = make_conversa(
+        make_contato("+5511911110004", "Fábio"), window_hours=None, status="encerrada", closed_at=now
+    )
+
+    def ids(query):
+        return {i["id"] for i in _get(client, ana, f"/conversas?{query}")["items"]}
+
+    assert ids("atendente=me") == {str(minha["id"])}
+    assert ids(f"atendente={bia['id']}") == {str(dela["id"])}
+    assert ids("atendente=nenhum") == {str(livre["id"]), str(fechada["id"])}
+    assert ids("status=encerrada") == {str(fechada["id"])}
+    assert ids("status=ativa&atendente=nenhum") == {str(livre["id"])}
+    assert ids("janela=aberta") == {str(minha["id"]), str(dela["id"])}
+    assert ids("janela=fechada") == {str(livre["id"]), str(fechada["id"])}
+    assert ids("busca=carlos") == {str(minha["id"])}
+    assert ids("busca=21%209333") == {str(livre["id"])}
+    assert ids("busca=%25") == set()  # a LIKE wildcard is a literal character here
+
+
+@pytest.mark.parametrize("query", ["status=aberta", "atendente=joao", "janela=x", "limit=0", "limit=101", "cursor=%%%"])
+def test_bad_filters_are_422(client, query):
+    r = client.http.get(f"/conversas?{query}", headers=auth(make_admin("Ana")))
+    assert r.status_code == 422
+    assert body(r)["Code"] == "ValidationError"
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        base64.urlsafe_b64encode(b'["not a time", "1"]').decode(),
+        base64.urlsafe_b64encode(b'["2026-01-01T00:00:00+00:00", "not-a-uuid"]').decode(),
+        base64.urlsafe_b64encode(b'{"a": 1}').decode(),
+        base64.urlsafe_b64encode(b'["2026-01-01T00:00:00", "00000000-0000-0000-0000-000000000000"]').decode(),
+    ],
+)
+def test_tampered_cursor_is_422_not_500(client, cursor):
+    r = client.http.get(f"/conversas?cursor={cursor}", headers=auth(make_admin("Ana")))
+    assert r.status_code == 422
+
+
+def test_pagination_is_stable_under_concurrent_inserts(client):
+    ana = make_admin("Ana")
+    base = datetime.now(UTC) - timedelta(days=1)
+    originais = []
+    for i in range(25):
+        conversa = make_conversa(make_contato(f"+55119000{i:05d}"))
+        # Pairs share a timestamp: the id tiebreak must keep them apart and in order.
+        _set_activity(conversa, base + timedelta(minutes=i // 2))
+        originais.append(str(conversa["id"]))
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        query = "limit=7" + (f"&cursor={cursor}" if cursor else "")
+        page = _get(client, ana, f"/conversas?{query}")
+        seen += [i["id"] for i in page["items"]]
+        pages += 1
+        # Meanwhile new conversations arrive (newer than everything seen).
+        make_conversa(make_contato(f"+55219000{pages:05d}"))
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    novos = set(seen) - set(originais)
+    assert novos == set()  # what arrived later is above the cursor, never inside later pages
+    assert len(seen) == len(set(seen)) == 25
+    atividade = {
+        str(r["id"]): (r["ultima_atividade_em"], str(r["id"]))
+        for r in db.query("SELECT id, ultima_atividade_em FROM conversas")
+    }
+    keys = [atividade[i] for i in seen]
+    assert keys == sorted(keys, reverse=True)
+
+
+def test_conversation_404_for_unknown_or_malformed_id(client):
+    ana = make_admin("Ana")
+    for path in ["/conversas/00000000-0000-0000-0000-000000000000", "/conversas/xyz", "/conversas/xyz/mensagens"]:
+        assert client.http.get(path, headers=auth(ana)).status_code == 404
+    assert (
+        client.http.post("/conversas/00000000-0000-0000-0000-000000000000/lida", headers=auth(ana)).status_code == 404
+    )
+
+
+def test_messages_newest_first_paginated_with_presigned_media(client, monkeypatch):
+    monkeypatch.setenv("MEDIA_BUCKET", "midia-teste")
+    from chalicelib.config import reset_settings
+
+    reset_settings()
+    ana = make_admin("Ana")
+    conversa = make_conversa(make_contato())
+    base = datetime.now(UTC) - timedelta(minutes=10)
+    for i in range(5):
+        make_mensagem(conversa, f"m{i}", created_at=base + timedelta(minutes=i))
+    make_mensagem(
+        conversa,
+        "foto",
+        tipo="media",
+        media_type="image",
+        media_url="media/2026/11/x/foto.jpg",
+        thumbnail_url="media/2026/11/x/thumb.jpg",
+        created_at=base + timedelta(minutes=6),
+    )
+    first = _get(client, ana, f"/conversas/{conversa['id']}/mensagens?limit=4")
+    assert [m["conteudo"] for m in first["items"]] == ["foto", "m4", "m3", "m2"]
+    foto = first["items"][0]
+    assert foto["media_url"].startswith("http") and "X-Amz-Signature=" in foto["media_url"]
+    assert "midia-teste" in foto["media_url"] and "foto.jpg" in foto["media_url"]
+    assert "X-Amz-Expires=900" in foto["media_url"]
+    assert "thumb.jpg" in foto["thumbnail_url"]
+    second = _get(client, ana, f"/conversas/{conversa['id']}/mensagens?limit=4&cursor={first['next_cursor']}")
+    assert [m["conteudo"] for m in second["items"]] == ["m1", "m0"]
+    assert second["next_cursor"] is None
+    reset_settings()
