@@ -1,0 +1,202 @@
+"""SQL for sending: the conversation as a send sees it, outbound messages, idempotency keys."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib import db
+from chalicelib.services.window import JANELA_ABERTA_SQL
+
+MENSAGEM_COLUMNS = (
+    "id, conversa_id, direcao, conteudo, tipo, enviado_por, whatsapp_id, status_envio, created_at,"
+    " template_id, media_type, media_url, media_mime, thumbnail_url, billing_category, dados, updated_at"
+)
+
+# Idempotency keys live this long; a retry after that is a new request. The f-strings in
+# this module interpolate only these module constants (noqa: S608), never input.
+IDEMPOTENCY_TTL = "24 hours"
+
+
+# Conversation ---------------------------------------------------------------------------
+def lock_conversa(conversa_id: str) -> dict[str, Any] | None:
+    """The conversation with its contact's send address, locked for this transaction.
+
+    The lock orders concurrent sends in one conversation with assignment changes; the
+    window is evaluated here, by the database clock, at request time.
+    """
+    return db.query_one(
+        "SELECT c.id, c.contato_id, c.status, c.atendente_id, c.atribuida_em, c.window_expires_at,"  # noqa: S608
+        f" {JANELA_ABERTA_SQL} AS janela_aberta,"
+        " ct.telefone, ct.wa_id, ct.opt_in_status, ct.opt_in_at, ct.anonimizado"
+        " FROM conversas c JOIN contatos ct ON ct.id = c.contato_id"
+        " WHERE c.id = CAST(:conversa_id AS uuid)"
+        " FOR UPDATE OF c",
+        conversa_id=conversa_id,
+    )
+
+
+def get_template(name: str, language: str) -> dict[str, Any] | None:
+    return db.query_one(
+        "SELECT id, whatsapp_id, name, category, status, language, body, components, variables"
+        " FROM templates WHERE name = :name AND language = :language",
+        name=name,
+        language=language,
+    )
+
+
+# Messages ---------------------------------------------------------------------------------
+def insert_pendente(
+    *,
+    conversa_id: str,
+    admin_id: str,
+    tipo: str,
+    conteudo: str,
+    billing_category: str,
+    dados: dict[str, Any],
+    template_id: str | None = None,
+    media_type: str | None = None,
+    media_url: str | None = None,
+    media_mime: str | None = None,
+) -> dict[str, Any]:
+    """The outbound message as stored before WhatsApp hears of it: pendente, with its sender."""
+    return db.query_one(
+        "INSERT INTO mensagens (conversa_id, direcao, conteudo, tipo, enviado_por, status_envio, template_id,"  # noqa: S608
+        " media_type, media_url, media_mime, billing_category, dados)"
+        " VALUES (CAST(:conversa_id AS uuid), 'saida', :conteudo, CAST(:tipo AS tipo_mensagem),"
+        " CAST(:admin_id AS uuid), 'pendente', CAST(:template_id AS uuid), CAST(:media_type AS media_type),"
+        " :media_url, :media_mime, CAST(:billing_category AS billing_category), CAST(:dados AS jsonb))"
+        f" RETURNING {MENSAGEM_COLUMNS}",
+        conversa_id=conversa_id,
+        conteudo=conteudo,
+        tipo=tipo,
+        admin_id=admin_id,
+        template_id=template_id,
+        media_type=media_type,
+        media_url=media_url,
+        media_mime=media_mime,
+        billing_category=billing_category,
+        dados=json.dumps(dados),
+    )
+
+
+def mark_sent(mensagem_id: str, whatsapp_id: str, dados: dict[str, Any]) -> dict[str, Any]:
+    """WhatsApp accepted the message: it has its wamid and counts as sent.
+
+    Only a pendente message moves to enviada: a status webhook may already have moved it
+    further (statuses only move forward).
+    """
+    return db.query_one(
+        "UPDATE mensagens SET whatsapp_id = :whatsapp_id,"  # noqa: S608
+        " status_envio = CASE WHEN status_envio = 'pendente' THEN 'enviada' ELSE status_envio END,"
+        " dados = dados || CAST(:dados AS jsonb)"
+        f" WHERE id = CAST(:id AS uuid) RETURNING {MENSAGEM_COLUMNS}",
+        id=mensagem_id,
+        whatsapp_id=whatsapp_id,
+        dados=json.dumps(dados),
+    )
+
+
+def mark_failed(mensagem_id: str, erro: dict[str, Any]) -> dict[str, Any]:
+    """The send failed: falhou, with Meta's error kept in dados.erro."""
+    return db.query_one(
+        "UPDATE mensagens SET status_envio = 'falhou',"  # noqa: S608
+        " dados = dados || jsonb_build_object('erro', CAST(:erro AS jsonb))"
+        f" WHERE id = CAST(:id AS uuid) RETURNING {MENSAGEM_COLUMNS}",
+        id=mensagem_id,
+        erro=json.dumps(erro),
+    )
+
+
+def close_window_now(conversa_id: str) -> None:
+    """WhatsApp said the window is closed (131047): it is the authority, our clock follows."""
+    db.execute(
+        "UPDATE conversas SET window_expires_at = now()"
+        " WHERE id = CAST(:id AS uuid) AND (window_expires_at IS NULL OR window_expires_at > now())",
+        id=conversa_id,
+    )
+
+
+def get_mensagem(mensagem_id: str) -> dict[str, Any] | None:
+    return db.query_one(
+        f"SELECT {MENSAGEM_COLUMNS} FROM mensagens WHERE id = CAST(:id AS uuid)",  # noqa: S608
+        id=mensagem_id,
+    )
+
+
+def lock_whatsapp_id(whatsapp_id: str) -> None:
+    """Serialise with a status webhook for the same wamid (same key as the webhook takes)."""
+    db.execute("SELECT pg_advisory_xact_lock(hashtextextended(:wamid, 0))", wamid=whatsapp_id)
+
+
+# Idempotency keys -------------------------------------------------------------------------
+def claim_key(admin_id: str, chave: str, request_hash: str, conversa_id: str) -> bool:
+    """True if this request owns the key now (first use, or the old use expired).
+
+    Runs outside any transaction (autocommit) so a concurrent duplicate sees the claim at
+    once; a concurrent INSERT of the same key waits for this one and then finds it taken.
+    """
+    row = db.query_one(
+        "INSERT INTO envio_idempotencia (admin_id, chave, request_hash, conversa_id)"  # noqa: S608
+        " VALUES (CAST(:admin_id AS uuid), :chave, :request_hash, CAST(:conversa_id AS uuid))"
+        " ON CONFLICT (admin_id, chave) DO UPDATE SET"
+        " request_hash = EXCLUDED.request_hash, conversa_id = EXCLUDED.conversa_id, mensagem_id = NULL,"
+        " status_code = NULL, resposta = NULL, resposta_headers = '{}'::jsonb, created_at = now(),"
+        " completed_at = NULL"
+        f" WHERE envio_idempotencia.created_at < now() - interval '{IDEMPOTENCY_TTL}'"
+        " RETURNING true AS claimed",
+        admin_id=admin_id,
+        chave=chave,
+        request_hash=request_hash,
+        conversa_id=conversa_id,
+    )
+    return row is not None
+
+
+def get_key(admin_id: str, chave: str) -> dict[str, Any] | None:
+    return db.query_one(
+        "SELECT admin_id, chave, request_hash, conversa_id, mensagem_id, status_code, resposta, resposta_headers,"
+        " created_at, completed_at"
+        " FROM envio_idempotencia WHERE admin_id = CAST(:admin_id AS uuid) AND chave = :chave",
+        admin_id=admin_id,
+        chave=chave,
+    )
+
+
+def attach_key_mensagem(admin_id: str, chave: str, mensagem_id: str) -> None:
+    db.execute(
+        "UPDATE envio_idempotencia SET mensagem_id = CAST(:mensagem_id AS uuid)"
+        " WHERE admin_id = CAST(:admin_id AS uuid) AND chave = :chave",
+        admin_id=admin_id,
+        chave=chave,
+        mensagem_id=mensagem_id,
+    )
+
+
+def complete_key(admin_id: str, chave: str, status_code: int, resposta: Any, headers: dict[str, str]) -> None:
+    db.execute(
+        "UPDATE envio_idempotencia SET status_code = :status_code, resposta = CAST(:resposta AS jsonb),"
+        " resposta_headers = CAST(:headers AS jsonb), completed_at = now()"
+        " WHERE admin_id = CAST(:admin_id AS uuid) AND chave = :chave",
+        admin_id=admin_id,
+        chave=chave,
+        status_code=status_code,
+        resposta=json.dumps(resposta),
+        headers=json.dumps(headers),
+    )
+
+
+def release_key(admin_id: str, chave: str) -> None:
+    """Nothing reached WhatsApp: forget the key so a retry is evaluated afresh."""
+    db.execute(
+        "DELETE FROM envio_idempotencia WHERE admin_id = CAST(:admin_id AS uuid) AND chave = :chave"
+        " AND completed_at IS NULL",
+        admin_id=admin_id,
+        chave=chave,
+    )
+
+
+def purge_expired_keys() -> int:
+    return db.execute(
+        f"DELETE FROM envio_idempotencia WHERE created_at < now() - interval '{IDEMPOTENCY_TTL}'"  # noqa: S608
+    )

@@ -1,0 +1,148 @@
+"""Browser uploads of media to send: a short-lived presigned S3 PUT, and WhatsApp's limits.
+
+The browser PUTs the file straight to S3 (a Lambda would pay for every byte and API
+Gateway caps bodies at 10 MB); the send then reads the object back, checks it really is
+what was declared and within WhatsApp's size limit, and uploads it to the Graph API.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.http import ApiError
+from chalicelib.services.media_storage import base_mime, matches_mime, size_limit
+
+PUT_EXPIRES_SECONDS = 300  # long enough to upload 100 MB on a slow line, short enough to leak little
+UPLOAD_PREFIX = "uploads/"
+
+# What WhatsApp accepts for sending, per kind (WHATSAPP.md, Media).
+ALLOWED_MIME: dict[str, frozenset[str]] = {
+    "image": frozenset({"image/jpeg", "image/png"}),
+    "audio": frozenset({"audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg"}),
+    "video": frozenset({"video/mp4", "video/3gpp"}),
+    "document": frozenset(
+        {
+            "application/pdf",
+            "text/plain",
+            "application/msword",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "application/vnd.ms-excel",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "application/vnd.ms-powerpoint",
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        }
+    ),
+}
+
+
+class MediaUploadIn(BaseModel):
+    """The body of POST /media/uploads."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    media_type: Literal["image", "audio", "video", "document"]
+    mime_type: str = Field(min_length=3, max_length=255, description="Ex.: image/jpeg, audio/ogg; codecs=opus")
+    size: int = Field(gt=0, description="Tamanho do arquivo em bytes")
+    filename: str | None = Field(None, max_length=240)
+    voz: bool = Field(False, description="Nota de voz: exige audio/ogg; codecs=opus")
+
+
+class MediaUploadOut(BaseModel):
+    """201: PUT the file to `url` with `headers` before `expires_at`, then send with upload_id."""
+
+    upload_id: str
+    key: str
+    url: str
+    method: Literal["PUT"]
+    headers: dict[str, str]
+    expires_in: int
+    expires_at: str
+    max_size: int
+
+
+def upload_key(admin_id: str, upload_id: str) -> str:
+    """Derived, not stored: the send finds the object from the upload id alone."""
+    return f"{UPLOAD_PREFIX}{admin_id}/{upload_id}"
+
+
+def _is_opus(mime_type: str) -> bool:
+    params = [p.strip().lower().replace('"', "") for p in mime_type.split(";")[1:]]
+    return any(re.fullmatch(r"codecs=opus", p) for p in params)
+
+
+def check_declared(media_type: str, mime_type: str, voz: bool, field_prefix: str = "") -> None:
+    base = base_mime(mime_type)
+    if base not in ALLOWED_MIME[media_type]:
+        raise ApiError(
+            422,
+            "ValidationError",
+            f"Tipo {base} não é aceito pelo WhatsApp para {media_type};"
+            f" aceitos: {', '.join(sorted(ALLOWED_MIME[media_type]))}.",
+            field=f"{field_prefix}mime_type",
+        )
+    # WhatsApp plays Ogg only with the Opus codec; voice notes must be exactly that.
+    if base == "audio/ogg" and not _is_opus(mime_type):
+        raise ApiError(
+            422, "ValidationError", "Áudio Ogg precisa ser audio/ogg; codecs=opus.", field=f"{field_prefix}mime_type"
+        )
+    if voz and (media_type != "audio" or base != "audio/ogg"):
+        raise ApiError(
+            422, "ValidationError", "Nota de voz precisa ser audio/ogg; codecs=opus.", field=f"{field_prefix}mime_type"
+        )
+
+
+def check_size(media_type: str, size: int) -> None:
+    limit = size_limit(media_type)
+    if size <= 0 or size > limit:
+        raise ApiError(
+            422,
+            "ValidationError",
+            f"Arquivo de {size} bytes fora do limite do WhatsApp para {media_type} ({limit // (1024 * 1024)} MB).",
+            field="size",
+            max_size=limit,
+        )
+
+
+def check_content(media_type: str, mime_type: str, head: bytes) -> None:
+    """The first bytes must match the declared type; Ogg must carry Opus."""
+    ok = matches_mime(mime_type, head)
+    if ok and base_mime(mime_type) == "audio/ogg":
+        ok = b"OpusHead" in head
+    if not ok:
+        raise ApiError(
+            422,
+            "ValidationError",
+            f"O conteúdo do arquivo não corresponde ao tipo declarado ({mime_type}).",
+            field="mime_type",
+        )
+
+
+def create_upload(admin_id: str, pedido: MediaUploadIn) -> dict[str, Any]:
+    """A presigned PUT for one file; the browser must send the same Content-Type."""
+    from chalicelib.config import get_settings
+    from chalicelib.services.media_urls import s3_client
+
+    check_declared(pedido.media_type, pedido.mime_type, pedido.voz)
+    check_size(pedido.media_type, pedido.size)
+    upload_id = str(uuid.uuid4())
+    key = upload_key(admin_id, upload_id)
+    url = s3_client().generate_presigned_url(
+        "put_object",
+        Params={"Bucket": get_settings().media_bucket, "Key": key, "ContentType": pedido.mime_type},
+        ExpiresIn=PUT_EXPIRES_SECONDS,
+    )
+    return {
+        "upload_id": upload_id,
+        "key": key,
+        "url": url,
+        "method": "PUT",
+        "headers": {"Content-Type": pedido.mime_type},
+        "expires_in": PUT_EXPIRES_SECONDS,
+        "expires_at": (datetime.now(UTC) + timedelta(seconds=PUT_EXPIRES_SECONDS)).isoformat(),
+        "max_size": size_limit(pedido.media_type),
+    }
