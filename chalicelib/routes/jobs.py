@@ -1,0 +1,46 @@
+"""The scheduled jobs (template sync, window expiry) and the manual template sync.
+
+Schedules are read from the environment when the app is loaded (deploy time), so a stage
+can change them in .chalice/config.json: TEMPLATE_SYNC_SCHEDULE, WINDOW_EXPIRY_SCHEDULE.
+"""
+
+from __future__ import annotations
+
+import os
+
+from chalice import Blueprint
+
+from chalicelib.http import ApiError
+from chalicelib.routes.authorizer import authorizer
+
+bp = Blueprint(__name__)
+
+TEMPLATE_SYNC_SCHEDULE = os.environ.get("TEMPLATE_SYNC_SCHEDULE", "rate(1 hour)")
+WINDOW_EXPIRY_SCHEDULE = os.environ.get("WINDOW_EXPIRY_SCHEDULE", "rate(5 minutes)")
+
+
+@bp.schedule(TEMPLATE_SYNC_SCHEDULE, name="handle_template_sync")
+def handle_template_sync(event):
+    from chalicelib.services.templates import sync_templates
+
+    return sync_templates()
+
+
+@bp.schedule(WINDOW_EXPIRY_SCHEDULE, name="handle_window_expiry")
+def handle_window_expiry(event):
+    from chalicelib.services.window_expiry import expire_windows
+
+    return {"handled": len(expire_windows())}
+
+
+@bp.route("/templates/sync", methods=["POST"], authorizer=authorizer)
+def sync_templates_now():
+    from chalicelib.services.templates import sync_templates
+    from chalicelib.whatsapp.graph import GraphError
+
+    try:
+        return sync_templates()
+    except GraphError as exc:
+        raise ApiError(
+            502, "WhatsAppError", "Não foi possível buscar os templates no WhatsApp.", graph_error=exc.as_dict()
+        ) from exc

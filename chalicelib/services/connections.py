@@ -1,0 +1,56 @@
+"""The browsers' websocket connections: who may connect, and what they may say."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from chalicelib.observability import logger
+
+
+class ConnectionRefused(Exception):
+    """$connect must fail: API Gateway then closes the handshake with 403."""
+
+
+def connect(connection_id: str, token: str | None) -> str:
+    """Store the connection of the admin the session token names; returns the admin id."""
+    from chalicelib.repositories import administradores, ws_conexoes
+    from chalicelib.services.auth import InvalidToken, verify_token
+
+    try:
+        admin_id = verify_token(token)["sub"]
+    except InvalidToken as exc:
+        raise ConnectionRefused("token inválido ou expirado") from exc
+    try:
+        uuid.UUID(admin_id)
+    except ValueError as exc:  # validly signed but not ours: still a refusal, not a 500
+        raise ConnectionRefused("administrador inválido") from exc
+    if administradores.get(admin_id) is None:  # a removed admin's unexpired token must not keep receiving the inbox
+        raise ConnectionRefused("administrador não encontrado")
+    ws_conexoes.add(connection_id, admin_id)
+    logger.info("websocket connected", extra={"connection_id": connection_id, "admin_id": admin_id})
+    return admin_id
+
+
+def disconnect(connection_id: str) -> None:
+    from chalicelib.repositories import ws_conexoes
+
+    ws_conexoes.remove(connection_id)
+
+
+def answer(body: str | None) -> dict[str, Any] | None:
+    """The reply to a client message: a pong for a ping, nothing for anything else."""
+    try:
+        message = json.loads(body or "")
+    except (ValueError, TypeError):
+        return None
+    if isinstance(message, dict) and message.get("type") == "ping":
+        return {"type": "pong"}
+    return None
+
+
+def reply(connection_id: str, message: dict[str, Any]) -> None:
+    from chalicelib.services import realtime
+
+    realtime.send_to_connections([connection_id], [json.dumps(message).encode()])

@@ -1,0 +1,203 @@
+"""Web Push (RFC 8291 payload encryption, VAPID) to the admins' browsers.
+
+An inbound message is pushed to the assignee's subscriptions, or to every admin's while the
+conversation is unassigned. Sends run concurrently and the caller waits at most
+`PUSH_DEADLINE_SECONDS` in total (the webhook must answer Meta quickly); a push still in
+flight after that is abandoned. Endpoints the push service answers 404/410 are deleted.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor, wait
+from functools import lru_cache
+from typing import Any
+
+from chalicelib.observability import logger
+
+PUSH_DEADLINE_SECONDS = 2.5
+PUSH_REQUEST_TIMEOUT_SECONDS = 2.0
+PUSH_TTL_SECONDS = 24 * 3600  # a notification older than a day is no longer news
+MAX_PARALLEL_PUSHES = 16
+PREVIEW_MAX_CHARS = 120
+
+_MEDIA_PREVIEW = {
+    "image": "📷 Foto",
+    "video": "🎥 Vídeo",
+    "audio": "🎤 Áudio",
+    "document": "📄 Documento",
+    "location": "📍 Localização",
+}
+_TYPE_PREVIEW = {
+    "interativo": "Resposta de botão",
+    "reacao": "Reação",
+    "contatos": "👤 Contato",
+    "sistema": "Mensagem do sistema",
+    "nao_suportado": "Mensagem não suportada",
+    "template": "Modelo de mensagem",
+}
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _b64url_decode(value: str) -> bytes:
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
+
+def generate_vapid_keys() -> tuple[str, str]:
+    """A new VAPID key pair: (public key as browsers want it, private key), base64url."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    private = key.private_numbers().private_value.to_bytes(32, "big")
+    return _b64url(public), _b64url(private)
+
+
+def vapid_public_key() -> str:
+    from chalicelib.config import get_settings
+
+    return get_settings().vapid_public_key
+
+
+def valid_p256dh(value: str) -> bool:
+    try:
+        raw = _b64url_decode(value)
+    except (ValueError, TypeError):
+        return False
+    return len(raw) == 65 and raw[0] == 4  # an uncompressed P-256 point
+
+
+def valid_auth(value: str) -> bool:
+    try:
+        return len(_b64url_decode(value)) == 16
+    except (ValueError, TypeError):
+        return False
+
+
+@lru_cache(maxsize=2)
+def _vapid(private_key: str):
+    from py_vapid import Vapid
+
+    return Vapid.from_string(private_key=private_key)
+
+
+def preview(mensagem: dict[str, Any]) -> str:
+    text = (mensagem.get("conteudo") or "").strip()
+    if not text:
+        text = _MEDIA_PREVIEW.get(mensagem.get("media_type") or "") or _TYPE_PREVIEW.get(mensagem.get("tipo") or "")
+        text = text or "Nova mensagem"
+    elif mensagem.get("media_type") in _MEDIA_PREVIEW:
+        text = f"{_MEDIA_PREVIEW[mensagem['media_type']]}: {text}"
+    return text if len(text) <= PREVIEW_MAX_CHARS else text[: PREVIEW_MAX_CHARS - 1] + "…"
+
+
+def _send_one(subscription: dict[str, Any], data: bytes, private_key: str, subject: str) -> int | None:
+    """The push service's HTTP status, or None when it could not be reached in time."""
+    from urllib.parse import urlsplit
+
+    from pywebpush import WebPushException, webpush
+
+    endpoint = urlsplit(subscription["endpoint"])
+    claims = {"sub": subject, "aud": f"{endpoint.scheme}://{endpoint.netloc}", "exp": int(time.time()) + 12 * 3600}
+    try:
+        response = webpush(
+            subscription_info={
+                "endpoint": subscription["endpoint"],
+                "keys": {"p256dh": subscription["p256dh"], "auth": subscription["auth"]},
+            },
+            data=data,
+            vapid_private_key=_vapid(private_key),
+            vapid_claims=claims,
+            content_encoding="aes128gcm",
+            timeout=PUSH_REQUEST_TIMEOUT_SECONDS,
+            ttl=PUSH_TTL_SECONDS,
+        )
+        return response.status_code
+    except WebPushException as exc:
+        return exc.response.status_code if exc.response is not None else None
+    except Exception as exc:  # noqa: BLE001 - one unreachable browser must not stop the others
+        logger.warning("push failed", extra={"endpoint": subscription["endpoint"][:60], "error": str(exc)})
+        return None
+
+
+def send(targets: list[tuple[dict[str, Any], dict[str, Any]]], deadline: float | None = None) -> dict:
+    """Push each (subscription, payload) concurrently, waiting at most `deadline` seconds.
+
+    Returns counts; deletes the subscriptions the push service says are gone.
+    """
+    from chalicelib.config import get_settings
+    from chalicelib.repositories import push_subscriptions
+
+    result = {"sent": 0, "gone": 0, "failed": 0, "timed_out": 0}
+    settings = get_settings()
+    if not targets:
+        return result
+    if not settings.vapid_private_key:
+        logger.warning("VAPID_PRIVATE_KEY is not set: web push disabled")
+        return result
+    pool = ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_PUSHES, len(targets)))
+    futures = {
+        pool.submit(
+            _send_one,
+            subscription,
+            json.dumps(payload, ensure_ascii=False).encode(),
+            settings.vapid_private_key,
+            settings.vapid_subject,
+        ): subscription["endpoint"]
+        for subscription, payload in targets
+    }
+    done, pending = wait(futures, timeout=PUSH_DEADLINE_SECONDS if deadline is None else deadline)
+    # Never wait for stragglers: the caller (the webhook) has to answer.
+    pool.shutdown(wait=False, cancel_futures=True)
+    gone = []
+    for future in done:
+        status = future.result()
+        if status is not None and status < 300:
+            result["sent"] += 1
+        elif status in (404, 410):
+            gone.append(futures[future])
+        else:
+            result["failed"] += 1
+    result["timed_out"] = len(pending)
+    if gone:
+        result["gone"] = push_subscriptions.delete_by_endpoints(gone)
+    return result
+
+
+def notify_inbound(mensagens: list[dict[str, Any]], deadline: float | None = None) -> dict:
+    """Push new inbound messages (mensagens rows: id, conversa_id, conteudo, tipo, media_type).
+
+    Call after the transaction committed. Never raises: a push is a courtesy.
+    """
+    try:
+        from chalicelib.repositories import push_subscriptions
+
+        entrada = [m for m in mensagens if m.get("direcao", "entrada") == "entrada"]
+        if not entrada:
+            return {"sent": 0, "gone": 0, "failed": 0, "timed_out": 0}
+        by_conversa: dict[str, list[dict[str, Any]]] = {}
+        for row in push_subscriptions.targets_for_conversas(list({str(m["conversa_id"]) for m in entrada})):
+            by_conversa.setdefault(str(row["conversa_id"]), []).append(row)
+        targets = []
+        for mensagem in entrada:
+            for row in by_conversa.get(str(mensagem["conversa_id"]), []):
+                title = row["contato_nome"] or row["contato_nome_perfil"] or row["contato_telefone"]
+                payload = {
+                    "title": title,
+                    "body": preview(mensagem),
+                    "conversa_id": str(mensagem["conversa_id"]),
+                    "mensagem_id": str(mensagem.get("id") or ""),
+                    "url": f"/conversas/{mensagem['conversa_id']}",
+                    "tag": f"conversa-{mensagem['conversa_id']}",  # one notification per conversation
+                }
+                targets.append((row, payload))
+        return send(targets, deadline)
+    except Exception:  # noqa: BLE001 - never fail the webhook over a notification
+        logger.exception("web push failed")
+        return {"sent": 0, "gone": 0, "failed": 0, "timed_out": 0}

@@ -1,0 +1,26 @@
+"""handle_window_expiry: announce the 24-hour windows that closed since the last run.
+
+Only announces: whether a window is open is always `now() < window_expires_at`, checked
+by the senders themselves, so a late or missing run never lets a free message through.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.observability import logger
+
+# Far above a normal 5-minute run; a cap keeps one backlogged run within the Lambda timeout.
+DEFAULT_BATCH_LIMIT = 50_000
+
+
+def expire_windows(limit: int = DEFAULT_BATCH_LIMIT) -> list[dict[str, Any]]:
+    """Handle every newly closed window once; returns the conversations handled."""
+    from chalicelib.repositories import window_expiry
+    from chalicelib.services import realtime
+
+    handled = window_expiry.handle_expired(limit)  # one statement: commits on its own
+    if handled:
+        realtime.publish_many([("conversation:window_closed", dict(row)) for row in handled])
+    logger.info("window expiry done", extra={"handled": len(handled)})
+    return handled

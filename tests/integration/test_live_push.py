@@ -1,0 +1,306 @@
+"""Web Push: subscriptions API, encrypted delivery to a local push service, gone endpoints."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import ipaddress
+import json
+import os
+import ssl
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from tests.integration.live_helpers import make_admin, make_conversa, token_for
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _self_signed_cert(directory) -> tuple[str, str]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = str(directory / "push.crt"), str(directory / "push.key")
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    return cert_path, key_path
+
+
+class PushService:
+    """A local HTTPS push service: records what it receives; paths decide the answer."""
+
+    def __init__(self, tmp_path):
+        self.received: list[dict] = []
+        self.status_by_path: dict[str, int] = {}
+        self.delay_by_path: dict[str, float] = {}
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                time.sleep(service.delay_by_path.get(self.path, 0))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                service.received.append({"path": self.path, "headers": headers, "body": body})
+                self.send_response(service.status_by_path.get(self.path, 201))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.cert_path, key_path = _self_signed_cert(tmp_path)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert_path, key_path)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def endpoint(self, name: str) -> str:
+        return f"https://127.0.0.1:{self.port}/push/{name}"
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Browser:
+    """A browser's push keys: the subscription it sends us and what it needs to decrypt."""
+
+    def __init__(self, endpoint: str):
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        self.private_key = ec.generate_private_key(ec.SECP256R1())
+        public = self.private_key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        self.auth = os.urandom(16)
+        self.subscription = {"endpoint": endpoint, "keys": {"p256dh": _b64url(public), "auth": _b64url(self.auth)}}
+
+    def decrypt(self, body: bytes) -> dict:
+        import http_ece
+
+        return json.loads(
+            http_ece.decrypt(body, private_key=self.private_key, auth_secret=self.auth, version="aes128gcm")
+        )
+
+
+@pytest.fixture
+def vapid(db_clean, monkeypatch):
+    from chalicelib.config import reset_settings
+    from chalicelib.services.push import generate_vapid_keys
+
+    public, private = generate_vapid_keys()
+    monkeypatch.setenv("VAPID_PUBLIC_KEY", public)
+    monkeypatch.setenv("VAPID_PRIVATE_KEY", private)
+    monkeypatch.setenv("VAPID_SUBJECT", "mailto:secretaria@escola.com.br")
+    reset_settings()
+    yield public
+    monkeypatch.undo()
+    reset_settings()
+
+
+@pytest.fixture
+def push_service(vapid, tmp_path, monkeypatch):
+    service = PushService(tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", service.cert_path)  # trust the local service's certificate
+    yield service
+    service.stop()
+
+
+def _subscribe(client, admin_id: str, subscription: dict):
+    return client.http.post(
+        "/push/subscriptions",
+        headers={"Authorization": f"Bearer {token_for(admin_id)}", "Content-Type": "application/json"},
+        body=json.dumps(subscription),
+    )
+
+
+@pytest.fixture
+def client():
+    from chalice.test import Client
+
+    import app
+
+    with Client(app.app) as c:
+        yield c
+
+
+def test_an_inbound_message_is_pushed_encrypted_to_the_assignee_only(vapid, push_service, client):
+    from chalicelib.services import push
+
+    ana, bia = make_admin("Ana"), make_admin("Bia")
+    ana_browser, bia_browser = Browser(push_service.endpoint("ana")), Browser(push_service.endpoint("bia"))
+    assert _subscribe(client, ana, ana_browser.subscription).status_code == 201
+    assert _subscribe(client, bia, bia_browser.subscription).status_code == 201
+    conversa = make_conversa(atendente_id=ana)
+
+    result = push.notify_inbound(
+        [{"id": "m1", "conversa_id": conversa["id"], "conteudo": "Quero aula de violão!", "tipo": "texto"}]
+    )
+
+    assert result["sent"] == 1
+    assert [r["path"] for r in push_service.received] == ["/push/ana"]
+    request = push_service.received[0]
+    assert request["headers"]["content-encoding"] == "aes128gcm"
+    assert f"k={vapid}" in request["headers"]["authorization"]  # signed with our VAPID key
+    payload = ana_browser.decrypt(request["body"])
+    assert payload["body"] == "Quero aula de violão!"
+    assert payload["title"] == "Bruna Lima"
+    assert payload["conversa_id"] == str(conversa["id"])
+
+
+def test_an_unassigned_conversation_is_pushed_to_every_admin(push_service, client):
+    from chalicelib.services import push
+
+    browsers = {}
+    for nome in ("Ana", "Bia", "Caio"):
+        browsers[nome] = Browser(push_service.endpoint(nome.lower()))
+        assert _subscribe(client, make_admin(nome), browsers[nome].subscription).status_code == 201
+    conversa = make_conversa(atendente_id=None)
+
+    push.notify_inbound([{"id": "m1", "conversa_id": conversa["id"], "conteudo": "", "tipo": "media",
+                          "media_type": "image"}])  # fmt: skip
+
+    assert sorted(r["path"] for r in push_service.received) == ["/push/ana", "/push/bia", "/push/caio"]
+    for request in push_service.received:
+        browser = browsers[request["path"].rsplit("/", 1)[1].capitalize()]
+        assert browser.decrypt(request["body"])["body"] == "📷 Foto"
+
+
+@pytest.mark.parametrize("status", [404, 410])
+def test_a_subscription_the_push_service_says_is_gone_is_deleted(push_service, client, status):
+    from chalicelib import db
+    from chalicelib.services import push
+
+    admin = make_admin()
+    gone, alive = Browser(push_service.endpoint("gone")), Browser(push_service.endpoint("alive"))
+    _subscribe(client, admin, gone.subscription)
+    _subscribe(client, admin, alive.subscription)
+    push_service.status_by_path["/push/gone"] = status
+
+    result = push.notify_inbound([{"id": "m", "conversa_id": make_conversa()["id"], "conteudo": "oi", "tipo": "texto"}])
+
+    assert result["gone"] == 1 and result["sent"] == 1
+    endpoints = [r["endpoint"] for r in db.query("SELECT endpoint FROM push_subscriptions")]
+    assert endpoints == [alive.subscription["endpoint"]]
+
+
+def test_a_slow_push_service_never_holds_the_caller_beyond_the_deadline(push_service, client, monkeypatch):
+    from chalicelib.services import push
+
+    monkeypatch.setattr(push, "PUSH_REQUEST_TIMEOUT_SECONDS", 0.8)
+    admin = make_admin()
+    slow = Browser(push_service.endpoint("slow"))
+    _subscribe(client, admin, slow.subscription)
+    push_service.delay_by_path["/push/slow"] = 1.5
+
+    started = time.monotonic()
+    result = push.notify_inbound(
+        [{"id": "m", "conversa_id": make_conversa()["id"], "conteudo": "oi", "tipo": "texto"}], deadline=0.3
+    )
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 0.7, elapsed
+    assert result["timed_out"] == 1 and result["sent"] == 0
+    time.sleep(0.7)  # let the abandoned request time out while this test still captures its log
+
+
+def test_subscriptions_api(vapid, client):
+    from chalicelib import db
+
+    admin = make_admin()
+    headers = {"Authorization": f"Bearer {token_for(admin)}", "Content-Type": "application/json"}
+    key = client.http.get("/push/vapid-public-key", headers=headers)
+    assert key.status_code == 200 and json.loads(key.body) == {"public_key": vapid}
+
+    browser = Browser("https://fcm.googleapis.com/fcm/send/abc")
+    assert _subscribe(client, admin, browser.subscription).status_code == 201
+    # The same endpoint again (new keys) replaces the row instead of adding one.
+    again = Browser("https://fcm.googleapis.com/fcm/send/abc")
+    assert _subscribe(client, admin, again.subscription).status_code == 201
+    rows = db.query("SELECT p256dh FROM push_subscriptions")
+    assert [r["p256dh"] for r in rows] == [again.subscription["keys"]["p256dh"]]
+
+    insecure = {**browser.subscription, "endpoint": "http://push.example.com/x"}
+    response = _subscribe(client, admin, insecure)
+    assert response.status_code == 422 and json.loads(response.body)["field"] == "endpoint"
+    bad_keys = {**browser.subscription, "keys": {"p256dh": "abc", "auth": browser.subscription["keys"]["auth"]}}
+    response = _subscribe(client, admin, bad_keys)
+    assert response.status_code == 422 and json.loads(response.body)["field"] == "keys.p256dh"
+    assert client.http.post("/push/subscriptions", body="{}").status_code == 401
+
+    body = json.dumps({"endpoint": browser.subscription["endpoint"]})
+    assert client.http.delete("/push/subscriptions", headers=headers, body=body).status_code == 204
+    assert db.scalar("SELECT count(*) FROM push_subscriptions") == 0
+    assert client.http.delete("/push/subscriptions", headers=headers, body=body).status_code == 404
+
+
+def _post_webhook(client, payload):
+    from chalicelib.local.payloads import signed
+
+    body, headers = signed(payload)
+    return client.http.post("/webhooks/whatsapp", headers=headers, body=body)
+
+
+def test_a_signed_inbound_webhook_pushes_the_message_preview(push_service, client):
+    from chalicelib.local import payloads
+
+    browser = Browser(push_service.endpoint("ana"))
+    assert _subscribe(client, make_admin("Ana"), browser.subscription).status_code == 201
+
+    response = _post_webhook(
+        client, payloads.envelope(payloads.value(messages=[payloads.text("5511987650000", "Tem aula de bateria?")]))
+    )
+
+    assert response.status_code == 200
+    assert len(push_service.received) == 1
+    assert browser.decrypt(push_service.received[0]["body"])["body"] == "Tem aula de bateria?"
+
+
+def test_a_slow_push_service_does_not_hold_the_webhook_answer(push_service, client, monkeypatch):
+    from chalicelib.local import payloads
+    from chalicelib.services import push
+
+    monkeypatch.setattr(push, "PUSH_DEADLINE_SECONDS", 0.3)
+    monkeypatch.setattr(push, "PUSH_REQUEST_TIMEOUT_SECONDS", 0.8)
+    _subscribe(client, make_admin("Ana"), Browser(push_service.endpoint("slow")).subscription)
+    push_service.delay_by_path["/push/slow"] = 1.5
+
+    started = time.monotonic()
+    response = _post_webhook(client, payloads.envelope(payloads.value(messages=[payloads.text("5511987650001", "Oi")])))
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 200
+    assert elapsed < 1.0, elapsed
+    time.sleep(0.7)  # let the abandoned request time out while this test still captures its log

@@ -1,0 +1,148 @@
+"""handle_window_expiry: set-based, idempotent, announced; enforcement never waits for it."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.integration.live_helpers import make_admin, make_conversa, token_for
+
+
+def _bulk_expired(n: int) -> None:
+    """n contacts, each with an ativa conversation whose window closed 1 to n minutes ago."""
+    from chalicelib import db
+
+    db.execute(
+        "WITH c AS (INSERT INTO contatos (telefone) SELECT '+5511' || (900000000 + g) FROM generate_series(1, :n) g"
+        " RETURNING id)"
+        " INSERT INTO conversas (contato_id, window_expires_at)"
+        " SELECT id, now() - make_interval(mins => (row_number() OVER ())::int) FROM c",
+        n=n,
+    )
+
+
+def _eventos(tipo: str = "janela_expirada") -> int:
+    from chalicelib import db
+
+    return db.scalar("SELECT count(*) FROM eventos WHERE tipo = :tipo", tipo=tipo)
+
+
+def test_ten_thousand_expired_windows_are_handled_in_one_run_and_none_twice(db_clean):
+    from chalicelib.services.window_expiry import expire_windows
+
+    _bulk_expired(10_000)
+    open_window = make_conversa(window_seconds=3600)
+
+    started = time.monotonic()
+    handled = expire_windows()
+    elapsed = time.monotonic() - started
+
+    assert len(handled) == 10_000
+    assert len({str(row["conversa_id"]) for row in handled}) == 10_000
+    assert str(open_window["id"]) not in {str(row["conversa_id"]) for row in handled}
+    assert _eventos() == 10_000
+    assert elapsed < 20, f"one run took {elapsed:.1f} s"
+
+    assert expire_windows() == []
+    assert _eventos() == 10_000
+
+
+def test_closed_conversations_and_never_opened_windows_are_not_announced(db_clean):
+    from chalicelib import db
+    from chalicelib.services.window_expiry import expire_windows
+
+    encerrada = make_conversa(window_seconds=-60)
+    db.execute("UPDATE conversas SET status = 'encerrada', closed_at = now() WHERE id = :id", id=encerrada["id"])
+    make_conversa(window_seconds=None)
+
+    assert expire_windows() == []
+
+
+def test_a_window_renewed_by_the_customer_is_announced_again_when_it_closes_again(db_clean):
+    from chalicelib import db
+    from chalicelib.services.window_expiry import expire_windows
+
+    conversa = make_conversa(window_seconds=-60)
+    assert [str(r["conversa_id"]) for r in expire_windows()] == [str(conversa["id"])]
+
+    # A new customer message moved the window; it has since passed again.
+    db.execute("UPDATE conversas SET window_expires_at = now() - interval '1 second' WHERE id = :id", id=conversa["id"])
+
+    assert [str(r["conversa_id"]) for r in expire_windows()] == [str(conversa["id"])]
+    assert _eventos() == 2
+
+
+def test_the_event_row_and_the_live_event_carry_the_window(db_clean, monkeypatch):
+    from websockets.sync.client import connect
+
+    from chalicelib import db
+    from chalicelib.config import reset_settings
+    from chalicelib.local.ws_gateway import LocalWebSocketGateway
+    from chalicelib.services import realtime
+    from chalicelib.services.window_expiry import expire_windows
+
+    conversa = make_conversa(window_seconds=-60)
+    updated_before = db.scalar("SELECT updated_at FROM conversas WHERE id = :id", id=conversa["id"])
+    gateway = LocalWebSocketGateway().start()
+    try:
+        monkeypatch.setenv("WS_MANAGEMENT_URL", gateway.management_url)
+        reset_settings()
+        realtime.reset_client()
+        with connect(f"{gateway.url}/?token={token_for(make_admin())}") as ws:
+            time.sleep(0.1)
+            expire_windows()
+            message = json.loads(ws.recv(timeout=5))
+    finally:
+        gateway.stop()
+        monkeypatch.delenv("WS_MANAGEMENT_URL")
+        reset_settings()
+
+    assert message["type"] == "conversation:window_closed"
+    assert message["data"]["conversa_id"] == str(conversa["id"])
+    assert message["data"]["contato_id"] == str(conversa["contato_id"])
+    assert message["data"]["window_expires_at"].startswith(conversa["window_expires_at"].strftime("%Y-%m-%dT%H:%M"))
+    evento = db.query_one("SELECT contato_id, dados FROM eventos WHERE tipo = 'janela_expirada'")
+    assert evento["contato_id"] == conversa["contato_id"]
+    assert evento["dados"]["conversa_id"] == str(conversa["id"])
+    # Announcing is not an edit: the inbox order (updated_at) must not change.
+    assert db.scalar("SELECT updated_at FROM conversas WHERE id = :id", id=conversa["id"]) == updated_before
+
+
+def test_the_cli_and_the_scheduled_handler_run_the_job(db_clean, capsys):
+    from chalice.local import LambdaContext
+
+    import app
+    from chalicelib.cli import main
+
+    make_conversa(window_seconds=-60)
+    assert main(["expire-windows"]) == 0
+    assert "1 janela(s)" in capsys.readouterr().out
+
+    make_conversa(window_seconds=-30)
+    event = {
+        **{"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events"},
+        **{"account": "0", "time": "2026-01-01T00:00:00Z", "region": "us-east-1", "resources": [], "detail": {}},
+    }
+    handler = app.app.handler_map["handle_window_expiry"]  # what the deployed rule invokes
+    assert handler(event, LambdaContext("handle_window_expiry", 256)) == {"handled": 1}
+
+
+@pytest.mark.parametrize("assigned", [False, True])
+def test_sending_free_text_is_refused_once_the_window_passed_even_if_the_job_never_ran(db_clean, assigned):
+    from chalice.test import Client
+
+    import app
+
+    admin_id = make_admin()
+    conversa = make_conversa(window_seconds=-1, atendente_id=admin_id if assigned else None)
+    with Client(app.app) as client:
+        response = client.http.post(
+            f"/conversas/{conversa['id']}/mensagens",
+            headers={"Authorization": f"Bearer {token_for(admin_id)}", "Content-Type": "application/json"},
+            body=json.dumps({"tipo": "texto", "conteudo": "Olá!"}),
+        )
+    assert response.status_code == 409, response.body
+    assert json.loads(response.body)["Code"] == "WindowClosed"
+    assert _eventos() == 0  # the job did not run: the API decided by itself

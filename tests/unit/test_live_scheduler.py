@@ -1,0 +1,34 @@
+"""The local scheduler: rate expressions, repeated runs, a failing job does not stop the others."""
+
+from __future__ import annotations
+
+import time
+
+from chalicelib.local.scheduler import Job, LocalScheduler, rate_seconds
+
+
+def test_rate_expressions_become_seconds_and_anything_else_the_default():
+    assert rate_seconds("rate(1 hour)", 9) == 3600
+    assert rate_seconds("rate(5 minutes)", 9) == 300
+    assert rate_seconds("rate(2 days)", 9) == 172800
+    assert rate_seconds("cron(0 * * * ? *)", 9) == 9
+
+
+def test_jobs_run_repeatedly_and_a_failing_one_does_not_stop_the_others():
+    runs: list[str] = []
+
+    def boom():
+        runs.append("boom")
+        raise RuntimeError("Graph fora do ar")
+
+    scheduler = LocalScheduler([Job("ok", 0.05, lambda: runs.append("ok"), 0.0), Job("boom", 0.05, boom, 0.0)]).start()
+    try:
+        deadline = time.monotonic() + 3
+        while (runs.count("ok") < 3 or runs.count("boom") < 3) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        scheduler.stop()
+    assert runs.count("ok") >= 3
+    assert runs.count("boom") >= 3
+    assert scheduler.jobs[1].last_error == "Graph fora do ar"
+    assert scheduler.jobs[0].last_error is None
