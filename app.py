@@ -4,12 +4,36 @@ from __future__ import annotations
 
 from chalice import Chalice, ConvertToMiddleware, Response
 
+from chalicelib import http
 from chalicelib.observability import logger, metrics, tracer
 
 app = Chalice(app_name="crm-inbox", configure_logs=False)
+# WebSocket handlers are still an experimental Chalice feature: deploys refuse them without this.
+app.experimental_feature_flags.update(["WEBSOCKETS"])
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context))
 app.register_middleware(ConvertToMiddleware(tracer.capture_lambda_handler))
 app.register_middleware(ConvertToMiddleware(metrics.log_metrics))
+http.install(app)
+
+# Blueprints, one per area (routes stay thin; logic lives in chalicelib/services).
+from chalicelib.routes import (  # noqa: E402 - the app and its middleware must exist first
+    admin,
+    auth,
+    authorizer,
+    contatos,
+    conversas,
+    jobs,
+    media_worker,
+    mensagens,
+    push,
+    templates,
+    webhook,
+)
+
+for _blueprint_module in (
+    authorizer, auth, admin, conversas, mensagens, contatos, templates, push, webhook, media_worker, jobs,
+):  # fmt: skip
+    app.register_blueprint(_blueprint_module.bp)
 
 
 @app.route("/health", methods=["GET"])
@@ -20,3 +44,32 @@ def health():
         return {"status": "ok", "database": "ok"}
     logger.warning("health check: database unreachable")
     return Response(body={"status": "degraded", "database": "unreachable"}, status_code=503)
+
+
+# WebSocket API: decorators must be on the app (Chalice registers them unwrapped in a blueprint).
+@app.on_ws_connect()
+def ws_connect(event):
+    from chalicelib.services import connections
+
+    token = (event.to_dict().get("queryStringParameters") or {}).get("token")
+    try:
+        connections.connect(event.connection_id, token)
+    except connections.ConnectionRefused as exc:
+        return Response(body={"Code": "Unauthorized", "Message": str(exc)}, status_code=403)
+    return None
+
+
+@app.on_ws_message()
+def ws_message(event):
+    from chalicelib.services import connections
+
+    reply = connections.answer(event.body)
+    if reply is not None:
+        connections.reply(event.connection_id, reply)
+
+
+@app.on_ws_disconnect()
+def ws_disconnect(event):
+    from chalicelib.services import connections
+
+    connections.disconnect(event.connection_id)

@@ -38,6 +38,38 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sync_templates(_args: argparse.Namespace) -> int:
+    from chalicelib.services.templates import sync_templates
+
+    result = sync_templates()
+    print(
+        f"{result['templates']} templates em {result['pages']} página(s);"
+        f" {result['changed']} alterado(s), {result['deleted']} removido(s) no WhatsApp"
+    )
+    return 0
+
+
+def cmd_expire_windows(_args: argparse.Namespace) -> int:
+    from chalicelib.services.window_expiry import expire_windows
+
+    print(f"{len(expire_windows())} janela(s) encerrada(s) anunciada(s)")
+    return 0
+
+
+def cmd_media_redrive(args: argparse.Namespace) -> int:
+    from chalicelib.services.media_redrive import redrive
+
+    moved = redrive(limit=args.max)
+    print(f"{moved} mensagem(ns) devolvida(s) da fila de mortos para a fila de mídia")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from chalicelib.local.simulate import run
+
+    return run(url=args.url, sender=args.sender, name=args.name, graph_root=args.graph_url)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m chalicelib.cli")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -46,6 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
     create_admin.add_argument("--email", required=True)
     create_admin.add_argument("--nome", required=True)
     create_admin.set_defaults(func=cmd_create_admin)
+    sub.add_parser("sync-templates", help="fetch the WhatsApp templates now").set_defaults(func=cmd_sync_templates)
+    sub.add_parser("expire-windows", help="announce closed 24 h windows now").set_defaults(func=cmd_expire_windows)
+    redrive = sub.add_parser("media-redrive", help="move the media dead letters back to the media queue")
+    redrive.add_argument("--max", type=int, default=None, help="move at most this many")
+    redrive.set_defaults(func=cmd_media_redrive)
+    simulate = sub.add_parser("simulate", help="post a realistic customer conversation to a running webhook")
+    simulate.add_argument("--url", default="http://127.0.0.1:8000/webhooks/whatsapp")
+    simulate.add_argument("--sender", default="5511987654321", help="the customer's wa_id")
+    simulate.add_argument("--name", default="Joana Silva", help="the customer's WhatsApp profile name")
+    simulate.add_argument("--graph-url", default=None, help="fake Graph API root (default: local stack's)")
+    simulate.set_defaults(func=cmd_simulate)
     return parser
 
 

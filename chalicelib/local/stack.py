@@ -19,6 +19,9 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 # Import paths of the pluggable components, in start order.
 COMPONENTS: list[str] = [
     "chalicelib.local.fake_graph:FakeWhatsAppComponent",
+    "chalicelib.local.queue_pump:QueuePump",
+    "chalicelib.local.ws_gateway:WebSocketGatewayComponent",
+    "chalicelib.local.scheduler:SchedulerComponent",
 ]
 
 # Local defaults only: a real deployment sets every one of these in its environment.
@@ -113,6 +116,10 @@ class LocalStack:
         factory = CLIFactory(project_dir=str(PROJECT_DIR), environ=os.environ)
         config = factory.create_config_obj(chalice_stage_name=self.stage)
         app = factory.load_chalice_app(config.environment_variables)
+        # create_local_server re-bases its CustomLocalChalice on type(app) and then makes the app
+        # that class; a second stack in one process (tests) would close an inheritance cycle.
+        _restore_app_class(app)
+        self._app = app
         self._api_server = create_local_server(app, config, self.host, self.api_port)
         self._api_thread = threading.Thread(target=self._api_server.server.serve_forever, daemon=True)
         self._api_thread.start()
@@ -133,6 +140,7 @@ class LocalStack:
             self._api_server.shutdown()
             self._api_server.server.server_close()
             self._api_server = None
+            _restore_app_class(getattr(self, "_app", None))
         for component in reversed(self.components):
             try:
                 component.stop()
@@ -145,3 +153,16 @@ class LocalStack:
         from chalicelib import db
 
         db.close()
+
+
+def _restore_app_class(app) -> None:
+    """Undo chalice.local.create_local_server's class swap on the (process-wide) app object.
+
+    It re-bases CustomLocalChalice on type(app) and makes the app that class: a second local
+    server in one process (tests) would close an inheritance cycle, and code that later uses
+    the app directly would still see the thread-local request of the local server.
+    """
+    from chalice.local import LocalChalice
+
+    if app is not None and isinstance(app, LocalChalice):
+        app.__class__ = next(c for c in type(app).__mro__ if not issubclass(c, LocalChalice))
