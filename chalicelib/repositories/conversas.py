@@ -49,3 +49,98 @@ def get_many_json(conversa_ids: list[str]) -> list[dict[str, Any]]:
         ids=[str(i) for i in conversa_ids],
     )
     return [row["conversa"] for row in rows]
+
+
+# --- shared attendance --------------------------------------------------------
+# SQL of shared attendance: each change is ONE conditional UPDATE on the conversation row.
+#
+# The precondition sits in the UPDATE's WHERE, so PostgreSQL's row lock decides races: of many
+# admins taking one conversation at once, the first UPDATE wins and the others, re-checking
+# the WHERE against the committed row, update nothing. `antes` (locked FOR UPDATE in the same
+# statement) gives the assignee as it was, for the event's `anterior_id`.
+
+_RETURNING = " RETURNING c.*, antes.atendente_id AS anterior_id"
+_ANTES = "WITH antes AS (SELECT id, atendente_id FROM conversas WHERE id = CAST(:id AS uuid) FOR UPDATE) "
+
+
+def assumir(conversa_id: str, admin_id: str) -> dict[str, Any] | None:
+    """Take an unassigned, active conversation for `admin_id`."""
+    return db.query_one(
+        _ANTES + "UPDATE conversas c SET atendente_id = CAST(:admin AS uuid), atribuida_em = now() FROM antes"  # noqa: S608
+        " WHERE c.id = antes.id AND c.status = 'ativa' AND c.atendente_id IS NULL" + _RETURNING,
+        id=conversa_id,
+        admin=admin_id,
+    )
+
+
+def atribuir(conversa_id: str, por: str, para: str) -> dict[str, Any] | None:
+    """Give the conversation to `para`, if it is unassigned or `por` holds it."""
+    return db.query_one(
+        _ANTES + "UPDATE conversas c SET atendente_id = CAST(:para AS uuid), atribuida_em = now() FROM antes"  # noqa: S608
+        " WHERE c.id = antes.id AND c.status = 'ativa'"
+        " AND (c.atendente_id IS NULL OR c.atendente_id = CAST(:por AS uuid))" + _RETURNING,
+        id=conversa_id,
+        por=por,
+        para=para,
+    )
+
+
+def transferir(conversa_id: str, por: str, para: str) -> dict[str, Any] | None:
+    """Only the assignee passes the conversation on."""
+    return db.query_one(
+        _ANTES + "UPDATE conversas c SET atendente_id = CAST(:para AS uuid), atribuida_em = now() FROM antes"  # noqa: S608
+        " WHERE c.id = antes.id AND c.status = 'ativa' AND c.atendente_id = CAST(:por AS uuid)" + _RETURNING,
+        id=conversa_id,
+        por=por,
+        para=para,
+    )
+
+
+def liberar(conversa_id: str, por: str) -> dict[str, Any] | None:
+    """Only the assignee lets go of the conversation."""
+    return db.query_one(
+        _ANTES + "UPDATE conversas c SET atendente_id = NULL, atribuida_em = NULL FROM antes"  # noqa: S608
+        " WHERE c.id = antes.id AND c.atendente_id = CAST(:por AS uuid)" + _RETURNING,
+        id=conversa_id,
+        por=por,
+    )
+
+
+def encerrar(conversa_id: str, por: str) -> dict[str, Any] | None:
+    """Close an active conversation that is unassigned or held by `por`."""
+    return db.query_one(
+        _ANTES + "UPDATE conversas c SET status = 'encerrada', closed_at = now() FROM antes"  # noqa: S608
+        " WHERE c.id = antes.id AND c.status = 'ativa'"
+        " AND (c.atendente_id IS NULL OR c.atendente_id = CAST(:por AS uuid))" + _RETURNING,
+        id=conversa_id,
+        por=por,
+    )
+
+
+def reabrir(conversa_id: str) -> dict[str, Any] | None:
+    """Reopen a closed conversation (the unique index refuses a second active one per contact)."""
+    return db.query_one(
+        _ANTES + "UPDATE conversas c SET status = 'ativa', closed_at = NULL FROM antes"  # noqa: S608
+        " WHERE c.id = antes.id AND c.status = 'encerrada'" + _RETURNING,
+        id=conversa_id,
+    )
+
+
+def estado(conversa_id: str) -> dict[str, Any] | None:
+    """The conversation as it is now, with its assignee's name (to explain a refusal)."""
+    return db.query_one(
+        "SELECT c.id, c.contato_id, c.status, c.atendente_id, a.nome AS atendente_nome"
+        " FROM conversas c LEFT JOIN administradores a ON a.id = c.atendente_id WHERE c.id = CAST(:id AS uuid)",
+        id=conversa_id,
+    )
+
+
+def conversa_ativa_do_contato(contato_id: str) -> str | None:
+    return db.scalar(
+        "SELECT id FROM conversas WHERE contato_id = CAST(:contato_id AS uuid) AND status = 'ativa'",
+        contato_id=contato_id,
+    )
+
+
+def get(conversa_id: str) -> dict[str, Any] | None:
+    return db.query_one("SELECT * FROM conversas WHERE id = CAST(:id AS uuid)", id=conversa_id)

@@ -1,6 +1,6 @@
 """Shared attendance: take, assign, transfer, release, close, reopen.
 
-Each change is one conditional UPDATE (chalicelib.repositories.atribuicao) plus an `eventos`
+Each change is one conditional UPDATE (chalicelib.repositories.conversas) plus an `eventos`
 row in the same transaction; the live event goes out after the commit and never fails the
 request. When the UPDATE matches nothing, the conversation is read again to say why.
 """
@@ -12,7 +12,7 @@ from typing import Any
 from chalicelib import db
 from chalicelib.http import ApiError, not_found
 from chalicelib.observability import logger
-from chalicelib.repositories import administradores, atribuicao, historico
+from chalicelib.repositories import administradores, conversas, eventos
 
 
 def _publish(event: str, data: dict[str, Any]) -> None:
@@ -41,7 +41,7 @@ def _closed() -> ApiError:
 
 def _refusal(conversa_id: str, admin_id: str) -> ApiError:
     """Why a conditional UPDATE matched nothing."""
-    atual = atribuicao.estado(conversa_id)
+    atual = conversas.estado(conversa_id)
     if atual is None:
         return not_found("Conversa")
     if atual["status"] == "encerrada":
@@ -61,7 +61,7 @@ def _admin_or_422(admin_id: Any, field: str = "atendente_id") -> dict[str, Any]:
 
 
 def _assigned_event(row: dict[str, Any], admin_id: str, tipo: str, atendente: dict[str, Any] | None) -> dict:
-    historico.registrar(
+    eventos.registrar(
         row["contato_id"],
         tipo,
         {
@@ -94,11 +94,11 @@ def take(conversa_id: str, admin_id: str, atendente_id: str | None = None) -> di
         raise ApiError(401, "Unauthorized", "Sessão inválida: administrador não existe mais.")
     with db.transaction():
         if alvo == str(admin_id):
-            row = atribuicao.assumir(conversa_id, alvo)
+            row = conversas.assumir(conversa_id, alvo)
         else:
-            row = atribuicao.atribuir(conversa_id, str(admin_id), alvo)
+            row = conversas.atribuir(conversa_id, str(admin_id), alvo)
         if row is None:
-            atual = atribuicao.estado(conversa_id)
+            atual = conversas.estado(conversa_id)
             if atual and atual["status"] == "ativa" and str(atual["atendente_id"]) == alvo:
                 return {"conversa": atribuicao_row(conversa_id), "alterada": False}
             raise _refusal(conversa_id, admin_id)
@@ -110,13 +110,13 @@ def take(conversa_id: str, admin_id: str, atendente_id: str | None = None) -> di
 
 
 def atribuicao_row(conversa_id: str) -> dict[str, Any] | None:
-    return db.query_one("SELECT * FROM conversas WHERE id = CAST(:id AS uuid)", id=conversa_id)
+    return conversas.get(conversa_id)
 
 
 def transfer(conversa_id: str, admin_id: str, atendente_id: str) -> dict[str, Any]:
     atendente = _admin_or_422(atendente_id)
     with db.transaction():
-        row = atribuicao.transferir(conversa_id, str(admin_id), str(atendente_id))
+        row = conversas.transferir(conversa_id, str(admin_id), str(atendente_id))
         if row is None:
             raise _refusal(conversa_id, admin_id)
         event = _assigned_event(row, admin_id, "conversa_transferida", atendente)
@@ -127,7 +127,7 @@ def transfer(conversa_id: str, admin_id: str, atendente_id: str) -> dict[str, An
 
 def release(conversa_id: str, admin_id: str) -> dict[str, Any]:
     with db.transaction():
-        row = atribuicao.liberar(conversa_id, str(admin_id))
+        row = conversas.liberar(conversa_id, str(admin_id))
         if row is None:
             raise _refusal(conversa_id, admin_id)
         event = _assigned_event(row, admin_id, "conversa_liberada", None)
@@ -137,13 +137,13 @@ def release(conversa_id: str, admin_id: str) -> dict[str, Any]:
 
 def close(conversa_id: str, admin_id: str) -> dict[str, Any]:
     with db.transaction():
-        row = atribuicao.encerrar(conversa_id, str(admin_id))
+        row = conversas.encerrar(conversa_id, str(admin_id))
         if row is None:
-            atual = atribuicao.estado(conversa_id)
+            atual = conversas.estado(conversa_id)
             if atual and atual["status"] == "encerrada":
                 raise ApiError(409, "ConversationClosed", "Esta conversa já está encerrada.")
             raise _refusal(conversa_id, admin_id)
-        historico.registrar(row["contato_id"], "conversa_encerrada", {"conversa_id": row["id"], "por": admin_id})
+        eventos.registrar(row["contato_id"], "conversa_encerrada", {"conversa_id": row["id"], "por": admin_id})
     _publish("conversation:closed", {"conversa_id": row["id"], "closed_at": row["closed_at"]})
     return {"conversa": _answer(row)}
 
@@ -153,18 +153,18 @@ def reopen(conversa_id: str, admin_id: str) -> dict[str, Any]:
 
     try:
         with db.transaction():
-            row = atribuicao.reabrir(conversa_id)
+            row = conversas.reabrir(conversa_id)
             if row is None:
-                atual = atribuicao.estado(conversa_id)
+                atual = conversas.estado(conversa_id)
                 if atual is None:
                     raise not_found("Conversa")
                 raise ApiError(409, "ConversationActive", "Esta conversa já está ativa.")
-            historico.registrar(row["contato_id"], "conversa_reaberta", {"conversa_id": row["id"], "por": admin_id})
+            eventos.registrar(row["contato_id"], "conversa_reaberta", {"conversa_id": row["id"], "por": admin_id})
     except DatabaseError as exc:
         if not (exc.args and isinstance(exc.args[0], dict) and exc.args[0].get("C") == "23505"):
             raise
-        atual = atribuicao.estado(conversa_id)
-        ativa = atribuicao.conversa_ativa_do_contato(atual["contato_id"]) if atual else None
+        atual = conversas.estado(conversa_id)
+        ativa = conversas.conversa_ativa_do_contato(atual["contato_id"]) if atual else None
         raise ApiError(
             409,
             "ActiveConversationExists",
@@ -189,9 +189,9 @@ def ensure_can_send(conversa_id: str, admin_id: str) -> dict[str, Any]:
         raise ApiError(401, "Unauthorized", "Sessão inválida: administrador não existe mais.")
     outer = db._state().depth > 0
     with db.transaction():
-        row = atribuicao.assumir(conversa_id, str(admin_id))
+        row = conversas.assumir(conversa_id, str(admin_id))
         if row is None:
-            atual = atribuicao.estado(conversa_id)
+            atual = conversas.estado(conversa_id)
             if atual is None:
                 raise not_found("Conversa")
             if atual["status"] != "ativa":

@@ -6,16 +6,16 @@ from typing import Any
 
 from chalicelib import db, pagination
 from chalicelib.http import ApiError, not_found
-from chalicelib.repositories import contatos_crm, historico, interessados
+from chalicelib.repositories import contatos, eventos, interessados
 
 
 def list_contatos(q) -> dict[str, Any]:
-    rows = contatos_crm.page(limit=q.limit + 1, busca=q.busca or None, after=pagination.decode_time_id(q.cursor))
+    rows = contatos.page(limit=q.limit + 1, busca=q.busca or None, after=pagination.decode_time_id(q.cursor))
     return pagination.page(rows, q.limit, lambda r: (r["created_at"], r["id"]))
 
 
 def get_contato(contato_id: str) -> dict[str, Any]:
-    contato = contatos_crm.get(contato_id)
+    contato = contatos.get(contato_id)
     if contato is None:
         raise not_found("Contato")
     contato["interessado"] = interessados.get_by_contato(contato_id)
@@ -30,30 +30,30 @@ def update_contato(contato_id: str, admin_id: str, patch) -> dict[str, Any]:
         field = str(exc)
         raise ApiError(422, "ValidationError", f"Campo inválido: {field} (não pode ser nulo)", field=field) from None
     with db.transaction():
-        antes = contatos_crm.get(contato_id, for_update=True)
+        antes = contatos.get(contato_id, for_update=True)
         if antes is None:
             raise not_found("Contato")
         if antes.get("anonimizado"):
             raise ApiError(409, "ContactAnonymized", "Este contato foi anonimizado e não pode ser editado.")
         if not changes:
             return antes
-        depois = contatos_crm.update(contato_id, changes)
+        depois = contatos.update(contato_id, changes)
         alterados = {f: {"de": antes.get(f), "para": depois.get(f)} for f in changes if antes.get(f) != depois.get(f)}
         if "estado_jornada" in alterados:
-            historico.registrar(
+            eventos.registrar(
                 contato_id,
                 "jornada_alterada",
                 {"de": antes["estado_jornada"], "para": depois["estado_jornada"], "por": admin_id},
             )
         outros = {f: v for f, v in alterados.items() if f != "estado_jornada"}
         if outros:
-            historico.registrar(contato_id, "contato_atualizado", {"campos": outros, "por": admin_id})
+            eventos.registrar(contato_id, "contato_atualizado", {"campos": outros, "por": admin_id})
     return depois
 
 
 def list_eventos(contato_id: str, q) -> dict[str, Any]:
-    rows = historico.page(contato_id, limit=q.limit + 1, after=pagination.decode_time_id(q.cursor))
-    if not rows and contatos_crm.get(contato_id) is None:
+    rows = eventos.page(contato_id, limit=q.limit + 1, after=pagination.decode_time_id(q.cursor))
+    if not rows and contatos.get(contato_id) is None:
         raise not_found("Contato")
     return pagination.page(rows, q.limit, lambda r: (r["created_at"], r["id"]))
 
@@ -61,7 +61,7 @@ def list_eventos(contato_id: str, q) -> dict[str, Any]:
 def get_interessado(contato_id: str) -> dict[str, Any]:
     row = interessados.get_by_contato(contato_id)
     if row is None:
-        if contatos_crm.get(contato_id) is None:
+        if contatos.get(contato_id) is None:
             raise not_found("Contato")
         raise not_found("Interessado")
     return row
@@ -71,14 +71,14 @@ def put_interessado(contato_id: str, admin_id: str, body) -> tuple[dict[str, Any
     """Create or replace the lead; returns (row, created)."""
     data = body.model_dump()
     with db.transaction():
-        contato = contatos_crm.get(contato_id, for_update=True)
+        contato = contatos.get(contato_id, for_update=True)
         if contato is None:
             raise not_found("Contato")
         if contato.get("anonimizado"):
             raise ApiError(409, "ContactAnonymized", "Este contato foi anonimizado e não pode ser editado.")
         row = interessados.upsert(contato_id, data)
         criado = bool(row.pop("criado"))
-        historico.registrar(
+        eventos.registrar(
             contato_id,
             "interessado_registrado" if criado else "interessado_atualizado",
             {"por": admin_id, "instrumento_desejado": row["instrumento_desejado"], "idade": row["idade"]},
