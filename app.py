@@ -23,15 +23,18 @@ from chalicelib.routes import (  # noqa: E402 - the app and its middleware must 
     contatos,
     conversas,
     jobs,
+    lgpd,
     media_worker,
     mensagens,
     push,
+    relatorios,
     templates,
     webhook,
 )
 
 for _blueprint_module in (
     authorizer, auth, admin, conversas, mensagens, contatos, templates, push, webhook, media_worker, jobs,
+    lgpd, relatorios,
 ):  # fmt: skip
     app.register_blueprint(_blueprint_module.bp)
 

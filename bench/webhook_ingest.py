@@ -31,17 +31,35 @@ os.environ.setdefault("WHATSAPP_WABA_ID", "200000000000002")
 os.environ.pop("WS_MANAGEMENT_URL", None)  # no browsers: publishing is a no-op
 
 
-def _database() -> None:
+def _database() -> str | None:
+    """Migrate the database; returns the temporary data directory when one was made."""
     from chalicelib.config import reset_settings
 
+    data_dir = None
     if not os.environ.get("DATABASE_URL"):
         from chalicelib.local.embedded_pg import ensure_embedded_database
 
-        os.environ["DATABASE_URL"] = ensure_embedded_database(tempfile.mkdtemp(prefix="crm-bench-pg-"))
+        data_dir = tempfile.mkdtemp(prefix="crm-bench-pg-")
+        os.environ["DATABASE_URL"] = ensure_embedded_database(data_dir)
     reset_settings()
     from chalicelib.migrate import migrate
 
     migrate()
+    return data_dir
+
+
+def _cleanup(data_dir: str | None) -> None:
+    """Stop the embedded server and delete its data (a run writes hundreds of MB)."""
+    if data_dir is None:
+        return
+    import shutil
+
+    from chalicelib import db
+    from chalicelib.local.embedded_pg import stop_embedded_database
+
+    db.close()
+    stop_embedded_database()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _senders(n: int) -> list[str]:
@@ -134,7 +152,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement (best is printed)")
     args = parser.parse_args()
 
-    _database()
+    data_dir = _database()
+    try:
+        _measure(args)
+    finally:
+        _cleanup(data_dir)
+
+
+def _measure(args: argparse.Namespace) -> None:
     from chalice.test import Client
 
     from app import app

@@ -6,6 +6,7 @@ Every test that touches the database asks for `db_clean`, which empties the tabl
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -31,16 +32,24 @@ for _key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "DATABASE_U
 
 
 @pytest.fixture(scope="session")
-def database_url() -> str:
+def database_url():
     """Start the embedded server in a temporary directory and migrate it."""
     from chalicelib.config import reset_settings
     from chalicelib.local.embedded_pg import ensure_embedded_database
     from chalicelib.migrate import migrate
 
-    url = ensure_embedded_database(tempfile.mkdtemp(prefix="crm-test-pg-"))
+    data_dir = tempfile.mkdtemp(prefix="crm-test-pg-")
+    url = ensure_embedded_database(data_dir)
     reset_settings()
     migrate()
-    return url
+    yield url
+    # Each session's cluster is ~90 MB: stop it and remove it rather than fill /tmp.
+    from chalicelib import db
+    from chalicelib.local.embedded_pg import stop_embedded_database
+
+    db.close()
+    stop_embedded_database()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 _APP_TABLES_SQL = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"

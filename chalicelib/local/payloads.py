@@ -321,6 +321,40 @@ def template_status_update(
     }
 
 
+def template_quality_update(
+    name: str,
+    language: str = "pt_BR",
+    previous: str = "GREEN",
+    new: str = "YELLOW",
+    template_id: int = 900000000000001,
+) -> dict[str, Any]:
+    """`message_template_quality_update` value (Meta sends the template id as a number)."""
+    return {
+        "previous_quality_score": previous,
+        "new_quality_score": new,
+        "message_template_id": template_id,
+        "message_template_name": name,
+        "message_template_language": language,
+    }
+
+
+def template_category_update(
+    name: str,
+    language: str = "pt_BR",
+    previous: str = "UTILITY",
+    new: str = "MARKETING",
+    template_id: int = 900000000000001,
+) -> dict[str, Any]:
+    """`template_category_update` value: Meta re-categorised an approved template."""
+    return {
+        "message_template_id": template_id,
+        "message_template_name": name,
+        "message_template_language": language,
+        "previous_category": previous,
+        "new_category": new,
+    }
+
+
 def user_preferences(wa_id: str, value_: str = "stop", timestamp: str | int | None = None) -> dict[str, Any]:
     return value(
         user_preferences=[

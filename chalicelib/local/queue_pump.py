@@ -3,9 +3,9 @@
 What it copies from AWS: batches of up to 10 messages, the event shape Lambda passes
 (`Records` with messageId, receiptHandle, body, attributes, eventSourceARN ...), a Lambda
 context, deletion of the records that succeeded, and nothing more for the ones reported in
-`batchItemFailures` (or for the whole batch if the handler raised): they become visible
-again after the queue's visibility timeout and the queue's redrive policy moves them to
-the dead-letter queue after 5 receives.
+`batchItemFailures` (or for the whole batch if the handler raised, or reported a failure
+Lambda cannot match to a record): they become visible again after the queue's visibility
+timeout and the queue's redrive policy moves them to the dead-letter queue after 5 receives.
 """
 
 from __future__ import annotations
@@ -80,6 +80,26 @@ def default_handler():
         from chalicelib.routes.media_worker import handle_media_download
 
         return handle_media_download
+
+
+def reported_failures(response: Any, message_ids: list[str]) -> set[str] | None:
+    """The message ids a handler reported in `batchItemFailures`; None when Lambda would treat
+    the answer as a failure of the whole batch (an item without an identifier, or with an id
+    that is not in the batch)."""
+    if response is None:
+        return set()
+    if not isinstance(response, dict):
+        return None
+    items = response.get("batchItemFailures") or []
+    if not isinstance(items, list):
+        return None
+    failures: set[str] = set()
+    for item in items:
+        identifier = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if not identifier or identifier not in message_ids:
+            return None
+        failures.add(identifier)
+    return failures
 
 
 @dataclass
@@ -159,7 +179,11 @@ class QueuePump:
             logger.exception("media worker invocation failed; the whole batch will be redelivered")
             result.failed = [m["MessageId"] for m in messages]
             return result
-        failures = {item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])}
+        failures = reported_failures(response, [m["MessageId"] for m in messages])
+        if failures is None:
+            logger.error("media worker answered an invalid batch response; the whole batch will be redelivered")
+            result.failed = [m["MessageId"] for m in messages]
+            return result
         done = [m for m in messages if m["MessageId"] not in failures]
         result.failed = [m["MessageId"] for m in messages if m["MessageId"] in failures]
         result.succeeded = len(done)

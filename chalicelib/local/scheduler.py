@@ -48,14 +48,19 @@ class LocalScheduler:
         return self
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            now = time.monotonic()
-            for job in self.jobs:
-                if now >= job.next_at and not self._stop.is_set():
-                    self.run_job(job)
-                    job.next_at = time.monotonic() + job.interval
-            wake = min(job.next_at for job in self.jobs) if self.jobs else now + 1
-            self._stop.wait(max(0.05, min(1.0, wake - time.monotonic())))
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                for job in self.jobs:
+                    if now >= job.next_at and not self._stop.is_set():
+                        self.run_job(job)
+                        job.next_at = time.monotonic() + job.interval
+                wake = min(job.next_at for job in self.jobs) if self.jobs else now + 1
+                self._stop.wait(max(0.05, min(1.0, wake - time.monotonic())))
+        finally:
+            from chalicelib import db
+
+            db.close()  # the jobs' connection is this thread's own (db keeps one per thread)
 
     def run_job(self, job: Job) -> None:
         try:
@@ -72,9 +77,6 @@ class LocalScheduler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
-        from chalicelib import db
-
-        db.close()  # this thread's connection
 
 
 def _scheduled_event(name: str) -> dict:

@@ -65,6 +65,8 @@ class LocalWebSocketGateway:
         self._http_thread: threading.Thread | None = None
         self._sockets: dict[str, Any] = {}  # connection id -> websockets ServerConnection
         self._connected_at: dict[str, int] = {}
+        self._user_agent: dict[str, str] = {}
+        self._last_active_at: dict[str, int] = {}  # epoch ms of the last client message
         self._lambda_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ws-lambda")
         self.invocations: list[dict[str, Any]] = []  # every event built, for tests
 
@@ -169,10 +171,12 @@ class LocalWebSocketGateway:
         connection_id = _new_connection_id()
         connection.gateway_connection_id = connection_id
         self._connected_at[connection_id] = int(time.time() * 1000)
+        self._user_agent[connection_id] = request.headers.get("User-Agent", "")
         answer = await self._call("$connect", self.connect_event(connection_id, request))
         status = int(answer.get("statusCode", 200))
         if not 200 <= status < 300:
             self._connected_at.pop(connection_id, None)
+            self._user_agent.pop(connection_id, None)
             connection.gateway_connection_id = None
             return connection.respond(HTTPStatus(status) if status in HTTPStatus._value2member_map_ else 500, "")
         return None
@@ -182,14 +186,18 @@ class LocalWebSocketGateway:
         self._sockets[connection_id] = connection
         try:
             async for message in connection:
+                self._last_active_at[connection_id] = int(time.time() * 1000)
                 await self._call("$default", self.message_event(connection_id, message))
         except Exception:  # noqa: BLE001, S110 - a dropped socket ends like a closed one
             pass
         finally:
             self._sockets.pop(connection_id, None)
+            # Built before forgetting connectedAt: API Gateway keeps it for the $disconnect too.
+            event = self.disconnect_event(connection_id, connection.close_code, connection.close_reason or "")
             self._connected_at.pop(connection_id, None)
-            code = connection.close_code
-            await self._call("$disconnect", self.disconnect_event(connection_id, code, connection.close_reason or ""))
+            self._user_agent.pop(connection_id, None)
+            self._last_active_at.pop(connection_id, None)
+            await self._call("$disconnect", event)
 
     # ---- management API --------------------------------------------------------------
     def post_to_connection(self, connection_id: str, data: bytes) -> bool:
@@ -266,13 +274,15 @@ class LocalWebSocketGateway:
                 connection_id = self._connection_id()
                 if connection_id is None or connection_id not in gateway._sockets:
                     return self._gone()
-                connected_at = gateway._connected_at.get(connection_id, 0) / 1000
+                connected_ms = gateway._connected_at.get(connection_id, 0)
+                active_ms = gateway._last_active_at.get(connection_id, connected_ms)
+                # GetConnection's wire names (botocore maps them to ConnectedAt, Identity...).
                 self._answer(
                     200,
                     {
-                        "ConnectedAt": datetime.fromtimestamp(connected_at, UTC).isoformat(),
-                        "Identity": {"SourceIp": "127.0.0.1"},
-                        "LastActiveAt": datetime.now(UTC).isoformat(),
+                        "connectedAt": datetime.fromtimestamp(connected_ms / 1000, UTC).isoformat(),
+                        "identity": {"sourceIp": "127.0.0.1", "userAgent": gateway._user_agent.get(connection_id, "")},
+                        "lastActiveAt": datetime.fromtimestamp(active_ms / 1000, UTC).isoformat(),
                     },
                 )
 

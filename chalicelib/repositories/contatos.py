@@ -65,6 +65,9 @@ def upsert_inbound(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 # A user_preferences webhook: the customer stopped (or resumed) marketing messages in
 # WhatsApp itself. Contacts we do not know still get their eventos row (contato_id NULL).
+# Webhooks arrive out of order: a preference older than the contact's latest explicit choice
+# (another user_preferences item, or an opt-out word in a message) is recorded but changes
+# nothing, so a late 'stop' never undoes a newer 'resume' and vice versa.
 _USER_PREFERENCES_SQL = """
 WITH entrada AS (
     SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
@@ -80,6 +83,10 @@ alterados AS (
         opt_in_source = CASE WHEN u.optar THEN 'whatsapp_user_preferences' ELSE k.opt_in_source END
     FROM ultima u
     WHERE k.telefone = u.telefone
+      AND NOT EXISTS (
+          SELECT 1 FROM eventos ev
+          WHERE ev.contato_id = k.id AND ev.tipo IN ('opt_in', 'opt_out') AND ev.created_at > u.created_at
+            AND ev.dados ->> 'source' IN ('whatsapp_user_preferences', 'whatsapp_message'))
     RETURNING k.id, k.telefone
 ),
 registrados AS (
@@ -99,6 +106,53 @@ def apply_user_preferences(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if not rows:
         return []
     return db.query(_USER_PREFERENCES_SQL, rows=json.dumps(rows))
+
+
+# A `user_changed_number` system message: the contact moves to its new number (telefone in
+# E.164 and wa_id, the send address), so the customer's next messages, from the new wa_id,
+# find the same contact and conversation. Where the new number already belongs to another
+# contact (its messages arrived before the announcement; order is not guaranteed), or two
+# contacts claim it, nothing moves: the eventos row names the other contact for a manual
+# merge. Anonymised contacts are never given a number back.
+_NUMBER_CHANGES_SQL = """
+WITH entrada AS (
+    SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+        contato_id uuid, whatsapp_id text, telefone_antigo text, telefone_novo text, wa_id_novo text,
+        created_at timestamptz, disputado boolean)
+),
+ocupados AS (
+    SELECT e.contato_id, k.id AS outro_id
+    FROM entrada e JOIN contatos k ON k.telefone = e.telefone_novo AND k.id <> e.contato_id
+),
+alterados AS (
+    UPDATE contatos k SET telefone = e.telefone_novo, wa_id = e.wa_id_novo
+    FROM entrada e
+    WHERE k.id = e.contato_id AND NOT k.anonimizado AND NOT e.disputado
+      AND NOT EXISTS (SELECT 1 FROM ocupados o WHERE o.contato_id = e.contato_id)
+    RETURNING k.id
+),
+registrados AS (
+    INSERT INTO eventos (contato_id, tipo, dados, created_at, chave)
+    SELECT e.contato_id, 'numero_alterado',
+           jsonb_build_object('de', e.telefone_antigo, 'para', e.telefone_novo, 'wa_id', e.wa_id_novo,
+                              'whatsapp_id', e.whatsapp_id, 'telefone_atualizado', a.id IS NOT NULL,
+                              'outro_contato_id', o.outro_id, 'disputado', e.disputado),
+           e.created_at, 'numero_alterado:' || e.whatsapp_id
+    FROM entrada e
+    LEFT JOIN alterados a ON a.id = e.contato_id
+    LEFT JOIN ocupados o ON o.contato_id = e.contato_id
+    ON CONFLICT (chave) WHERE chave IS NOT NULL DO NOTHING
+)
+SELECT id AS contato_id FROM alterados
+"""
+
+
+def apply_number_changes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """rows: {contato_id, whatsapp_id, telefone_antigo, telefone_novo, wa_id_novo, created_at,
+    disputado}, one per contact. Returns the contacts whose number changed."""
+    if not rows:
+        return []
+    return db.query(_NUMBER_CHANGES_SQL, rows=json.dumps(rows))
 
 
 # --- contacts screen: list/search, one contact, edits -------------------------

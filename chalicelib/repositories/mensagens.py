@@ -66,13 +66,22 @@ janelas AS (
 ),
 por_contato AS (
     SELECT contato_id, min(created_at) AS primeira, bool_or(opt_out) AS opt_out,
+           max(created_at) FILTER (WHERE opt_out) AS ultimo_opt_out,
            bool_or(referral IS NOT NULL) AS anuncio,
            (array_agg(campanha ORDER BY created_at DESC) FILTER (WHERE campanha IS NOT NULL))[1] AS campanha
     FROM novas GROUP BY contato_id
 ),
 contatos_alterados AS (
     UPDATE contatos k SET
-        opt_in_status = CASE WHEN p.opt_out THEN false WHEN k.opt_in_at IS NULL THEN true ELSE k.opt_in_status END,
+        -- An opt-out word older than a 'resume' the customer gave later in WhatsApp's own
+        -- settings (user_preferences; webhooks arrive out of order) does not undo it.
+        opt_in_status = CASE
+            WHEN p.opt_out AND NOT EXISTS (
+                SELECT 1 FROM eventos ev
+                WHERE ev.contato_id = k.id AND ev.tipo = 'opt_in' AND ev.created_at > p.ultimo_opt_out
+                  AND ev.dados ->> 'source' = 'whatsapp_user_preferences') THEN false
+            WHEN k.opt_in_at IS NULL THEN true
+            ELSE k.opt_in_status END,
         opt_in_at = coalesce(k.opt_in_at, p.primeira),
         opt_in_source = CASE WHEN k.opt_in_at IS NULL THEN 'whatsapp_first_message' ELSE k.opt_in_source END,
         origem = CASE WHEN p.anuncio THEN 'anuncio' ELSE k.origem END,

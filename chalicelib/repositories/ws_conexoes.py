@@ -21,11 +21,15 @@ def remove(connection_id: str) -> int:
     return db.execute("DELETE FROM ws_conexoes WHERE connection_id = :connection_id", connection_id=connection_id)
 
 
-def remove_many(connection_ids: list[str]) -> int:
+def remove_many(connection_ids: list[str], older_than_seconds: float = 0) -> int:
+    """Forget connections; those stored less than `older_than_seconds` ago are kept."""
     if not connection_ids:
         return 0
     return db.execute(
-        "DELETE FROM ws_conexoes WHERE connection_id = ANY(CAST(:ids AS varchar[]))", ids=list(connection_ids)
+        "DELETE FROM ws_conexoes WHERE connection_id = ANY(CAST(:ids AS varchar[]))"
+        " AND created_at <= now() - make_interval(secs => CAST(:grace AS double precision))",
+        ids=list(connection_ids),
+        grace=older_than_seconds,
     )
 
 

@@ -1,7 +1,11 @@
 """The scheduled jobs (template sync, window expiry) and the manual template sync.
 
-Schedules are read from the environment when the app is loaded (deploy time), so a stage
-can change them in .chalice/config.json: TEMPLATE_SYNC_SCHEDULE, WINDOW_EXPIRY_SCHEDULE.
+Schedules (EventBridge expressions) come from TEMPLATE_SYNC_SCHEDULE and
+WINDOW_EXPIRY_SCHEDULE, read when app.py is imported. The rule is made by the process that
+imports it to deploy, so set them in the shell that runs `chalice deploy` / `chalice package`
+(`TEMPLATE_SYNC_SCHEDULE="rate(30 minutes)" chalice deploy --stage prod`): a stage's
+environment_variables in .chalice/config.json reach the Lambda, not the deployer. The local
+stack's scheduler reads the same two variables.
 """
 
 from __future__ import annotations

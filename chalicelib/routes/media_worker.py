@@ -9,6 +9,7 @@ which end in the dead-letter queue after 5 receives.
 from __future__ import annotations
 
 import os
+import time
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from chalice import Blueprint
@@ -23,17 +24,36 @@ MEDIA_QUEUE_NAME = os.environ.get("MEDIA_QUEUE_NAME") or f"crm-inbox-{os.environ
 # infra/stateful.yaml's maxReceiveCount: the attempt after which SQS dead-letters a record.
 MAX_RECEIVES = int(os.environ.get("MEDIA_MAX_RECEIVES", "5"))
 
+# Seconds of an invocation kept back for what follows a download (aborting a multipart upload,
+# the database, the live event, the batch answer). Records are processed one after another,
+# so without this a slow download could run the whole invocation into Lambda's timeout, and
+# a timed-out invocation fails (and spends a receive of) every record of its batch.
+RESERVE_SECONDS = float(os.environ.get("MEDIA_WORKER_RESERVE_SECONDS", "15"))
+
 # A batch where every record failed is still a normal answer: SQS retries exactly those.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-def record_handler(record) -> str:
+def _deadline(lambda_context) -> float | None:
+    """time.monotonic() after which this invocation must stop downloading; None without a context."""
+    remaining_ms = getattr(lambda_context, "get_remaining_time_in_millis", None)
+    if remaining_ms is None:
+        return None
+    return time.monotonic() + remaining_ms() / 1000 - RESERVE_SECONDS
+
+
+def record_handler(record, lambda_context=None) -> str:
     from chalicelib.services import media
     from chalicelib.services.media_jobs import MediaJob
+    from chalicelib.services.media_storage import DownloadDeadline
 
     job = MediaJob.model_validate_json(record.body)
+    deadline = _deadline(lambda_context)
     try:
-        outcome = media.process_job(job)
+        if deadline is not None and time.monotonic() >= deadline:
+            # Too little time left to start: back to SQS untouched, the next receive has it.
+            raise DownloadDeadline("not enough time left in this invocation to start the download")
+        outcome = media.process_job(job, deadline=deadline)
     except Exception as exc:
         receives = int(record.attributes.approximate_receive_count or 1)
         if receives >= MAX_RECEIVES:

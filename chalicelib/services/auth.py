@@ -10,19 +10,26 @@ ALGORITHM = "HS256"
 # Five failures for one email inside this window lock that email until the window passes.
 MAX_FAILED_LOGINS = 5
 FAILED_LOGIN_WINDOW = timedelta(minutes=15)
+# HS256 keys shorter than the hash output (32 bytes) are brute-forceable offline from a single
+# token (RFC 7518 §3.2): refuse them instead of signing sessions anyone could forge.
+MIN_SECRET_BYTES = 32
 
 
 class InvalidToken(Exception):
     """The token is missing, malformed, badly signed or expired."""
 
 
+class AuthNotConfigured(RuntimeError):
+    """AUTH_SECRET is unset or too short: no token is issued or accepted (a deploy error)."""
+
+
 def _secret() -> str:
     from chalicelib.config import get_settings
 
-    secret = get_settings().auth_secret
-    if not secret:
-        # An empty key would make every token forgeable; refuse rather than sign with it.
-        raise RuntimeError("AUTH_SECRET is not set")
+    secret = get_settings().auth_secret or ""
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        # An empty or short key makes every token forgeable; refuse rather than sign with it.
+        raise AuthNotConfigured(f"AUTH_SECRET must have at least {MIN_SECRET_BYTES} bytes")
     return secret
 
 
@@ -77,6 +84,7 @@ def login(email: str, senha: str) -> dict[str, Any]:
     from chalicelib.repositories import administradores, login_attempts
     from chalicelib.security import verify_password
 
+    _secret()  # a deploy without a usable AUTH_SECRET fails before touching the lockout
     email = email.strip().lower()
     window = int(FAILED_LOGIN_WINDOW.total_seconds())
     with db.transaction():

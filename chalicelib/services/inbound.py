@@ -4,7 +4,8 @@
 it: all entries, changes, messages and statuses, in one transaction, set-based. It is split
 in a pure part (`parse_payload`: JSON → rows, no I/O) and the storage (`store`), so the
 mapping rules are unit-tested without a database. Live events and media jobs go out after
-the commit.
+the commit. What no message, status or template row can hold (account-level changes, value
+errors, items of an odd shape) is kept whole in `eventos`, so nothing Meta sends is lost.
 
 Round trips for a one-message payload: the duplicate check, BEGIN, contacts + conversation,
 message + window + contact effects, COMMIT (plus one read of the new conversation's row when
@@ -14,6 +15,8 @@ a conversation was opened).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import math
 import re
 import unicodedata
@@ -29,7 +32,11 @@ from chalicelib.whatsapp.models import (
     Envelope,
     InboundMessage,
     MessageHead,
+    Pricing,
     Status,
+    StatusHead,
+    TemplateCategoryUpdate,
+    TemplateQualityUpdate,
     TemplateStatusUpdate,
     UserPreference,
     Value,
@@ -71,6 +78,19 @@ TEMPLATE_STATUS = {
     "limit_exceeded",
 }
 TEMPLATE_EVENT_ALIASES = {"reinstated": "approved", "unpaused": "approved"}
+# Changes of these fields are not messages: they are kept whole in an eventos row (no
+# contact), so nothing Meta reports is lost even where no column changes.
+FIELD_EVENTO_TIPOS = {
+    "message_template_status_update": "template_status",
+    "message_template_quality_update": "template_qualidade",
+    "template_category_update": "template_categoria",
+    "account_update": "whatsapp_conta",
+}
+UNKNOWN_FIELD_TIPO = "whatsapp_webhook"
+# Keys of a `messages` value that are read; anything else in it is kept in an eventos row.
+KNOWN_VALUE_KEYS = frozenset(
+    {"messaging_product", "metadata", "contacts", "messages", "statuses", "errors", "user_preferences"}
+)
 
 # Column limits of 0001/0002: longer garbage is cut rather than failing the payload.
 MAX_WHATSAPP_ID = 255
@@ -142,6 +162,12 @@ def is_opt_out(text: str | None) -> bool:
     return word in OPT_OUT_WORDS
 
 
+def evento(tipo: str, dados: dict[str, Any], contato_id: str | None = None) -> dict[str, Any]:
+    """An eventos row keyed by its content: a redelivered payload writes it once."""
+    digest = hashlib.sha256(json.dumps(dados, sort_keys=True, default=str).encode()).hexdigest()
+    return {"contato_id": contato_id, "tipo": tipo, "dados": dados, "chave": f"{tipo}:{digest}"}
+
+
 # Parsed payload ------------------------------------------------------------------------------
 @dataclass
 class InboundRow:
@@ -159,6 +185,7 @@ class InboundRow:
     referral: dict[str, Any] | None = None
     campanha: str | None = None
     media_job: dict[str, Any] | None = None  # MediaJob fields but mensagem_id
+    numero_novo: dict[str, str] | None = None  # system user_changed_number: {telefone, wa_id}
 
 
 @dataclass
@@ -168,7 +195,9 @@ class ParsedPayload:
     statuses: list[dict[str, Any]] = field(default_factory=list)
     user_preferences: list[dict[str, Any]] = field(default_factory=list)
     templates: list[dict[str, Any]] = field(default_factory=list)
-    value_errors: list[dict[str, Any]] = field(default_factory=list)
+    # eventos rows without a contact: value-level errors, template quality/category updates,
+    # unknown fields, items that could not be stored as messages or statuses.
+    eventos: list[dict[str, Any]] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)  # why parts were skipped (logged)
 
 
@@ -241,6 +270,9 @@ def map_message(msg: InboundMessage, raw: dict[str, Any]) -> dict[str, Any]:
     elif kind == "system" and msg.system is not None:
         out.update(tipo="sistema", conteudo=msg.system.body or "")
         dados["system"] = msg.system.model_dump(exclude_none=True)
+    elif kind == "order" and isinstance(msg.order, dict):
+        text = msg.order.get("text")
+        out.update(conteudo=text if isinstance(text, str) else "")
     # order, unsupported, unknown and bodies of an unexpected shape stay nao_suportado.
     out["dados"] = dados
     return out
@@ -252,6 +284,7 @@ def _message_row(raw: Any, profile_names: dict[str, str], parsed: ParsedPayload)
         head = parse_or_none(MessageHead, raw)
         if head is None:
             parsed.ignored.append("message that is not an object")
+            _discard(parsed, "mensagem", raw, "não é um objeto")
             return None
         # A body of an unexpected shape: stored as nao_suportado with its raw object.
         msg = InboundMessage.model_validate({"from": head.from_, "id": head.id, "timestamp": head.timestamp})
@@ -259,6 +292,7 @@ def _message_row(raw: Any, profile_names: dict[str, str], parsed: ParsedPayload)
     telefone = normalize_telefone(msg.from_)
     if not msg.id or telefone is None:
         parsed.ignored.append(f"message without id or sender ({msg.id!r}, {msg.from_!r})")
+        _discard(parsed, "mensagem", raw, "sem id ou remetente utilizável")
         return None
     mapped = map_message(msg, raw)
     created_at = parse_timestamp(msg.timestamp)
@@ -274,6 +308,11 @@ def _message_row(raw: Any, profile_names: dict[str, str], parsed: ParsedPayload)
         row.opt_out = is_opt_out(row.conteudo)
     elif msg.type == "button" and msg.button is not None:
         row.opt_out = is_opt_out(msg.button.text) or is_opt_out(msg.button.payload)
+    if msg.type == "system" and msg.system is not None and (msg.system.type or "") == "user_changed_number":
+        new_wa_id = msg.system.wa_id or msg.system.new_wa_id
+        novo = normalize_telefone(new_wa_id)
+        if novo is not None and novo != telefone:
+            row.numero_novo = {"telefone": novo, "wa_id": (new_wa_id or "")[:MAX_WA_ID]}
     if msg.referral is not None:
         row.referral = msg.referral.model_dump(exclude_none=True)
         row.campanha = _cut(msg.referral.source_id, MAX_CAMPANHA)
@@ -295,22 +334,38 @@ def _message_row(raw: Any, profile_names: dict[str, str], parsed: ParsedPayload)
     return row
 
 
+def _discard(parsed: ParsedPayload, what: str, raw: Any, reason: str) -> None:
+    """Keep an item no row can hold (e.g. a message without a usable sender) in eventos."""
+    if raw not in (None, "", [], {}):
+        parsed.eventos.append(evento("whatsapp_descartado", {"item": what, "motivo": reason, "raw": raw}))
+
+
 def _status_row(raw: Any, parsed: ParsedPayload) -> dict[str, Any] | None:
     status = parse_or_none(Status, raw)
-    if status is None or not status.id or not status.status:
+    head: StatusHead | None = status
+    if status is None:  # some part has an unexpected shape: the status itself still counts
+        head = parse_or_none(StatusHead, raw)
+    if head is None or not head.id or not head.status or not head.status.strip():
         parsed.ignored.append("status without id or status")
+        _discard(parsed, "status", raw, "sem id ou status")
         return None
-    word = status.status.strip().lower()[:MAX_STATUS_WORD]
-    category = status.pricing.category.strip().lower() if status.pricing and status.pricing.category else None
-    errors = [e.model_dump(exclude_none=True) for e in status.errors] if status.errors else None
+    word = head.status.strip().lower()[:MAX_STATUS_WORD]
+    if status is not None:
+        pricing = status.pricing
+        errors = [e.model_dump(exclude_none=True) for e in status.errors] if status.errors else None
+    else:
+        pricing = parse_or_none(Pricing, raw.get("pricing"))
+        raw_errors = raw.get("errors")
+        errors = raw_errors if isinstance(raw_errors, list) and raw_errors else None
+    category = pricing.category.strip().lower() if pricing is not None and pricing.category else None
     return {
-        "whatsapp_id": status.id[:MAX_WHATSAPP_ID],
+        "whatsapp_id": head.id[:MAX_WHATSAPP_ID],
         "status": word,
         "status_envio": STATUS_MAP.get(word),
         "billing_category": BILLING_MAP.get(category) if category else None,
         "errors": errors,
         "payload": raw,
-        "status_at": parse_timestamp(status.timestamp).isoformat(),
+        "status_at": parse_timestamp(head.timestamp).isoformat(),
     }
 
 
@@ -330,12 +385,17 @@ def _parse_messages_value(value: Value, raw_value: dict[str, Any], parsed: Parse
         row = _status_row(raw_status, parsed)
         if row is not None:
             parsed.statuses.append(row)
+    for key in ("contacts", "messages", "statuses", "errors", "user_preferences", "metadata"):
+        part = raw_value.get(key)
+        if part is not None and not isinstance(part, dict if key == "metadata" else list):
+            parsed.ignored.append(f"value.{key} of an unexpected shape")
+            _discard(parsed, f"value.{key}", part, "forma inesperada")
     if value.errors:
-        parsed.value_errors.append(
-            {
-                "tipo": "whatsapp_erro",
-                "dados": {"errors": value.errors, "metadata": raw_value.get("metadata")},
-            }
+        parsed.eventos.append(evento("whatsapp_erro", {"errors": value.errors, "metadata": raw_value.get("metadata")}))
+    unknown = {k: v for k, v in raw_value.items() if k not in KNOWN_VALUE_KEYS}
+    if unknown:
+        parsed.eventos.append(
+            evento(UNKNOWN_FIELD_TIPO, {"field": "messages", "campos": unknown, "metadata": raw_value.get("metadata")})
         )
     for raw_pref in value.user_preferences:
         pref = parse_or_none(UserPreference, raw_pref)
@@ -366,7 +426,7 @@ def _parse_template_value(raw_value: dict[str, Any], parsed: ParsedPayload) -> N
         return
     event = update.event.strip().lower()
     status = TEMPLATE_EVENT_ALIASES.get(event, event)
-    if status not in TEMPLATE_STATUS:
+    if status not in TEMPLATE_STATUS:  # e.g. FLAGGED: kept in eventos only
         parsed.ignored.append(f"template event {update.event!r} has no template_status")
         return
     parsed.templates.append(
@@ -380,9 +440,46 @@ def _parse_template_value(raw_value: dict[str, Any], parsed: ParsedPayload) -> N
     )
 
 
+def _parse_account_change(field_name: str, entry_id: str | None, raw_value: dict[str, Any], parsed: ParsedPayload):
+    """A change that is not about messages: template status updates change `templates`; all of
+    them (quality and category updates, account updates, fields Meta adds later) are kept
+    whole in an eventos row and logged."""
+    tipo = FIELD_EVENTO_TIPOS.get(field_name, UNKNOWN_FIELD_TIPO)
+    parsed.eventos.append(evento(tipo, {"field": field_name[:100], "entry_id": entry_id, "value": raw_value}))
+    if field_name == "message_template_status_update":
+        _parse_template_value(raw_value, parsed)
+    elif field_name == "message_template_quality_update":
+        quality = parse_or_none(TemplateQualityUpdate, raw_value)
+        if quality is not None:
+            logger.info(
+                "template quality changed",
+                extra={
+                    "template": quality.message_template_name,
+                    "language": quality.message_template_language,
+                    "de": quality.previous_quality_score,
+                    "para": quality.new_quality_score,
+                },
+            )
+    elif field_name == "template_category_update":
+        category = parse_or_none(TemplateCategoryUpdate, raw_value)
+        if category is not None:  # the template sync job brings templates.category up to date
+            logger.warning(
+                "template re-categorised by Meta",
+                extra={
+                    "template": category.message_template_name,
+                    "language": category.message_template_language,
+                    "de": category.previous_category,
+                    "para": category.new_category,
+                },
+            )
+    else:
+        parsed.ignored.append(f"field {field_name!r} kept in eventos only")
+
+
 def parse_payload(payload: Any) -> ParsedPayload:
     """The rows a payload means, without I/O. Never raises on odd input: odd parts are
-    skipped with a reason in `ignored`, or stored as nao_suportado with their raw object."""
+    stored as nao_suportado with their raw object, or kept in an eventos row, with a reason
+    in `ignored` (logged)."""
     parsed = ParsedPayload()
     envelope = parse_or_none(Envelope, payload)
     if envelope is None or envelope.object != WHATSAPP_OBJECT:
@@ -393,25 +490,27 @@ def parse_payload(payload: Any) -> ParsedPayload:
         entry = parse_or_none(Entry, raw_entry)
         if entry is None:
             parsed.ignored.append("entry that is not an object")
+            _discard(parsed, "entry", raw_entry, "não é um objeto")
             continue
+        if not isinstance(raw_entry.get("changes"), list | None):
+            _discard(parsed, "entry.changes", raw_entry["changes"], "não é uma lista")
         for raw_change in entry.changes:
             change = parse_or_none(Change, raw_change)
             if change is None or change.value is None:
                 parsed.ignored.append("change without value")
+                _discard(parsed, "change", raw_change, "sem value")
                 continue
             field_name = (change.field or "").strip()
-            if field_name == "message_template_status_update":
-                if settings.whatsapp_waba_id and entry.id and entry.id != settings.whatsapp_waba_id:
-                    parsed.ignored.append(f"template update of another account {entry.id}")
-                    continue
-                _parse_template_value(change.value, parsed)
-                continue
             if field_name not in ("messages", "user_preferences"):
-                parsed.ignored.append(f"field {field_name!r} not handled")
+                if settings.whatsapp_waba_id and entry.id and entry.id != settings.whatsapp_waba_id:
+                    parsed.ignored.append(f"{field_name!r} of another account {entry.id}")
+                    continue
+                _parse_account_change(field_name, entry.id, change.value, parsed)
                 continue
             value = parse_or_none(Value, change.value)
             if value is None:
                 parsed.ignored.append("value of an unexpected shape")
+                _discard(parsed, "value", change.value, "forma inesperada")
                 continue
             phone_number_id = value.metadata.phone_number_id if value.metadata else None
             ours = settings.whatsapp_phone_number_id
@@ -517,7 +616,7 @@ def store(parsed: ParsedPayload) -> StoreResult:
         result.duplicates = len(existing)
         messages = [m for m in messages if m.whatsapp_id not in existing]
 
-    work = messages or parsed.statuses or parsed.user_preferences or parsed.templates or parsed.value_errors
+    work = messages or parsed.statuses or parsed.user_preferences or parsed.templates or parsed.eventos
     if not work:
         return result
     # Rows go in a stable order (contacts by telefone, messages by wamid) so concurrent
@@ -564,6 +663,7 @@ def _store_transaction(parsed: ParsedPayload, messages: list[InboundRow], result
                 ]
             )
             result.mensagens = inserted
+            _apply_number_changes(messages, contacts, inserted)
             jobs_by_wamid = {m.whatsapp_id: m.media_job for m in messages if m.media_job}
             for r in inserted:
                 job = jobs_by_wamid.get(r["mensagem"]["whatsapp_id"])
@@ -587,19 +687,63 @@ def _store_transaction(parsed: ParsedPayload, messages: list[InboundRow], result
             contatos.apply_user_preferences(parsed.user_preferences)
         if parsed.templates:
             result.templates = templates.update_status_from_webhook(parsed.templates)
-        if parsed.value_errors:
-            eventos.insert_many(parsed.value_errors)
+        if parsed.eventos:
+            eventos.insert_many(parsed.eventos)
     return result
 
 
+def _apply_number_changes(
+    messages: list[InboundRow], contacts: dict[str, dict[str, Any]], inserted: list[dict[str, Any]]
+) -> None:
+    """A `user_changed_number` system message (newly stored) moves its contact to the new number:
+    the next messages, from the new wa_id, then find the same contact and conversation."""
+    changes = [m for m in messages if m.numero_novo]
+    if not changes:
+        return
+    from chalicelib.repositories import contatos
+
+    stored = {r["mensagem"]["whatsapp_id"] for r in inserted}
+    por_contato: dict[str, dict[str, Any]] = {}
+    for m in sorted(changes, key=lambda m: m.created_at):  # the latest change of a contact wins
+        if m.whatsapp_id not in stored:
+            continue
+        contato_id = str(contacts[m.telefone]["contato_id"])
+        por_contato[contato_id] = {
+            "contato_id": contato_id,
+            "whatsapp_id": m.whatsapp_id,
+            "telefone_antigo": m.telefone,
+            "telefone_novo": m.numero_novo["telefone"],
+            "wa_id_novo": m.numero_novo["wa_id"],
+            "created_at": m.created_at.isoformat(),
+        }
+    claimed: dict[str, int] = {}
+    for row in por_contato.values():
+        claimed[row["telefone_novo"]] = claimed.get(row["telefone_novo"], 0) + 1
+    for row in por_contato.values():  # two contacts claiming one number: neither moves, both recorded
+        row["disputado"] = claimed[row["telefone_novo"]] > 1
+    if por_contato:
+        contatos.apply_number_changes(list(por_contato.values()))
+
+
 # After commit --------------------------------------------------------------------------------
+def _shape_for_browser(mensagem: dict[str, Any]) -> dict[str, Any]:
+    """The row as the API shows it: media locations become presigned URLs, never raw keys."""
+    try:
+        from chalicelib.services.inbox import shape_mensagem
+
+        return shape_mensagem(mensagem)
+    except Exception:  # noqa: BLE001 - a live event must not fail the webhook; no URL beats a key
+        logger.exception("shaping message:new failed")
+        return {**mensagem, "media_url": None, "thumbnail_url": None}
+
+
 def _publish(result: StoreResult) -> None:
     """Live events; never fails the webhook (the data is committed)."""
     events: list[tuple[str, dict[str, Any]]] = []
     for conversa, contato in result.conversas_novas:
         events.append(("conversation:new", {"conversa": conversa, "contato": contato}))
     for r in result.mensagens:
-        mensagem = r["mensagem"]
+        mensagem = _shape_for_browser(r["mensagem"])
         events.append(
             (
                 "message:new",

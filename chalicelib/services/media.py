@@ -35,7 +35,9 @@ class MediaOutcome:
     error: dict[str, Any] | None = None
 
 
-def process_job(job: MediaJob, graph=None) -> MediaOutcome:
+def process_job(job: MediaJob, graph=None, deadline: float | None = None) -> MediaOutcome:
+    """`deadline` (time.monotonic()): past it the download stops with DownloadDeadline, a
+    transient failure, so the worker's Lambda never times out in the middle of a batch."""
     settings = get_settings()
     if not settings.media_bucket:
         raise RuntimeError("MEDIA_BUCKET is not set")
@@ -70,7 +72,7 @@ def process_job(job: MediaJob, graph=None) -> MediaOutcome:
 
             graph = get_graph_client()
         try:
-            stored, original_url = _download(job, graph, bucket, key)
+            stored, original_url = _download(job, graph, bucket, key, deadline)
         except MediaRejected as rejected:
             return _fail(job, mensagem, rejected)
     return _finish(job, mensagem, stored=stored, original_url=original_url)
@@ -117,7 +119,7 @@ def _media_metadata(graph, media_id: str) -> dict[str, Any]:
         raise
 
 
-def _download(job: MediaJob, graph, bucket: str, key: str) -> tuple[StoredObject, str]:
+def _download(job: MediaJob, graph, bucket: str, key: str, deadline: float | None = None) -> tuple[StoredObject, str]:
     from chalicelib.whatsapp.graph import GraphError
 
     limit = media_storage.size_limit(job.kind, job.animated)
@@ -148,6 +150,7 @@ def _download(job: MediaJob, graph, bucket: str, key: str) -> tuple[StoredObject
                     disposition=disposition,
                     metadata={"whatsapp-media-id": job.whatsapp_media_id, "mensagem-id": job.mensagem_id},
                     keep_data=job.kind in THUMBNAIL_KINDS,
+                    deadline=deadline,
                 )
                 break
         except GraphError as exc:
@@ -189,7 +192,13 @@ def _finish(
     if existing_row is not None:
         media_url, thumb_key = existing_row["storage_key"], existing_row["thumbnail_key"]
         media_mime = existing_row["mime_type"]
-        patch["media_file"] = {"size_bytes": existing_row["size_bytes"], "sha256": existing_row.get("sha256")}
+        patch["media_file"] = {
+            "size_bytes": existing_row["size_bytes"],
+            "sha256": existing_row.get("sha256"),
+            "width": existing_row.get("width"),
+            "height": existing_row.get("height"),
+            "thumbnail": thumb_key is not None,
+        }
         with db.transaction():
             row = media_files.set_mensagem_media(
                 job.mensagem_id, media_url=media_url, thumbnail_url=thumb_key, media_mime=media_mime, dados_patch=patch

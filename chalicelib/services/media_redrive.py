@@ -34,7 +34,17 @@ def dead_letter_queue_url(sqs: Any, queue_url: str) -> str:
     return sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
 
 
-def redrive(queue_url: str | None = None, dlq_url: str | None = None, limit: int | None = None) -> int:
+# Short polling (WaitTimeSeconds=0) asks only a sample of SQS's servers and may answer "no
+# messages" while some remain; only a long poll, which asks them all, may end the redrive.
+CONFIRM_EMPTY_WAIT_SECONDS = 2
+
+
+def redrive(
+    queue_url: str | None = None,
+    dlq_url: str | None = None,
+    limit: int | None = None,
+    confirm_wait_seconds: int = CONFIRM_EMPTY_WAIT_SECONDS,
+) -> int:
     """Move up to `limit` (default: all) dead letters back; returns how many moved."""
     from chalicelib.config import get_settings
 
@@ -46,13 +56,9 @@ def redrive(queue_url: str | None = None, dlq_url: str | None = None, limit: int
     moved = 0
     while limit is None or moved < limit:
         wanted = 10 if limit is None else min(10, limit - moved)
-        messages = sqs.receive_message(
-            QueueUrl=dlq_url,
-            MaxNumberOfMessages=wanted,
-            WaitTimeSeconds=0,
-            VisibilityTimeout=60,
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
+        messages = _receive(sqs, dlq_url, wanted, 0)
+        if not messages:
+            messages = _receive(sqs, dlq_url, wanted, confirm_wait_seconds)
         if not messages:
             break
         entries = []
@@ -70,3 +76,13 @@ def redrive(queue_url: str | None = None, dlq_url: str | None = None, limit: int
         if sent.get("Failed"):
             raise RuntimeError(f"the media queue refused {len(sent['Failed'])} message(s): {sent['Failed'][0]}")
     return moved
+
+
+def _receive(sqs: Any, dlq_url: str, wanted: int, wait_seconds: int) -> list[dict[str, Any]]:
+    return sqs.receive_message(
+        QueueUrl=dlq_url,
+        MaxNumberOfMessages=wanted,
+        WaitTimeSeconds=wait_seconds,
+        VisibilityTimeout=60,
+        MessageAttributeNames=["All"],
+    ).get("Messages", [])

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import mimetypes
 import re
+import time
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -37,6 +38,11 @@ SIZE_LIMITS = {
 ANIMATED_STICKER_LIMIT = 500 * 1024
 
 SSE = "AES256"
+
+
+class DownloadDeadline(TimeoutError):
+    """The invocation is about to run out of time: give the record back to SQS (transient)
+    rather than let Lambda's timeout fail the whole batch."""
 
 
 class MediaRejected(Exception):
@@ -140,12 +146,38 @@ def thumbnail_key(key: str) -> str:
     return key.rsplit(".", 1)[0] + ".thumb.webp" if "." in key.rsplit("/", 1)[-1] else key + ".thumb.webp"
 
 
+# Longer names are cut (keeping the extension): the customer chooses the name, and S3 refuses
+# requests whose headers pass 8 KB, which a long non-ASCII name percent-encoded would reach.
+MAX_FILENAME_CHARS = 150
+
+
+def _shorten(name: str, limit: int = MAX_FILENAME_CHARS) -> str:
+    if len(name) <= limit:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if dot and stem and 0 < len(ext) <= 16:
+        return stem[: limit - len(ext) - 1].rstrip() + "." + ext
+    return name[:limit].rstrip()
+
+
 def content_disposition(filename: str) -> str:
-    """`attachment` with the customer's file name, ASCII fallback plus RFC 5987 UTF-8 form."""
+    """`attachment` with the customer's file name (RFC 6266): an ASCII `filename` for old
+    clients plus the exact name as RFC 5987 `filename*` (UTF-8, percent-encoded).
+
+    The name comes from the customer, so nothing in it may end the header early: control
+    characters (CR, LF, tab, U+2028 ...) are dropped, quotes and backslashes never reach the
+    quoted-string, and `filename*` is fully percent-encoded.
+    """
     cleaned = "".join(ch for ch in filename if ch.isprintable()).replace("/", "_").replace("\\", "_").strip()
-    cleaned = cleaned or "arquivo"
-    ascii_name = unicodedata.normalize("NFKD", cleaned).encode("ascii", "ignore").decode() or "arquivo"
-    ascii_name = ascii_name.replace('"', "'")
+    cleaned = _shorten(cleaned or "arquivo")
+    ascii_name = unicodedata.normalize("NFKD", cleaned).encode("ascii", "ignore").decode()
+    # RFC 6266 §4.3 / appendix D: no `"` or `\` inside the quoted-string, and no `%` (some
+    # clients percent-decode `filename`).
+    ascii_name = ascii_name.replace('"', "'").replace("%", "_").strip()
+    stem, dot, ext = ascii_name.rpartition(".")
+    if not (stem.strip(" ._") if dot else ascii_name.strip(" ._")):
+        # Nothing ASCII left of the name (中文.pdf → ".pdf", a hidden file): a neutral one.
+        ascii_name = "arquivo" + (f".{ext}" if dot and ext else "")
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(cleaned, safe='')}"
 
 
@@ -198,11 +230,13 @@ def upload_stream(
     metadata: dict[str, str] | None = None,
     keep_data: bool = False,
     part_size: int = PART_SIZE,
+    deadline: float | None = None,
 ) -> StoredObject:
     """Stream `chunks` into s3://bucket/key; raises MediaRejected before anything is stored.
 
     Memory: at most one part (plus the chunk being read); with `keep_data` the whole file is
     kept too, which callers only ask for images (5 MB at most) to make the thumbnail.
+    Past `deadline` (time.monotonic()) it raises DownloadDeadline, aborting the upload.
     """
     s3 = s3_client()
     hasher = hashlib.sha256()
@@ -236,6 +270,8 @@ def upload_stream(
 
     try:
         for chunk in chunks:
+            if deadline is not None and time.monotonic() > deadline:
+                raise DownloadDeadline(f"download of {key} stopped after {total} bytes: invocation out of time")
             if not chunk:
                 continue
             total += len(chunk)

@@ -6,10 +6,13 @@ never a public URL; API responses and live events call `presign` when they shape
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
 DEFAULT_EXPIRES_SECONDS = 900  # 15 minutes: long enough to view, short enough to leak little
+# S3 refuses SigV4 presigned URLs valid for more than 7 days.
+MAX_EXPIRES_SECONDS = 7 * 24 * 3600
 
 _clients: dict[tuple[str | None, str], Any] = {}
 _lock = threading.Lock()
@@ -53,16 +56,28 @@ def split_location(location: str, default_bucket: str | None = None) -> tuple[st
     return default_bucket, location.lstrip("/")
 
 
-def presign(key: str | None, expires: int = DEFAULT_EXPIRES_SECONDS) -> str | None:
-    """A GET URL for `key` (or `s3://bucket/key`) valid for `expires` seconds; None for None.
+def default_expires() -> int:
+    """MEDIA_URL_EXPIRES_SECONDS if set (1 s .. 7 days), else 15 minutes."""
+    raw = os.environ.get("MEDIA_URL_EXPIRES_SECONDS", "").strip()
+    try:
+        value = int(raw) if raw else DEFAULT_EXPIRES_SECONDS
+    except ValueError:
+        value = DEFAULT_EXPIRES_SECONDS
+    return min(max(value, 1), MAX_EXPIRES_SECONDS)
+
+
+def presign(key: str | None, expires: int | None = None) -> str | None:
+    """A GET URL for `key` (or `s3://bucket/key`) valid for `expires` seconds (default:
+    `default_expires()`); None for None.
 
     Signing is local (no request to S3), so this is cheap enough to call per row.
     """
     if not key:
         return None
     bucket, object_key = split_location(key)
+    seconds = default_expires() if expires is None else min(max(int(expires), 1), MAX_EXPIRES_SECONDS)
     return s3_client().generate_presigned_url(
-        "get_object", Params={"Bucket": bucket, "Key": object_key}, ExpiresIn=int(expires)
+        "get_object", Params={"Bucket": bucket, "Key": object_key}, ExpiresIn=seconds
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from functools import lru_cache
@@ -126,6 +127,23 @@ def _send_one(subscription: dict[str, Any], data: bytes, private_key: str, subje
         return None
 
 
+_late_gone: list[str] = []
+_late_gone_lock = threading.Lock()
+
+
+def _remember_if_gone(future, endpoint: str) -> None:
+    if not future.cancelled() and future.exception() is None and future.result() in (404, 410):
+        with _late_gone_lock:
+            _late_gone.append(endpoint)
+
+
+def _take_late_gone() -> list[str]:
+    with _late_gone_lock:
+        taken = list(_late_gone)
+        _late_gone.clear()
+    return taken
+
+
 def send(targets: list[tuple[dict[str, Any], dict[str, Any]]], deadline: float | None = None) -> dict:
     """Push each (subscription, payload) concurrently, waiting at most `deadline` seconds.
 
@@ -153,9 +171,12 @@ def send(targets: list[tuple[dict[str, Any], dict[str, Any]]], deadline: float |
         for subscription, payload in targets
     }
     done, pending = wait(futures, timeout=PUSH_DEADLINE_SECONDS if deadline is None else deadline)
-    # Never wait for stragglers: the caller (the webhook) has to answer.
+    # Never wait for stragglers: the caller (the webhook) has to answer. One that ends with
+    # 404/410 after all is remembered and deleted by the next send of this container.
+    for future in pending:
+        future.add_done_callback(lambda f, endpoint=futures[future]: _remember_if_gone(f, endpoint))
     pool.shutdown(wait=False, cancel_futures=True)
-    gone = []
+    gone = _take_late_gone()
     for future in done:
         status = future.result()
         if status is not None and status < 300:

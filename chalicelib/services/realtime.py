@@ -17,7 +17,29 @@ from chalicelib.config import get_settings
 from chalicelib.http import jsonable
 from chalicelib.observability import logger
 
+# DESIGN §6's live events; the browser knows these and no others.
+EVENTS = frozenset(
+    {
+        "message:new",
+        "message:updated",
+        "message:status",
+        "conversation:new",
+        "conversation:assigned",
+        "conversation:updated",
+        "conversation:closed",
+        "conversation:window_closed",
+        "template:updated",
+    }
+)
+
 MAX_PARALLEL_SENDS = 32
+# Payloads per task when order does not matter (see send_to_connections).
+UNORDERED_CHUNK = 25
+# API Gateway answers 410 to a post for a connection whose $connect has not finished yet, and
+# our $connect stores the row before it returns: a publish in that moment must not forget a
+# connection that is about to open. Rows younger than this survive a 410 (a later publish,
+# or the $disconnect, removes them if they really are gone).
+CONNECT_GRACE_SECONDS = 10
 
 
 @lru_cache(maxsize=4)
@@ -38,10 +60,15 @@ def reset_client() -> None:
     _management_client.cache_clear()
 
 
-def _send(client, connection_id: str, payloads: list[bytes]) -> str:
-    """'ok', 'gone' or 'error' for one connection (its payloads go in order)."""
+def _send(client, connection_id: str, payloads: list[bytes], stop_at: float | None = None) -> str:
+    """'ok', 'gone' or 'error' for one connection (its payloads go in order); 'skipped' when
+    the monotonic clock passed `stop_at` before every payload went."""
+    import time
+
     try:
         for payload in payloads:
+            if stop_at is not None and time.monotonic() >= stop_at:
+                return "skipped"
             client.post_to_connection(ConnectionId=connection_id, Data=payload)
         return "ok"
     except client.exceptions.GoneException:
@@ -58,32 +85,83 @@ def encode(event: str, data: dict[str, Any]) -> bytes:
     return json.dumps({"type": event, "data": jsonable(data)}, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def send_to_connections(connection_ids: list[str], payloads: list[bytes], concurrent: bool = True) -> dict[str, int]:
-    """Deliver payloads to the given connections; removes the gone ones. Counts by outcome."""
+def send_to_connections(
+    connection_ids: list[str],
+    payloads: list[bytes],
+    concurrent: bool = True,
+    ordered: bool = True,
+    deadline: float | None = None,
+) -> dict[str, int]:
+    """Deliver payloads to the given connections; removes the gone ones. Counts by outcome.
+
+    `ordered` keeps each connection's payloads in order (one worker per connection). Events
+    whose order does not matter (the window job's, thousands after a backlog) go with
+    `ordered=False`: chunks of them are spread over every worker, so a run is not one
+    connection's round trips end to end. `deadline` (seconds) stops starting new sends after
+    that long; what was not sent counts as "skipped" (the Lambda must end before its timeout).
+    """
     from chalicelib.repositories import ws_conexoes
 
     endpoint = get_settings().ws_management_url
-    counts = {"ok": 0, "gone": 0, "error": 0}
+    counts = {"ok": 0, "gone": 0, "error": 0, "skipped": 0}
     if not endpoint or not connection_ids or not payloads:
         return counts
     client = _management_client(endpoint)
-    if concurrent and len(connection_ids) > 1:
-        workers = min(MAX_PARALLEL_SENDS, len(connection_ids))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            outcomes = list(pool.map(lambda cid: _send(client, cid, payloads), connection_ids))
+    if ordered or len(payloads) <= UNORDERED_CHUNK:
+        outcomes = _send_ordered(client, connection_ids, payloads, concurrent)
     else:
-        outcomes = [_send(client, cid, payloads) for cid in connection_ids]
+        outcomes = _send_unordered(client, connection_ids, payloads, deadline)
     for outcome in outcomes:
         counts[outcome] += 1
     gone = [cid for cid, outcome in zip(connection_ids, outcomes, strict=True) if outcome == "gone"]
     if gone:
-        ws_conexoes.remove_many(gone)
-        logger.info("websocket connections gone", extra={"count": len(gone)})
+        removed = ws_conexoes.remove_many(gone, older_than_seconds=CONNECT_GRACE_SECONDS)
+        logger.info("websocket connections gone", extra={"count": len(gone), "removed": removed})
+    if counts["skipped"]:
+        logger.warning("live events skipped at the deadline", extra={"connections": counts["skipped"]})
     return counts
 
 
-def publish_many(events: list[tuple[str, dict[str, Any]]]) -> int:
-    """Send events to every connection; returns how many connections received them all."""
+def _send_ordered(client, connection_ids: list[str], payloads: list[bytes], concurrent: bool) -> list[str]:
+    if concurrent and len(connection_ids) > 1:
+        workers = min(MAX_PARALLEL_SENDS, len(connection_ids))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(lambda cid: _send(client, cid, payloads), connection_ids))
+    return [_send(client, cid, payloads) for cid in connection_ids]
+
+
+_SEVERITY = {"ok": 0, "skipped": 1, "error": 2, "gone": 3}
+
+
+def _send_unordered(client, connection_ids: list[str], payloads: list[bytes], deadline: float | None) -> list[str]:
+    """Chunks of payloads x connections over the pool; a gone connection's other chunks are skipped."""
+    import time
+
+    stop_at = None if deadline is None else time.monotonic() + deadline
+    chunks = [payloads[i : i + UNORDERED_CHUNK] for i in range(0, len(payloads), UNORDERED_CHUNK)]
+    # Chunk-major order: every connection gets its first chunk before anyone gets a second.
+    tasks = [(cid, chunk) for chunk in chunks for cid in connection_ids]
+    result = dict.fromkeys(connection_ids, "ok")
+
+    def run(task: tuple[str, list[bytes]]) -> None:
+        cid, chunk = task
+        if result[cid] == "gone":
+            return
+        outcome = _send(client, cid, chunk, stop_at)
+        # The worst outcome of a connection's chunks is its outcome: gone > error > skipped > ok.
+        if _SEVERITY[outcome] > _SEVERITY[result[cid]]:
+            result[cid] = outcome
+
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_SENDS, len(tasks))) as pool:
+        list(pool.map(run, tasks))
+    return [result[cid] for cid in connection_ids]
+
+
+def publish_many(events: list[tuple[str, dict[str, Any]]], ordered: bool = True, deadline: float | None = None) -> int:
+    """Send events to every connection; returns how many connections received them all.
+
+    `ordered` / `deadline`: see send_to_connections.
+    """
     if not events or not get_settings().ws_management_url:
         return 0
     try:
@@ -91,7 +169,7 @@ def publish_many(events: list[tuple[str, dict[str, Any]]]) -> int:
 
         connection_ids = ws_conexoes.list_ids()
         payloads = [encode(event, data) for event, data in events]
-        return send_to_connections(connection_ids, payloads)["ok"]
+        return send_to_connections(connection_ids, payloads, ordered=ordered, deadline=deadline)["ok"]
     except Exception:  # noqa: BLE001 - live updates are best effort; the data is already stored
         logger.exception("publishing %s failed", ", ".join(sorted({e for e, _ in events})))
         return 0

@@ -37,7 +37,6 @@ from chalicelib.services import window
 TEXT_MAX = 4096  # WhatsApp's text body limit
 CAPTION_MAX = 1024
 PARAM_MAX = 1024
-UPLOAD_PREFIX = "uploads/"
 
 # How long a duplicate request waits for the first one to finish before answering 409.
 IDEMPOTENCY_WAIT_SECONDS = 25.0
@@ -45,6 +44,15 @@ IDEMPOTENCY_WAIT_SECONDS = 25.0
 # nobody will finish it, so duplicates are answered at once instead of waiting.
 IDEMPOTENCY_STALE_SECONDS = 90.0
 IDEMPOTENCY_POLL_SECONDS = 0.1
+
+# API Gateway answers 504 at 29 s while the Lambda runs on: a message sent after that reaches
+# the customer although the attendant saw an error (and sends it again). So no Graph call starts
+# once fewer than MIN_GRAPH_SECONDS are left of this budget, counted from when the send began
+# (a cold start has already spent some of API Gateway's 29 s; the last seconds are for recording
+# the result). Each call's own read timeout, 20 s for a send and 60 s for an upload in
+# chalicelib.whatsapp.graph, still applies once a call has started.
+REQUEST_BUDGET_SECONDS = 25.0
+MIN_GRAPH_SECONDS = 5.0
 
 # Graph codes and what the attendant's client must do about them.
 CODE_WINDOW_CLOSED = 131047
@@ -125,9 +133,10 @@ class _StoredFailure(ApiError):
 
 # Entry point ------------------------------------------------------------------------------
 def send(conversa_id: str, admin_id: str, pedido: Pedido, idempotency_key: str | None = None) -> SendResult:
+    deadline = time.monotonic() + REQUEST_BUDGET_SECONDS
     conversa_id = _uuid_or_404(conversa_id)
     if not idempotency_key:
-        return _send(conversa_id, admin_id, pedido, None)
+        return _send(conversa_id, admin_id, pedido, None, deadline)
     chave = idempotency_key.strip()
     if not chave or len(chave) > 255:
         raise ApiError(
@@ -138,7 +147,7 @@ def send(conversa_id: str, admin_id: str, pedido: Pedido, idempotency_key: str |
     if replay is not None:
         return replay
     try:
-        result = _send(conversa_id, admin_id, pedido, chave)
+        result = _send(conversa_id, admin_id, pedido, chave, deadline)
     except _StoredFailure as exc:
         _complete_key_quietly(admin_id, chave, exc.status, exc.to_response().body, exc.headers)
         raise
@@ -150,7 +159,9 @@ def send(conversa_id: str, admin_id: str, pedido: Pedido, idempotency_key: str |
     return result
 
 
-def _send(conversa_id: str, admin_id: str, pedido: Pedido, chave: str | None) -> SendResult:
+def _send(conversa_id: str, admin_id: str, pedido: Pedido, chave: str | None, deadline: float) -> SendResult:
+    if _out_of_time(deadline):  # e.g. after waiting for a duplicate that then gave its key up
+        raise _out_of_time_error()
     media = _check_media(admin_id, pedido) if isinstance(pedido, EnviarMedia) else None
 
     with db.transaction():
@@ -176,7 +187,7 @@ def _send(conversa_id: str, admin_id: str, pedido: Pedido, chave: str | None) ->
     _publish(
         "message:new", {"mensagem": shape(mensagem), "conversa_id": conversa_id, "contato_id": conversa["contato_id"]}
     )
-    return _deliver(mensagem, conversa, novo, media, atribuida)
+    return _deliver(mensagem, conversa, novo, media, atribuida, deadline)
 
 
 def _ensure_can_send(conversa_id: str, admin_id: str) -> None:
@@ -407,8 +418,11 @@ def _check_media(admin_id: str, pedido: EnviarMedia) -> dict[str, Any]:
     from chalicelib.services.media_storage import head_object
 
     key = pedido.key or media_uploads.upload_key(admin_id, str(pedido.upload_id))
-    if not key.startswith(UPLOAD_PREFIX) or ".." in key:
-        raise ApiError(422, "ValidationError", "key deve ser uma key de POST /media/uploads.", field="key")
+    # Only the caller's own uploads: a key is a path in the media bucket, and anything else in
+    # it (received media, another attendant's files) must not be sendable by naming it.
+    own_prefix = media_uploads.upload_key(admin_id, "")
+    if not key.startswith(own_prefix) or len(key) == len(own_prefix) or ".." in key:
+        raise ApiError(422, "ValidationError", "key deve ser uma key sua de POST /media/uploads.", field="key")
     media_uploads.check_declared(pedido.media_type, pedido.mime_type, pedido.voz, field_prefix="")
     bucket = get_settings().media_bucket
     head = head_object(bucket, key)
@@ -444,9 +458,10 @@ def _read_head(bucket: str, key: str, length: int) -> bytes:
         body.close()
 
 
-def _upload_to_graph(graph, media: dict[str, Any], mime_type: str) -> str:
+def _upload_to_graph(graph, media: dict[str, Any], mime_type: str, deadline: float) -> str:
     """S3 object → Graph /media; memory stays bounded (spooled to /tmp above 8 MB)."""
     from chalicelib.services.media_urls import s3_client
+    from chalicelib.whatsapp.graph import DOWNLOAD_TIMEOUT
 
     body = s3_client().get_object(Bucket=media["bucket"], Key=media["key"])["Body"]
     with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
@@ -456,7 +471,9 @@ def _upload_to_graph(graph, media: dict[str, Any], mime_type: str) -> str:
         finally:
             body.close()
         spool.seek(0)
-        return graph.upload_media(spool, media["filename"], mime_type)
+        return graph.upload_media(
+            spool, media["filename"], mime_type, timeout=_graph_timeout(DOWNLOAD_TIMEOUT, deadline)
+        )
 
 
 def _media_payload(pedido_payload: dict[str, Any], row: dict[str, Any], media: dict[str, Any], media_id: str):
@@ -470,8 +487,38 @@ def _media_payload(pedido_payload: dict[str, Any], row: dict[str, Any], media: d
 
 
 # Delivering -------------------------------------------------------------------------------
+class _OutOfTime(Exception):
+    """Too little of the request's budget is left to start a Graph call."""
+
+
+def _out_of_time(deadline: float) -> bool:
+    return time.monotonic() + MIN_GRAPH_SECONDS > deadline
+
+
+def _graph_timeout(base: tuple[float, float], deadline: float) -> tuple[float, float]:
+    """(connect, read) timeouts `base`, cut so the next Graph call cannot outlive the budget."""
+    remaining = max(1.0, deadline - time.monotonic() - 1.5)
+    connect, read = base
+    return (min(connect, remaining), min(read, remaining))
+
+
+def _out_of_time_error(**extra: Any) -> ApiError:
+    return ApiError(
+        504,
+        "WhatsAppUnavailable",
+        "O envio demorou demais e a mensagem não foi enviada; tente novamente.",
+        headers={"Retry-After": "1"},
+        **extra,
+    )
+
+
 def _deliver(
-    mensagem: dict[str, Any], conversa: dict[str, Any], novo: dict[str, Any], media: dict[str, Any] | None, atribuida
+    mensagem: dict[str, Any],
+    conversa: dict[str, Any],
+    novo: dict[str, Any],
+    media: dict[str, Any] | None,
+    atribuida: bool,
+    deadline: float,
 ) -> SendResult:
     from chalicelib.whatsapp.graph import GraphError, get_graph_client
 
@@ -482,14 +529,26 @@ def _deliver(
         payload = novo["payload"]
         extra: dict[str, Any] = {}
         if media is not None:
-            media_id = _upload_to_graph(graph, media, novo["row"]["media_mime"])
+            if _out_of_time(deadline):
+                raise _OutOfTime("before the media upload")
+            media_id = _upload_to_graph(graph, media, novo["row"]["media_mime"], deadline)
             extra["whatsapp_media_id"] = media_id
             payload = _media_payload(payload, novo["row"], media, media_id)
+        if _out_of_time(deadline):
+            raise _OutOfTime("before the send" if media is None else "after a slow media upload")
         sending_now = True
-        answer = graph.send_message(payload)
+        answer = graph.send_message(payload, timeout=_graph_timeout(graph.timeout, deadline))
         whatsapp_id = str(answer["messages"][0]["id"])
     except GraphError as exc:
         raise _failed(mensagem, exc, may_have_sent=sending_now) from exc
+    except _OutOfTime as exc:
+        # Nothing was sent: the message fails for sure and the idempotency key is freed.
+        logger.warning("send not started: request budget spent", extra={"mensagem_id": mensagem_id, "at": str(exc)})
+        final = _mark_failed_quietly(mensagem, {"type": "prazo_esgotado", "message": f"tempo esgotado {exc}"})
+        if final is not None:
+            _publish("message:updated", {"mensagem": shape(final), "conversa_id": str(final["conversa_id"])})
+            _publish_status(final)
+        raise _out_of_time_error(mensagem_id=mensagem_id) from None
     except Exception as exc:
         # Reading S3 or an unexpected Graph answer: the message must not stay pendente forever.
         logger.exception("send failed before WhatsApp answered", extra={"mensagem_id": mensagem_id})

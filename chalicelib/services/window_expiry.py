@@ -12,6 +12,10 @@ from chalicelib.observability import logger
 
 # Far above a normal 5-minute run; a cap keeps one backlogged run within the Lambda timeout.
 DEFAULT_BATCH_LIMIT = 50_000
+# The announcements of one run stop after this long (the stages' Lambda timeout is 30 s).
+# The windows are already marked: a browser that misses an announcement still shows the
+# window closed by its own clock, since every conversation carries window_expires_at.
+PUBLISH_DEADLINE_SECONDS = 20.0
 
 
 def expire_windows(limit: int = DEFAULT_BATCH_LIMIT) -> list[dict[str, Any]]:
@@ -21,6 +25,11 @@ def expire_windows(limit: int = DEFAULT_BATCH_LIMIT) -> list[dict[str, Any]]:
 
     handled = window_expiry.handle_expired(limit)  # one statement: commits on its own
     if handled:
-        realtime.publish_many([("conversation:window_closed", dict(row)) for row in handled])
+        # Their order does not matter: spread over every sender, not one connection at a time.
+        realtime.publish_many(
+            [("conversation:window_closed", dict(row)) for row in handled],
+            ordered=False,
+            deadline=PUBLISH_DEADLINE_SECONDS,
+        )
     logger.info("window expiry done", extra={"handled": len(handled)})
     return handled

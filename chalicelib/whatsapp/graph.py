@@ -17,7 +17,7 @@ from chalicelib.config import get_settings
 
 # (connect, read) seconds.
 DEFAULT_TIMEOUT = (3.05, 20)
-DOWNLOAD_TIMEOUT = (3.05, 60)
+DOWNLOAD_TIMEOUT = (3.05, 20)  # per read; the media worker keeps its own deadline too
 
 # Graph error codes that mean "try again later", whatever the HTTP status.
 TRANSIENT_CODES = {1, 2, 4, 17, 32, 613, 80007, 130429, 131000, 131016, 131056, 133004}
@@ -123,9 +123,9 @@ class GraphClient:
             raise GraphError(status=response.status_code, message="Graph API answered non-JSON") from exc
 
     # Media -----------------------------------------------------------------------------
-    def get_media(self, media_id: str) -> dict[str, Any]:
+    def get_media(self, media_id: str, timeout: tuple[float, float] | None = None) -> dict[str, Any]:
         """`{url, mime_type, sha256, file_size, id}`; the url lives about 5 minutes."""
-        return self._json("GET", f"{self.base_url}/{media_id}")
+        return self._json("GET", f"{self.base_url}/{media_id}", timeout=timeout)
 
     @contextmanager
     def open_media_stream(self, url: str) -> Iterator[Any]:
@@ -136,21 +136,24 @@ class GraphClient:
         finally:
             response.close()
 
-    def upload_media(self, fileobj: BinaryIO, filename: str, mime_type: str) -> str:
+    def upload_media(
+        self, fileobj: BinaryIO, filename: str, mime_type: str, timeout: tuple[float, float] | None = None
+    ) -> str:
+        """POST /{phone-number-id}/media; `timeout` lets a caller with a deadline bound it."""
         body = self._json(
             "POST",
             f"{self.base_url}/{self.phone_number_id}/media",
             data={"messaging_product": "whatsapp", "type": mime_type},
             files={"file": (filename, fileobj, mime_type)},
-            timeout=DOWNLOAD_TIMEOUT,
+            timeout=timeout or DOWNLOAD_TIMEOUT,
         )
         return str(body["id"])
 
     # Messages --------------------------------------------------------------------------
-    def send_message(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def send_message(self, payload: dict[str, Any], timeout: tuple[float, float] | None = None) -> dict[str, Any]:
         """POST /{phone-number-id}/messages; returns `{messages: [{id}], contacts: [...]}`."""
         body = {"messaging_product": "whatsapp", **payload}
-        return self._json("POST", f"{self.base_url}/{self.phone_number_id}/messages", json=body)
+        return self._json("POST", f"{self.base_url}/{self.phone_number_id}/messages", json=body, timeout=timeout)
 
     # Templates -------------------------------------------------------------------------
     def iter_template_pages(

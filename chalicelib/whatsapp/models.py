@@ -34,8 +34,24 @@ def _as_number(value: Any) -> Any:
     return value
 
 
+def _loose_text(value: Any) -> Any:
+    return None if isinstance(value, dict | list) else _as_text(value)
+
+
+def _loose_list(value: Any) -> Any:
+    return value if isinstance(value, list) else []
+
+
+def _loose_object(value: Any) -> Any:
+    return value if isinstance(value, dict) else None
+
+
 Text = Annotated[str | None, BeforeValidator(_as_text)]
 Number = Annotated[float | None, BeforeValidator(_as_number)]
+# Envelope parts: an odd shape there must not hide the messages next to it, so it reads as
+# absent (the service keeps the odd part itself in eventos).
+LooseText = Annotated[str | None, BeforeValidator(_loose_text)]
+LooseList = Annotated[list[Any], BeforeValidator(_loose_list)]
 
 
 class WhatsAppModel(BaseModel):
@@ -44,8 +60,8 @@ class WhatsAppModel(BaseModel):
 
 # Envelope ---------------------------------------------------------------------------------
 class Metadata(WhatsAppModel):
-    display_phone_number: Text = None
-    phone_number_id: Text = None
+    display_phone_number: LooseText = None
+    phone_number_id: LooseText = None
 
 
 class Profile(WhatsAppModel):
@@ -69,30 +85,30 @@ class WaError(WhatsAppModel):
 
 
 class Change(WhatsAppModel):
-    field: Text = None
-    value: dict[str, Any] | None = None
+    field: LooseText = None
+    value: Annotated[dict[str, Any] | None, BeforeValidator(_loose_object)] = None
 
 
 class Entry(WhatsAppModel):
-    id: Text = None
-    changes: list[Any] = Field(default_factory=list)
+    id: LooseText = None
+    changes: LooseList = Field(default_factory=list)
 
 
 class Envelope(WhatsAppModel):
-    object: Text = None
-    entry: list[Any] = Field(default_factory=list)
+    object: LooseText = None
+    entry: LooseList = Field(default_factory=list)
 
 
 class Value(WhatsAppModel):
     """`value` of a `messages` change; messages and statuses stay raw (parsed one by one)."""
 
-    messaging_product: Text = None
-    metadata: Metadata | None = None
-    contacts: list[Any] = Field(default_factory=list)
-    messages: list[Any] = Field(default_factory=list)
-    statuses: list[Any] = Field(default_factory=list)
-    errors: list[Any] = Field(default_factory=list)
-    user_preferences: list[Any] = Field(default_factory=list)
+    messaging_product: LooseText = None
+    metadata: Annotated[Metadata | None, BeforeValidator(_loose_object)] = None
+    contacts: LooseList = Field(default_factory=list)
+    messages: LooseList = Field(default_factory=list)
+    statuses: LooseList = Field(default_factory=list)
+    errors: LooseList = Field(default_factory=list)
+    user_preferences: LooseList = Field(default_factory=list)
 
 
 # Inbound messages -------------------------------------------------------------------------
@@ -239,11 +255,16 @@ class StatusConversation(WhatsAppModel):
     expiration_timestamp: Text = None
 
 
-class Status(WhatsAppModel):
+class StatusHead(WhatsAppModel):
+    """What every status has; enough to apply one whose other parts have an unexpected shape."""
+
     id: Text = None
     status: Text = None
     timestamp: Text = None
     recipient_id: Text = None
+
+
+class Status(StatusHead):
     conversation: StatusConversation | None = None
     pricing: Pricing | None = None
     errors: list[WaError] | None = None
@@ -269,6 +290,26 @@ class TemplateStatusUpdate(WhatsAppModel):
     message_template_name: Text = None
     message_template_language: Text = None
     reason: Text = None
+
+
+class TemplateQualityUpdate(WhatsAppModel):
+    """`value` of a `message_template_quality_update` change."""
+
+    message_template_id: Text = None
+    message_template_name: Text = None
+    message_template_language: Text = None
+    previous_quality_score: Text = None
+    new_quality_score: Text = None
+
+
+class TemplateCategoryUpdate(WhatsAppModel):
+    """`value` of a `template_category_update` change: Meta re-categorised a template."""
+
+    message_template_id: Text = None
+    message_template_name: Text = None
+    message_template_language: Text = None
+    previous_category: Text = None
+    new_category: Text = None
 
 
 M = TypeVar("M", bound=WhatsAppModel)

@@ -137,6 +137,7 @@ def test_a_bad_token_is_refused(stack):
 
 
 def test_a_dropped_clients_connection_is_removed_on_the_next_publish(stack):
+    from chalicelib import db
     from chalicelib.local import payloads
     from chalicelib.repositories import ws_conexoes
 
@@ -146,8 +147,44 @@ def test_a_dropped_clients_connection_is_removed_on_the_next_publish(stack):
         dropped = gateway.invocations[-1]["requestContext"]["connectionId"]
         assert ws_conexoes.exists(dropped)
         gateway.drop(dropped)  # gone without a $disconnect reaching the app
+        # Past the grace a connection still opening gets (realtime.CONNECT_GRACE_SECONDS).
+        db.execute("UPDATE ws_conexoes SET created_at = now() - interval '1 minute'")
 
         _post_webhook(stack, payloads.envelope(payloads.value(messages=[payloads.text(WA_ID, "Oi de novo")])))
 
         assert _next_event(alive, lambda e: e["type"] == "message:new")["data"]["mensagem"]["conteudo"] == "Oi de novo"
         assert not ws_conexoes.exists(dropped)
+
+
+def test_a_browser_sees_the_simulated_conversation_arrive_live(stack):
+    """`python -m chalicelib.cli simulate` against the running stack: the inbox moves live."""
+    from chalicelib.local import simulate
+
+    graph = _component(stack, "FakeWhatsAppComponent").graph
+    gateway = _component(stack, "WebSocketGatewayComponent").gateway
+    sender = "5511976543210"  # a new customer: their conversation is new
+
+    with connect(f"{gateway.url}/?token={_token()}") as ws:
+        lines: list[str] = []
+        code = simulate.run(
+            url=f"{stack.api_url}/webhooks/whatsapp", sender=sender, name="Joana Silva",
+            graph_root=graph.root_url, pause=0, out=lines.append,
+        )  # fmt: skip
+        assert code == 0, lines
+
+        new = _next_event(ws, lambda e: e["type"] == "conversation:new")
+        assert new["data"]["contato"]["telefone"] == f"+{sender}"
+        assert new["data"]["contato"]["nome"] == "Joana Silva"
+        conversa_id = new["data"]["conversa"]["id"]
+        first = _next_event(ws, lambda e: e["type"] == "message:new")
+        assert first["data"]["conversa_id"] == conversa_id
+        assert first["data"]["mensagem"]["conteudo"].startswith("Olá! Vi o anúncio")
+        photo = _next_event(
+            ws,
+            lambda e: (
+                e["type"] == "message:updated"
+                and e["data"]["conversa_id"] == conversa_id
+                and e["data"]["mensagem"]["media_type"] == "image"
+            ),
+        )
+        assert photo["data"]["mensagem"]["thumbnail_url"]

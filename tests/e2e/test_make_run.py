@@ -19,9 +19,17 @@ pytestmark = pytest.mark.e2e
 
 
 def test_make_run_answers_health_within_60_seconds_and_stops_on_ctrl_c(tmp_path):
-    port, moto_port = free_port(), free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "STAGE", "AWS_ENDPOINT_URL")}
-    env.update(PORT=str(port), MOTO_PORT=str(moto_port), LOCAL_DATA_DIR=str(tmp_path / "pg"))
+    # Every listener on a free port, so a developer's own `make run` cannot collide with this.
+    env.update(
+        PORT=str(port),
+        MOTO_PORT=str(free_port()),
+        FAKE_GRAPH_PORT=str(free_port()),
+        WS_PORT=str(free_port()),
+        WS_MANAGEMENT_PORT=str(free_port()),
+        LOCAL_DATA_DIR=str(tmp_path / "pg"),
+    )
     proc = subprocess.Popen(
         ["make", "--no-print-directory", "run"],
         cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -40,7 +48,8 @@ def test_make_run_answers_health_within_60_seconds_and_stops_on_ctrl_c(tmp_path)
         assert body is not None, "no /health answer within 60 s"
         assert '"database":"ok"' in body
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
         output = proc.communicate(timeout=60)[0].decode()
     assert f"http://127.0.0.1:{port}" in output
     assert "stopping..." in output

@@ -66,6 +66,28 @@ def media_env(db_clean, monkeypatch):
     reset_clients()
 
 
+@pytest.fixture
+def moto_http(monkeypatch):
+    """moto's threaded server on a free port (real HTTP), AWS_ENDPOINT_URL pointing at it, and
+    the media bucket created there."""
+    import boto3
+
+    from chalicelib.local.aws import start_moto_server
+    from chalicelib.local.stack import free_port
+
+    port = free_port()
+    server = start_moto_server("127.0.0.1", port)
+    endpoint = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("MEDIA_BUCKET", BUCKET)
+    reset_clients()
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=BUCKET)
+    yield endpoint
+    server.stop()
+    monkeypatch.undo()
+    reset_clients()
+
+
 def new_mensagem(media_type: str = "image", dados: dict | None = None) -> str:
     """A contact, an open conversation and an inbound media message, as the webhook stores them."""
     from chalicelib import db

@@ -55,15 +55,18 @@ def s3(monkeypatch):
     from moto import mock_aws
 
     from chalicelib.config import reset_settings
+    from chalicelib.services.media_urls import reset_clients, s3_client
 
     monkeypatch.setenv("MEDIA_BUCKET", BUCKET)
     reset_settings()
+    # A client cached by an earlier test (made before moto was imported) would bypass the mock
+    # and talk to real AWS: every test gets a fresh one inside mock_aws, and leaves none behind.
+    reset_clients()
     with mock_aws():
-        from chalicelib.services.media_urls import s3_client
-
         client = s3_client()
         client.create_bucket(Bucket=BUCKET)
         yield client
+    reset_clients()
     reset_settings()
 
 

@@ -136,6 +136,8 @@ def test_release_by_assignee_only_then_anyone_can_take(client, published):
         "conversation:assigned",
         {"conversa_id": cid, "atendente_id": None, "atendente": None, "anterior_id": ana["id"]},
     )
+    [liberada] = _eventos("conversa_liberada")
+    assert liberada["dados"]["anterior_id"] == str(ana["id"]) and liberada["dados"]["atendente_id"] is None
     assert client.http.post(f"/conversas/{cid}/liberar", headers=auth(ana)).status_code == 409
     assert client.http.post(f"/conversas/{cid}/atribuir", headers=auth(bia)).status_code == 200
 

@@ -189,3 +189,93 @@ def test_messages_newest_first_paginated_with_presigned_media(client, monkeypatc
     assert [m["conteudo"] for m in second["items"]] == ["m1", "m0"]
     assert second["next_cursor"] is None
     reset_settings()
+
+
+# --- one statement per page, served by indexes ------------------------------------------
+
+
+@pytest.fixture
+def statements(monkeypatch):
+    """The SQL text of every statement the app sends, in order."""
+    sent: list[str] = []
+    real_run = db._run
+
+    def counting_run(sql, params):
+        sent.append(sql)
+        return real_run(sql, params)
+
+    monkeypatch.setattr(db, "_run", counting_run)
+    return sent
+
+
+def test_a_page_is_one_statement_however_many_rows_it_has(client, statements):
+    ana, bia = make_admin("Ana"), make_admin("Bia")
+    conversas = []
+    for i in range(12):
+        holder = (ana, bia, None)[i % 3]
+        assigned = {"atendente_id": holder["id"], "atribuida_em": datetime.now(UTC)} if holder else {}
+        conversa = make_conversa(make_contato(f"+55119100{i:05d}", f"Contato {i}"), **assigned)
+        make_mensagem(conversa, f"oi {i}")
+        make_mensagem(conversa, f"resposta {i}", "saida", enviado_por=ana["id"])
+        conversas.append(conversa)
+    first = _get(client, ana, "/conversas?limit=4")
+    paths = [
+        "/conversas?limit=2",
+        "/conversas?limit=100",
+        f"/conversas?limit=4&cursor={first['next_cursor']}",
+        "/conversas?atendente=me&status=ativa&janela=aberta",
+        "/conversas?atendente=nenhum",
+        f"/conversas?atendente={bia['id']}",
+        "/conversas?busca=contato%201",
+        f"/conversas/{conversas[0]['id']}",
+        f"/conversas/{conversas[0]['id']}/mensagens?limit=1",
+        f"/conversas/{conversas[0]['id']}/mensagens?limit=100",
+    ]
+    for path in paths:
+        statements.clear()
+        page = _get(client, ana, path)
+        assert len(statements) == 1, (path, statements)
+        items = page.get("items", [page])
+        assert items and all("id" in item for item in items), path
+    statements.clear()
+    everything = _get(client, ana, "/conversas?limit=100")["items"]
+    assert len(statements) == 1 and len(everything) == 12
+    # What that single statement brought back is complete: no item needs a second look-up.
+    assert all(item["contato"]["nome"] and item["ultima_mensagem"]["conteudo"] for item in everything)
+    assert sum(item["atendente"] is not None for item in everything) == 8
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{}, {"atendente": "me"}, {"status": "ativa"}, {"cursor": True}],
+    ids=["all", "atendente=me", "status=ativa", "next-page"],
+)
+def test_page_plan_reads_indexes_in_order_never_scans_or_sorts_mensagens(db_clean, filters):
+    """The plan of a page: the keyset order comes from an index (no Sort node) and the last
+    message from an index probe per row (no scan of mensagens)."""
+    from chalicelib.repositories import inbox
+
+    ana = make_admin("Ana")
+    for i in range(5):
+        conversa = make_conversa(
+            make_contato(f"+55119200{i:05d}"), atendente_id=ana["id"], atribuida_em=datetime.now(UTC)
+        )
+        make_mensagem(conversa, f"m{i}")
+    kwargs = {
+        "atendente_id": str(ana["id"]) if filters.get("atendente") else None,
+        "status": filters.get("status"),
+        "after": (datetime.now(UTC).isoformat(), "ffffffff-ffff-ffff-ffff-ffffffffffff")
+        if filters.get("cursor")
+        else (None, None),
+    }
+    sql, params = inbox.conversas_page_statement(limit=31, **kwargs)
+    with db.transaction():
+        # A handful of rows would rightly be read by scans and sorts; price those out, so a
+        # Sort or Seq Scan left in the plan means no index can serve this page at any size.
+        for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
+            db.execute(f"SET LOCAL {setting} = off")
+        plan = "\n".join(r["QUERY PLAN"] for r in db.query("EXPLAIN (COSTS OFF) " + sql, **params))
+    assert "Seq Scan on mensagens" not in plan and "Seq Scan on conversas" not in plan, plan
+    assert "Sort" not in plan, plan
+    assert "idx_mensagens_conversa_recentes" in plan, plan
+    assert "idx_conversas_" in plan, plan

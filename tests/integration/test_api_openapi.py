@@ -97,3 +97,17 @@ def test_real_answers_match_the_documented_response_models(db_clean):
             model.model_validate(json.loads(r.body))
             checked += 1
     assert checked == len(calls)
+
+
+def test_the_document_is_valid_openapi_3_1(spec):
+    from openapi_spec_validator import OpenAPIV31SpecValidator
+
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in OpenAPIV31SpecValidator(spec).iter_errors()
+    ]
+    assert errors == []
+    # The sending routes carry their request models too (a discriminated union by `tipo`).
+    send = spec["paths"]["/conversas/{conversa_id}/mensagens"]["post"]
+    assert send["security"] == [{"bearerAuth": []}] and "201" in send["responses"]
+    body_ref = send["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert {"EnviarTexto", "EnviarMedia", "EnviarTemplate"} <= set(spec["components"]["schemas"]), body_ref

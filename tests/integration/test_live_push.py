@@ -304,3 +304,25 @@ def test_a_slow_push_service_does_not_hold_the_webhook_answer(push_service, clie
     assert response.status_code == 200
     assert elapsed < 1.0, elapsed
     time.sleep(0.7)  # let the abandoned request time out while this test still captures its log
+
+
+def test_a_gone_answer_arriving_after_the_deadline_is_deleted_by_the_next_send(push_service, client, monkeypatch):
+    from chalicelib import db
+    from chalicelib.services import push
+
+    monkeypatch.setattr(push, "PUSH_REQUEST_TIMEOUT_SECONDS", 2.0)
+    admin = make_admin()
+    _subscribe(client, admin, Browser(push_service.endpoint("late-gone")).subscription)
+    push_service.delay_by_path["/push/late-gone"] = 0.5
+    push_service.status_by_path["/push/late-gone"] = 410
+    conversa_id = make_conversa()["id"]
+
+    first = push.notify_inbound([{"id": "m", "conversa_id": conversa_id, "conteudo": "oi", "tipo": "texto"}], 0.1)
+    assert first["timed_out"] == 1 and first["gone"] == 0
+    assert db.scalar("SELECT count(*) FROM push_subscriptions") == 1  # not known to be gone yet
+    time.sleep(0.8)  # the push service has answered 410 by now
+
+    second = push.notify_inbound([{"id": "m2", "conversa_id": conversa_id, "conteudo": "oi", "tipo": "texto"}], 0.1)
+    assert second["gone"] == 1
+    assert db.scalar("SELECT count(*) FROM push_subscriptions") == 0
+    time.sleep(0.6)  # let the second, abandoned request end while this test still captures its log

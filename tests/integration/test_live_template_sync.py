@@ -87,6 +87,24 @@ def test_sync_follows_three_pages_and_stores_a_template_in_two_languages(graph, 
     assert {e for e, _ in published} == {"template:updated"}
 
 
+def test_each_page_is_one_set_based_statement(graph, published, monkeypatch):
+    from chalicelib import db
+    from chalicelib.services.templates import sync_templates
+
+    statements: list[str] = []
+    for name in ("query", "query_one", "execute", "scalar"):
+        real = getattr(db, name)
+        monkeypatch.setattr(db, name, lambda sql, _real=real, **params: statements.append(sql) or _real(sql, **params))
+    graph.set_templates(TEMPLATES)
+
+    sync_templates(page_limit=2)
+
+    writes = [s for s in statements if "templates" in s]
+    assert len(writes) == 4, writes  # 3 pages (2 + 2 + 1 templates), then the one marking the missing ones
+    assert sum("INSERT INTO templates" in s for s in writes) == 3
+    assert len(_stored()) == 5
+
+
 def test_a_second_sync_records_a_rejection_and_a_removal_and_publishes_only_those(graph, published):
     from chalicelib.services.templates import sync_templates
 

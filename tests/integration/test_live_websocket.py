@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from tests.integration.live_helpers import make_admin, token_for, wait_until
@@ -83,6 +84,9 @@ def test_a_bad_or_expired_token_is_refused_and_nothing_is_stored(gateway, token)
     assert refused.value.response.status_code == 403
     assert _rows() == []
     assert gateway.connection_ids() == []
+    # Like API Gateway: a refused handshake never opened, so there is no $disconnect for it.
+    time.sleep(0.1)
+    assert [e["requestContext"]["routeKey"] for e in gateway.invocations] == ["$connect"]
 
 
 def test_a_token_of_a_removed_admin_is_refused(gateway):
@@ -129,12 +133,155 @@ def test_a_connection_whose_disconnect_was_lost_is_removed_on_the_next_publish(g
         ids = [r["connection_id"] for r in rows]  # in connection order: ids[0] is `alive`
         lost = ids[1]
         gateway.drop(lost)  # the socket is gone, the app was never told
+        _age(ids)  # past the grace a just-opened connection gets (see the next test)
 
         delivered = realtime.publish("template:updated", {"template": {"id": "t1"}})
 
         assert delivered == 1
         assert [r["connection_id"] for r in _rows()] == [ids[0]]
         assert json.loads(alive.recv(timeout=5))["type"] == "template:updated"
+
+
+def _age(connection_ids, seconds: int = 60) -> None:
+    from chalicelib import db
+
+    db.execute(
+        "UPDATE ws_conexoes SET created_at = now() - make_interval(secs => :s) WHERE connection_id = ANY(:ids)",
+        s=seconds,
+        ids=list(connection_ids),
+    )
+
+
+def test_a_410_for_a_connection_still_opening_does_not_forget_it(gateway):
+    """API Gateway answers 410 while a $connect has not returned yet, and our $connect stores
+    the row before returning: that row must survive a publish landing in between."""
+    from chalicelib.repositories import ws_conexoes
+    from chalicelib.services import realtime
+
+    admin_id = make_admin()
+    ws_conexoes.add("opening-now", admin_id)  # stored by $connect; the gateway does not know it yet
+    ws_conexoes.add("long-gone", admin_id)
+    _age(["long-gone"])
+
+    realtime.publish("conversation:closed", {"conversa_id": "c1", "closed_at": None})
+
+    assert ws_conexoes.exists("opening-now")
+    assert not ws_conexoes.exists("long-gone")
+
+
+def test_the_message_and_disconnect_events_are_built_like_api_gateways(gateway):
+    admin_id = make_admin()
+    with connect(f"{gateway.url}/?token={token_for(admin_id)}") as ws:
+        ws.send(json.dumps({"type": "ping"}))
+        ws.recv(timeout=5)
+    wait_until(lambda: _rows() == [])
+    connect_event, message_event, disconnect_event = gateway.invocations
+    connection_id = connect_event["requestContext"]["connectionId"]
+    for event, route, kind in (
+        (connect_event, "$connect", "CONNECT"),
+        (message_event, "$default", "MESSAGE"),
+        (disconnect_event, "$disconnect", "DISCONNECT"),
+    ):
+        context = event["requestContext"]
+        assert (context["routeKey"], context["eventType"]) == (route, kind)
+        assert context["connectionId"] == connection_id
+        assert context["domainName"] == f"127.0.0.1:{gateway.port}"
+        assert (context["stage"], context["apiId"]) == ("api", "local")
+        assert context["connectedAt"] == connect_event["requestContext"]["connectedAt"]
+    assert message_event["body"] == '{"type": "ping"}' and message_event["isBase64Encoded"] is False
+    assert message_event["requestContext"]["messageId"]
+    assert disconnect_event["requestContext"]["disconnectStatusCode"] == 1000
+
+
+def _management_client(gateway):
+    import boto3
+
+    return boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=gateway.management_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def test_the_management_api_answers_like_api_gateways(gateway):
+    """POST delivers, GET describes, DELETE closes (and the app hears $disconnect); gone is 410."""
+    client = _management_client(gateway)
+    admin_id = make_admin()
+    with connect(f"{gateway.url}/?token={token_for(admin_id)}") as ws:
+        connection_id = wait_until(_rows)[0]["connection_id"]
+
+        client.post_to_connection(ConnectionId=connection_id, Data=b'{"type":"x"}')
+        assert json.loads(ws.recv(timeout=5)) == {"type": "x"}
+
+        described = client.get_connection(ConnectionId=connection_id)
+        assert described["Identity"]["SourceIp"] == "127.0.0.1"
+        assert described["Identity"]["UserAgent"].startswith("Python/")  # the websockets client's
+        assert described["ConnectedAt"].timestamp() == pytest.approx(
+            gateway.invocations[0]["requestContext"]["connectedAt"] / 1000, abs=1
+        )
+
+        client.delete_connection(ConnectionId=connection_id)
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=5)
+    assert wait_until(lambda: _rows() == [])
+    assert gateway.invocations[-1]["requestContext"]["routeKey"] == "$disconnect"
+    for call in (
+        lambda: client.post_to_connection(ConnectionId=connection_id, Data=b"{}"),
+        lambda: client.get_connection(ConnectionId=connection_id),
+        lambda: client.delete_connection(ConnectionId=connection_id),
+    ):
+        with pytest.raises(client.exceptions.GoneException):
+            call()
+
+
+def _drain(ws, quiet: float = 0.3) -> list[dict]:
+    received = []
+    while True:
+        try:
+            received.append(json.loads(ws.recv(timeout=quiet)))
+        except TimeoutError:
+            return received
+
+
+def test_unordered_events_are_spread_over_the_senders_and_stop_at_the_deadline(gateway):
+    """The window job's thousands of events: not one connection's round trips end to end."""
+    import time
+
+    from chalicelib.services import realtime
+
+    admin_id = make_admin()
+    gateway.management_latency = 0.01  # API Gateway is a network hop away in AWS
+    events = [("conversation:window_closed", {"conversa_id": str(i)}) for i in range(250)]
+    with (
+        connect(f"{gateway.url}/?token={token_for(admin_id)}") as one,
+        connect(f"{gateway.url}/?token={token_for(admin_id)}") as two,
+    ):
+        wait_until(lambda: len(_rows()) == 2)
+
+        started = time.monotonic()
+        assert realtime.publish_many(events, ordered=False) == 2
+        elapsed = time.monotonic() - started
+
+        # In order, each connection's 250 sends wait for one another: at least 2.5 s.
+        assert elapsed < 250 * gateway.management_latency, elapsed
+        for ws in (one, two):
+            got = {json.loads(ws.recv(timeout=5))["data"]["conversa_id"] for _ in events}
+            assert got == {str(i) for i in range(250)}
+
+        gateway.management_latency = 0.05
+        ids = [r["connection_id"] for r in _rows()]
+        started = time.monotonic()
+        counts = realtime.send_to_connections(
+            ids, [realtime.encode(e, d) for e, d in events], ordered=False, deadline=0.3
+        )
+        elapsed = time.monotonic() - started
+        assert counts["skipped"] == 2 and counts["ok"] == 0, counts
+        assert elapsed < 1.5, elapsed  # everything: 250 x 2 x 50 ms / 32 senders = 0.8 s at best
+        for ws in (one, two):  # what went before the deadline arrived, and nothing after it
+            assert 0 < len(_drain(ws)) < len(events)
+    gateway.management_latency = 0.0
 
 
 def test_publish_without_a_management_url_is_a_no_op(db_clean, monkeypatch):

@@ -146,3 +146,19 @@ def test_sending_free_text_is_refused_once_the_window_passed_even_if_the_job_nev
     assert response.status_code == 409, response.body
     assert json.loads(response.body)["Code"] == "WindowClosed"
     assert _eventos() == 0  # the job did not run: the API decided by itself
+
+
+def test_a_backlog_is_announced_unordered_and_within_a_deadline(db_clean, monkeypatch):
+    """Thousands of announcements after an outage must not be one connection's round trips
+    end to end (see test_live_websocket's unordered test for what that buys)."""
+    from chalicelib.services import realtime, window_expiry
+
+    calls = []
+    monkeypatch.setattr(realtime, "publish_many", lambda events, **kw: calls.append((len(events), kw)) or 0)
+    for _ in range(3):
+        make_conversa(window_seconds=-60)
+
+    window_expiry.expire_windows()
+
+    assert calls == [(3, {"ordered": False, "deadline": window_expiry.PUBLISH_DEADLINE_SECONDS})]
+    assert 0 < window_expiry.PUBLISH_DEADLINE_SECONDS < 30  # under the stages' Lambda timeout

@@ -110,3 +110,36 @@ def test_packaged_template_grants_the_worker_its_bucket_and_passes_cfn_lint(pack
 
 def _as_list(value):
     return value if isinstance(value, list) else [value]
+
+
+# What the code run under Chalice's shared DefaultRole does in the media bucket, and where:
+# the worker (media_storage), attendants' uploads for sending (media_uploads: presigned PUT,
+# then sending reads the object) and the LGPD erasure (lgpd.purge_objects: every version).
+NEEDED = [
+    ("s3:PutObject", "media/2026/11/m/1.jpg"),
+    ("s3:GetObject", "media/2026/11/m/1.jpg"),
+    ("s3:AbortMultipartUpload", "media/2026/11/m/1.pdf"),
+    ("s3:PutObject", "uploads/admin/u1"),
+    ("s3:GetObject", "uploads/admin/u1"),
+    ("s3:DeleteObject", "media/2026/11/m/1.jpg"),
+    ("s3:DeleteObjectVersion", "media/2026/11/m/1.jpg"),
+    ("s3:DeleteObjectVersion", "uploads/admin/u1"),
+    ("s3:ListBucket", None),
+    ("s3:ListBucketVersions", None),
+]
+
+
+@pytest.mark.parametrize(("action", "key"), NEEDED)
+def test_the_shared_role_may_do_what_the_code_does_in_the_bucket(packaged, action, key):
+    from fnmatch import fnmatchcase
+
+    wanted = "arn:aws:s3:::bucket" + (f"/{key}" if key else "")
+    statements = packaged["Resources"]["MediaPipelinePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    for statement in statements:
+        if statement["Effect"] != "Allow" or action not in _as_list(statement["Action"]):
+            continue
+        for resource in _as_list(statement["Resource"]):
+            pattern = resource["Fn::Sub"].replace("${AWS::Partition}", "aws").replace("${MediaBucketName}", "bucket")
+            if fnmatchcase(wanted, pattern):
+                return
+    pytest.fail(f"{action} on {wanted} is not granted")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import time
+from contextlib import contextmanager
 
 import pytest
 from PIL import Image
@@ -30,6 +32,8 @@ from tests.media_images import (
 )
 
 media_env = media_support.media_env  # the fixture, shared with the other media tests
+
+MB = 1024 * 1024
 
 
 def thumbnail_image(env, row) -> Image.Image:
@@ -275,3 +279,211 @@ def test_message_erased_before_the_job_ran_is_skipped(media_env):
     db.execute("DELETE FROM mensagens")
     assert media.process_job(job).status == "skipped"
     assert media_env.objects() == {}
+
+
+class ReshapedGraph:
+    """The real Graph client with its binary responses reshaped the way the network can: no
+    Content-Length (chunked transfer), or a connection that dies after `die_after` bytes.
+    Counts the bytes the worker actually read."""
+
+    def __init__(self, hide_length: bool = False, die_after: int | None = None):
+        from chalicelib.whatsapp.graph import get_graph_client
+
+        self.inner = get_graph_client()
+        self.hide_length = hide_length
+        self.die_after = die_after
+        self.bytes_read = 0
+
+    def get_media(self, media_id):
+        return self.inner.get_media(media_id)
+
+    @contextmanager
+    def open_media_stream(self, url):
+        with self.inner.open_media_stream(url) as response:
+            if self.hide_length:
+                del response.headers["Content-Length"]
+            original = response.iter_content
+
+            def iter_content(chunk_size):
+                import requests
+
+                for chunk in original(chunk_size):
+                    self.bytes_read += len(chunk)
+                    if self.die_after is not None and self.bytes_read > self.die_after:
+                        raise requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead")
+                    yield chunk
+
+            response.iter_content = iter_content
+            yield response
+
+
+def fake_jpeg(size: int) -> bytes:
+    """JPEG's signature, then filler: passes the type check, does not decode."""
+    return b"\xff\xd8\xff\xe0" + bytes(size - 4)
+
+
+def test_oversize_without_content_length_is_stopped_while_streaming(media_env):
+    # Graph says 1 MB and the response has no length: only the running count can catch 7 MB.
+    data = fake_jpeg(7 * MB)
+    job = job_for(media_env.graph, data, "image/jpeg", "image", file_size=MB)
+    graph = ReshapedGraph(hide_length=True)
+
+    outcome = media.process_job(job, graph=graph)
+
+    assert outcome.status == "failed" and outcome.error["code"] == "arquivo_grande_demais"
+    assert mensagem(job.mensagem_id)["dados"]["media_error"]["code"] == "arquivo_grande_demais"
+    # It stopped reading at the 5 MB limit (one 64 KB chunk past it at most), not at the end.
+    assert 5 * MB < graph.bytes_read <= 5 * MB + 64 * 1024
+    # The first 5 MB had already become a multipart part: the upload was aborted, nothing kept.
+    assert media_env.objects() == {} and media_rows() == []
+    assert media_env.s3.list_multipart_uploads(Bucket=media_env.bucket).get("Uploads", []) == []
+
+
+def test_a_connection_dropped_mid_stream_is_transient_and_leaves_nothing(media_env):
+    import requests
+
+    data = b"%PDF-1.7\n" + bytes(range(256)) * (8 * 4096)  # 8 MB: the first part is uploaded
+    job = job_for(media_env.graph, data, "application/pdf", "document", filename="boletim.pdf")
+
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        media.process_job(job, graph=ReshapedGraph(die_after=6 * MB))
+
+    row = mensagem(job.mensagem_id)
+    assert row["media_url"] is None and "media_error" not in row["dados"]  # left for SQS to retry
+    assert media_env.objects() == {} and media_rows() == [] and media_env.published == []
+    assert media_env.s3.list_multipart_uploads(Bucket=media_env.bucket).get("Uploads", []) == []
+    assert media.process_job(job).status == "stored"  # the retry works
+    assert media_env.get(mensagem(job.mensagem_id)["media_url"])["Body"].read() == data
+
+
+def test_a_graph_timeout_is_transient_and_records_nothing(media_env):
+    from chalicelib.whatsapp.graph import GraphClient, GraphError
+
+    job = job_for(media_env.graph, jpeg_rotated_exif(64, 64, 1), "image/jpeg", "image")
+    state = media_env.graph.state
+    impatient = GraphClient(media_env.graph.base_url, state.access_token, "1", "2", timeout=(1, 0.2))
+    media_env.graph.delay("media_meta", 0.6)
+
+    with pytest.raises(GraphError) as caught:
+        media.process_job(job, graph=impatient)
+
+    assert caught.value.status is None and caught.value.transient
+    row = mensagem(job.mensagem_id)
+    assert row["media_url"] is None and "media_error" not in row["dados"] and media_env.published == []
+
+
+def test_every_attempt_fetches_a_fresh_media_url(media_env):
+    from chalicelib.whatsapp.graph import GraphError
+
+    data = jpeg_rotated_exif(64, 64, 1)
+    job = job_for(media_env.graph, data, "image/jpeg", "image")
+    media_env.graph.fail("media_download", status=500)
+    with pytest.raises(GraphError):
+        media.process_job(job)
+    media_env.graph.expire_urls()  # minutes pass before SQS redelivers: the first URL is dead
+
+    assert media.process_job(job).status == "stored"
+
+    requests_ = media_env.graph_requests(job.whatsapp_media_id)
+    metadata = [path for path in requests_ if path.startswith("/v21.0/")]
+    downloads = [path for path in requests_ if path.startswith("/media-download/")]
+    # A worker reusing the first URL would have hit its 404 first: three downloads, not two.
+    assert len(metadata) == 2 and len(downloads) == 2
+    assert downloads[0] != downloads[1]  # each attempt used the URL its own GET returned
+    assert media_env.get(mensagem(job.mensagem_id)["media_url"])["Body"].read() == data
+
+
+def test_a_decompression_bomb_is_kept_without_thumbnail(media_env):
+    # 64 million pixels in a few KB of PNG: under the 5 MB limit and under Pillow's own default
+    # guard (89 MP), over ours (MEDIA_MAX_IMAGE_PIXELS, 40 MP).
+    im = Image.new("1", (8_000, 8_000), 0)
+    out = io.BytesIO()
+    im.save(out, "PNG")
+    data = out.getvalue()
+    job = job_for(media_env.graph, data, "image/png", "image")
+
+    assert media.process_job(job).status == "stored"
+
+    row = mensagem(job.mensagem_id)
+    assert media_env.get(row["media_url"])["Body"].read() == data  # the customer's file, as sent
+    assert row["thumbnail_url"] is None and row["dados"]["media_warning"]["code"] == "imagem_grande_demais"
+    assert row["dados"]["media_file"]["thumbnail"] is False and "media_error" not in row["dados"]
+    assert list(media_env.objects()) == [row["media_url"]]
+
+
+def test_a_row_without_its_message_update_is_finished_from_the_row(media_env):
+    from chalicelib import db
+
+    job = job_for(media_env.graph, jpeg_rotated_exif(1600, 800, 6), "image/jpeg", "image")
+    assert media.process_job(job).status == "stored"
+    stored = mensagem(job.mensagem_id)
+    db.execute(
+        "UPDATE mensagens SET media_url = NULL, thumbnail_url = NULL, media_mime = NULL, dados = '{}' "
+        "WHERE id = CAST(:id AS uuid)",
+        id=job.mensagem_id,
+    )
+    requests_before = len(media_env.graph.requests)
+
+    assert media.process_job(job).status == "stored"
+
+    row = mensagem(job.mensagem_id)
+    assert (row["media_url"], row["thumbnail_url"], row["media_mime"]) == (
+        stored["media_url"],
+        stored["thumbnail_url"],
+        "image/jpeg",
+    )
+    assert row["dados"]["media_file"] == stored["dados"]["media_file"]  # the same facts as the first time
+    assert len(media_env.graph.requests) == requests_before and len(media_rows()) == 1
+    assert [event for event, _ in media_env.published] == ["message:updated", "message:updated"]
+
+
+class SlowGraph(ReshapedGraph):
+    """A download that trickles: each 64 KB chunk takes `pause` seconds."""
+
+    def __init__(self, pause: float):
+        super().__init__()
+        self.pause = pause
+
+    @contextmanager
+    def open_media_stream(self, url):
+        with super().open_media_stream(url) as response:
+            counted = response.iter_content
+
+            def iter_content(chunk_size):
+                for chunk in counted(chunk_size):
+                    time.sleep(self.pause)
+                    yield chunk
+
+            response.iter_content = iter_content
+            yield response
+
+
+def test_a_download_past_the_invocation_deadline_stops_and_is_left_for_sqs(media_env):
+    from chalicelib.services.media_storage import DownloadDeadline
+
+    data = b"%PDF-1.7\n" + bytes(4 * MB)  # 64 chunks: 3.2 s at this pace, far past the deadline
+    job = job_for(media_env.graph, data, "application/pdf", "document", filename="lenta.pdf")
+    graph = SlowGraph(pause=0.05)
+    started = time.monotonic()
+
+    with pytest.raises(DownloadDeadline):
+        media.process_job(job, graph=graph, deadline=time.monotonic() + 0.3)
+
+    assert time.monotonic() - started < 2
+    assert graph.bytes_read < len(data)  # it stopped reading, it did not finish first
+    row = mensagem(job.mensagem_id)
+    assert row["media_url"] is None and "media_error" not in row["dados"]  # transient: retried
+    assert media_env.objects() == {} and media_rows() == [] and media_env.published == []
+
+
+def test_a_300_kb_sticker_is_refused_static_and_accepted_animated(media_env):
+    data = webp_header_bytes(300 * 1024)  # between the 100 KB static and 500 KB animated limits
+    static = job_for(media_env.graph, data, "image/webp", "sticker", animated=False)
+    animated = job_for(media_env.graph, data, "image/webp", "sticker", animated=True)
+
+    assert media.process_job(static).status == "failed"
+    assert mensagem(static.mensagem_id)["dados"]["media_error"]["code"] == "arquivo_grande_demais"
+    assert media.process_job(animated).status == "stored"
+    row = mensagem(animated.mensagem_id)
+    assert media_env.get(row["media_url"])["Body"].read() == data
+    assert row["dados"]["media_warning"]["code"] == "imagem_corrompida"  # filler, not a picture

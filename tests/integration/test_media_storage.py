@@ -14,26 +14,12 @@ import boto3
 import pytest
 import requests
 
-from chalicelib.local.aws import start_moto_server
 from chalicelib.local.stack import free_port
 from chalicelib.services import media
+from tests.integration import media_support
 from tests.integration.media_support import BUCKET, job_for, mensagem, reset_clients
 
-
-@pytest.fixture
-def moto_http(monkeypatch):
-    """moto's threaded server on a free port, with AWS_ENDPOINT_URL pointing at it."""
-    port = free_port()
-    server = start_moto_server("127.0.0.1", port)
-    endpoint = f"http://127.0.0.1:{port}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    monkeypatch.setenv("MEDIA_BUCKET", BUCKET)
-    reset_clients()
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=BUCKET)
-    yield endpoint
-    server.stop()
-    monkeypatch.undo()
-    reset_clients()
+moto_http = media_support.moto_http  # the fixture, shared with the other media tests
 
 
 def test_presigned_url_downloads_over_http_and_expires_in_15_minutes(moto_http):
@@ -56,6 +42,27 @@ def test_presigned_url_downloads_over_http_and_expires_in_15_minutes(moto_http):
     assert parse_qs(urlparse(other).query)["X-Amz-Expires"] == ["60"]
     assert requests.get(other, timeout=5).content == b"\xff\xd8\xffconteudo"
     assert presign(None) is None
+
+
+@pytest.fixture
+def signing_only(monkeypatch):
+    """Presigning is local (no request to S3): settings and clients only."""
+    monkeypatch.setenv("MEDIA_BUCKET", BUCKET)
+    reset_clients()
+    yield
+    monkeypatch.undo()
+    reset_clients()
+
+
+@pytest.mark.parametrize(("configured", "expected"), [("300", "300"), ("", "900"), ("nonsense", "900"), ("0", "1")])
+def test_presigned_url_lifetime_is_configurable(signing_only, monkeypatch, configured, expected):
+    from chalicelib.services.media_urls import presign
+
+    monkeypatch.setenv("MEDIA_URL_EXPIRES_SECONDS", configured)
+    query = parse_qs(urlparse(presign("media/2026/11/abc/1.jpg")).query)
+    assert query["X-Amz-Expires"] == [expected]
+    # Capped at S3's own ceiling for SigV4 presigned URLs (7 days).
+    assert parse_qs(urlparse(presign("k", expires=10**9)).query)["X-Amz-Expires"] == ["604800"]
 
 
 def _wait_for_port(port: int, timeout: float = 20.0) -> None:

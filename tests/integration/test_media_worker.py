@@ -166,3 +166,93 @@ def test_pump_treats_a_crashed_invocation_as_a_failed_batch(media_env, queues):
     result = QueuePump(handler=crash, wait_seconds=0).poll_once()
     assert result.received == 1 and len(result.failed) == 1
     assert count(sqs, queue_url) == 1  # still there for redelivery
+
+
+class ShortPollMisses:
+    """SQS as it really is: a short poll (WaitTimeSeconds=0) samples a few servers and may
+    answer "no messages" while the queue holds some; a long poll asks every server."""
+
+    def __init__(self, real):
+        self.real = real
+        self.waits: list[int] = []
+
+    def receive_message(self, **kwargs):
+        self.waits.append(kwargs["WaitTimeSeconds"])
+        if kwargs["WaitTimeSeconds"] == 0:
+            return {}
+        return self.real.receive_message(**kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+def test_redrive_does_not_stop_at_an_empty_short_poll(media_env, queues, monkeypatch):
+    from chalicelib.services import media_redrive
+
+    sqs, queue_url, dlq_url = queues
+    for i in range(3):
+        sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps({"n": i}))
+    stub = ShortPollMisses(sqs)
+    monkeypatch.setattr(media_redrive, "_sqs", lambda: stub)
+
+    moved = media_redrive.redrive(confirm_wait_seconds=1)
+
+    assert moved == 3
+    assert count(sqs, dlq_url) == 0 and count(sqs, queue_url) == 3
+    assert stub.waits[-1] == 1  # it ended on a long poll that found nothing
+
+
+UNMATCHED_ANSWERS = [
+    {"batchItemFailures": [{"itemIdentifier": "not-in-this-batch"}]},
+    {"batchItemFailures": [{"itemIdentifier": ""}]},
+    {"batchItemFailures": [{"messageId": "wrong key name"}]},
+    "not a batch response",
+]
+EMPTY_ANSWERS = [None, {}, {"batchItemFailures": []}, {"batchItemFailures": None}]
+
+
+def test_pump_reads_the_answer_as_lambda_does(queues):
+    """An unmatched failure report fails the whole batch; an empty answer is complete success."""
+    sqs, queue_url, _ = queues
+    for answer in UNMATCHED_ANSWERS:
+        sqs.send_message_batch(QueueUrl=queue_url, Entries=[{"Id": str(i), "MessageBody": "{}"} for i in range(2)])
+        result = QueuePump(handler=lambda event, context, a=answer: a, wait_seconds=0).poll_once()
+        assert result.received == 2 and len(result.failed) == 2 and result.succeeded == 0, answer
+        assert count(sqs, queue_url) == 2, answer  # nothing deleted: both come back
+        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        assert count(sqs, queue_url) == 0
+    for answer in EMPTY_ANSWERS:
+        sqs.send_message(QueueUrl=queue_url, MessageBody="{}")
+        result = QueuePump(handler=lambda event, context, a=answer: a, wait_seconds=0).poll_once()
+        assert result.succeeded == 1 and result.failed == [], answer
+        assert count(sqs, queue_url) == 0, answer
+
+
+class DwindlingContext(LocalLambdaContext):
+    """A Lambda context whose remaining time is read from a script, one value per record."""
+
+    def __init__(self, remaining_ms: list[int]):
+        super().__init__()
+        self.remaining_ms = list(remaining_ms)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms.pop(0) if len(self.remaining_ms) > 1 else self.remaining_ms[0]
+
+
+def test_a_record_without_time_left_is_given_back_not_the_whole_batch(media_env):
+    from chalicelib.routes import media_worker
+
+    first = job_for(media_env.graph, ogg_opus_voice_note(), "audio/ogg", "audio")
+    second = job_for(media_env.graph, ogg_opus_voice_note(), "audio/ogg", "audio")
+    # 60 s left for the first record; 5 s (under the 15 s reserve) when the second comes up.
+    context = DwindlingContext([60_000, 5_000])
+    assert media_worker.RESERVE_SECONDS == 15
+
+    response = worker()(sqs_event([first, second], ["a", "b"]), context)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "b"}]}
+    assert mensagem(first.mensagem_id)["media_url"]
+    row = mensagem(second.mensagem_id)
+    assert row["media_url"] is None and "media_error" not in row["dados"]
+    assert media_env.graph_requests(second.whatsapp_media_id) == []  # not even started

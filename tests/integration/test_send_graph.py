@@ -214,6 +214,47 @@ def test_a_media_upload_timeout_sent_nothing_so_the_key_is_freed(minha_conversa,
     assert len(graph.sent_messages) == 1
 
 
+# The 29 s of API Gateway ------------------------------------------------------------------------
+def test_no_send_starts_after_a_slow_upload_ate_the_request_budget(minha_conversa, graph, events, s3, monkeypatch):
+    admin, conversa_id = minha_conversa
+    s3.put_object(Bucket=BUCKET, Key=f"uploads/{admin}/lenta", Body=JPEG)
+    # Scaled down: 6 s of budget, no Graph call with fewer than 5 s left; the upload takes 1.5 s.
+    monkeypatch.setattr(sending, "REQUEST_BUDGET_SECONDS", 6.0)
+    monkeypatch.setattr(sending, "MIN_GRAPH_SECONDS", 5.0)
+    graph.delay("upload", 1.5)
+
+    with pytest.raises(ApiError) as caught:
+        sending.send(conversa_id, admin, media(key=f"uploads/{admin}/lenta"), idempotency_key="lenta")
+
+    assert (caught.value.status, caught.value.code) == (504, "WhatsAppUnavailable")
+    assert len(graph.uploads) == 1 and graph.sent_messages == []
+    [stored] = mensagens(conversa_id)
+    assert stored["status_envio"] == "falhou" and stored["dados"]["erro"]["type"] == "prazo_esgotado"
+    assert caught.value.extra["mensagem_id"] == str(stored["id"])
+    # Nothing reached the customer, so the same key may try again, and this time it goes.
+    graph.clear_faults()
+    retry = sending.send(conversa_id, admin, media(key=f"uploads/{admin}/lenta"), idempotency_key="lenta")
+    assert retry.status == 201 and "Idempotent-Replayed" not in retry.headers
+    assert len(graph.sent_messages) == 1
+
+
+def test_a_request_with_no_budget_left_stores_and_sends_nothing(minha_conversa, graph, events, monkeypatch):
+    admin, conversa_id = minha_conversa
+    monkeypatch.setattr(sending, "REQUEST_BUDGET_SECONDS", 4.0)
+    monkeypatch.setattr(sending, "MIN_GRAPH_SECONDS", 5.0)
+    with pytest.raises(ApiError) as caught:
+        sending.send(conversa_id, admin, texto())
+    assert (caught.value.status, caught.value.code) == (504, "WhatsAppUnavailable")
+    assert mensagens(conversa_id) == [] and graph.sent_messages == []
+
+
+def test_the_budget_fits_api_gateway():
+    # API Gateway cuts a REST request at 29 s: the budget must end before it, leaving a Graph call
+    # at least a couple of seconds (a normal send answers in well under one).
+    assert sending.REQUEST_BUDGET_SECONDS <= 26.0  # and a cold start may have taken 2-3 s of them
+    assert 2.0 <= sending.MIN_GRAPH_SECONDS < sending.REQUEST_BUDGET_SECONDS
+
+
 def test_the_same_key_for_a_different_request_is_refused(minha_conversa, graph, events):
     admin, conversa_id = minha_conversa
     sending.send(conversa_id, admin, texto("um"), idempotency_key="k-2")
@@ -251,6 +292,44 @@ def test_a_refusal_before_sending_frees_the_key(db_clean, graph, events):
     assert sending.send(conversa_id, admin, texto(), idempotency_key="k-4").status == 201
 
 
+# Stored before WhatsApp hears of it ---------------------------------------------------------
+def test_the_message_is_committed_pendente_with_its_sender_before_graph_is_called(
+    minha_conversa, graph, events, monkeypatch
+):
+    from chalicelib.whatsapp.graph import get_graph_client
+
+    admin, conversa_id = minha_conversa
+    client = get_graph_client()
+    real_send = client.send_message
+    seen_by_others: list[list[dict]] = []
+
+    def look_from_another_connection_then_send(payload, **kwargs):
+        # A second thread has its own connection: it sees only what is committed.
+        def read():
+            try:
+                seen_by_others.append(
+                    db.query(
+                        "SELECT status_envio, CAST(enviado_por AS text) AS enviado_por, whatsapp_id FROM mensagens"
+                        " WHERE conversa_id = CAST(:id AS uuid)",
+                        id=conversa_id,
+                    )
+                )
+            finally:
+                db.close()
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        reader.join(10)
+        return real_send(payload, **kwargs)
+
+    monkeypatch.setattr(client, "send_message", look_from_another_connection_then_send)
+    sending.send(conversa_id, admin, texto())
+
+    assert seen_by_others == [[{"status_envio": "pendente", "enviado_por": admin, "whatsapp_id": None}]]
+    [stored] = mensagens(conversa_id)
+    assert stored["status_envio"] == "enviada" and stored["whatsapp_id"] == graph.sent_messages[0]["_wamid"]
+
+
 # Statuses that raced ahead ------------------------------------------------------------------
 def test_a_status_that_arrived_before_the_send_returned_is_applied(minha_conversa, graph, events, monkeypatch):
     from chalicelib.repositories import mensagens as mensagens_repo
@@ -260,8 +339,8 @@ def test_a_status_that_arrived_before_the_send_returned_is_applied(minha_convers
     client = get_graph_client()
     real_send = client.send_message
 
-    def send_and_webhook_first(payload):
-        answer = real_send(payload)
+    def send_and_webhook_first(payload, **kwargs):
+        answer = real_send(payload, **kwargs)
         wamid = answer["messages"][0]["id"]
         # The webhook's delivered status lands before our send call has returned.
         applied = mensagens_repo.apply_statuses(
@@ -361,6 +440,19 @@ def test_media_that_was_never_uploaded_or_is_not_an_upload(minha_conversa, graph
         sending.send(conversa_id, admin, media(key="media/2026/11/alheia.jpg"))
     assert caught.value.extra["field"] == "key"
     assert mensagens(conversa_id) == []
+
+
+def test_another_admins_upload_cannot_be_sent_by_naming_its_key(minha_conversa, graph, events, s3):
+    admin, conversa_id = minha_conversa
+    outro = make_admin("Bia")
+    s3.put_object(Bucket=BUCKET, Key=f"uploads/{outro}/foto", Body=JPEG)
+    s3.put_object(Bucket=BUCKET, Key=f"uploads/{admin}/foto", Body=JPEG)
+    for key in (f"uploads/{outro}/foto", f"uploads/{admin}/", f"uploads/{admin}x/foto"):
+        with pytest.raises(ApiError) as caught:
+            sending.send(conversa_id, admin, media(key=key))
+        assert (caught.value.status, caught.value.extra["field"]) == (422, "key"), key
+    assert graph.uploads == [] and mensagens(conversa_id) == []
+    assert sending.send(conversa_id, admin, media(key=f"uploads/{admin}/foto")).status == 201
 
 
 def test_oversized_media_is_refused(minha_conversa, graph, events, s3):

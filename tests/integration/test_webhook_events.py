@@ -148,3 +148,39 @@ def test_user_preferences_of_an_unknown_number_is_still_recorded(webhook):
     evento = one("SELECT contato_id, tipo, dados FROM eventos")
     assert (evento["contato_id"], evento["tipo"]) == (None, "opt_out")
     assert evento["dados"]["user_preferences"]["wa_id"] == "5521999990000"
+
+
+def test_live_event_shapes_follow_the_team_contract(webhook, published):
+    webhook.deliver(wa.value([wa.image(ANA, caption="foto")], profiles={ANA: "Ana"}))
+    (kind_c, conversa), (kind_m, nova) = published
+    assert (kind_c, kind_m) == ("conversation:new", "message:new")
+    assert set(conversa) == {"conversa", "contato"} and set(conversa["contato"]) == {"id", "nome", "telefone"}
+    assert set(nova) == {"mensagem", "conversa_id", "contato_id"}
+    mensagem = nova["mensagem"]
+    # An inbound media message has no file yet: its URLs are null, never a storage key.
+    assert "media_url" in mensagem and mensagem["media_url"] is None and mensagem["thumbnail_url"] is None
+    assert (mensagem["tipo"], mensagem["media_type"], mensagem["conteudo"]) == ("media", "image", "foto")
+    assert str(nova["contato_id"]) == str(one("SELECT id FROM contatos")["id"])
+
+
+def test_message_new_never_carries_a_raw_storage_key(monkeypatch):
+    from moto import mock_aws
+
+    from chalicelib.config import reset_settings
+    from chalicelib.services import inbound
+    from chalicelib.services.media_urls import reset_clients
+
+    monkeypatch.setenv("MEDIA_BUCKET", "crm-media-test")
+    reset_settings()
+    with mock_aws():
+        reset_clients()
+        try:
+            shaped = inbound._shape_for_browser(
+                {"id": "m1", "media_url": "media/2026/foto.jpg", "thumbnail_url": "media/2026/foto_thumb.jpg"}
+            )
+        finally:
+            reset_clients()
+            monkeypatch.delenv("MEDIA_BUCKET")
+            reset_settings()
+    assert shaped["media_url"].startswith("http") and "X-Amz-Signature=" in shaped["media_url"]
+    assert "foto_thumb.jpg" in shaped["thumbnail_url"] and "X-Amz-Signature=" in shaped["thumbnail_url"]

@@ -134,3 +134,57 @@ _shaped = st.builds(
 def test_any_signed_json_body_gets_no_5xx(webhook, payload):
     response = webhook.post(payload)
     assert response.status_code < 500, (payload, response.body)
+
+
+# Order of the checks -----------------------------------------------------------------------------
+def test_size_is_checked_before_the_signature_and_the_json(webhook):
+    oversized = b"{not json" + b" " * (3 * 1024 * 1024)
+    unsigned = {"Content-Type": "application/json"}
+    assert webhook.post_bytes(oversized, unsigned).status_code == 413  # not 401: no HMAC over 3 MB
+    signed = {**unsigned, "X-Hub-Signature-256": sign(oversized, SECRET)}
+    assert webhook.post_bytes(oversized, signed).status_code == 413  # not 400: never parsed
+    # Exactly 3 MB is allowed.
+    payload = wa.encode(wa.envelope(wa.value([wa.text(ANA, "oi")])))
+    at_limit = payload[:-1] + b" " * (3 * 1024 * 1024 - len(payload)) + b"}"
+    assert len(at_limit) == 3 * 1024 * 1024
+    response = webhook.post_bytes(at_limit, {**unsigned, "X-Hub-Signature-256": sign(at_limit, SECRET)})
+    assert response.status_code == 200 and count("mensagens") == 1
+
+
+def test_signature_is_checked_before_the_json_is_parsed(webhook):
+    garbage = b"{not json"
+    assert webhook.post_bytes(garbage, {"Content-Type": "application/json"}).status_code == 401
+    wrong = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(garbage, "outro-segredo")}
+    assert webhook.post_bytes(garbage, wrong).status_code == 403
+    assert count("eventos") == 0
+
+
+def test_refusals_and_ignored_payloads_are_logged(webhook, caplog):
+    import logging
+
+    def logged() -> str:
+        text = " ".join(f"{r.getMessage()} {getattr(r, 'reasons', '')}" for r in caplog.records)
+        caplog.clear()
+        return text
+
+    caplog.set_level(logging.INFO)
+    body = b"{not json"
+    webhook.post_bytes(body, {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, SECRET)})
+    assert "webhook body is not JSON" in logged()
+    webhook.post({"object": "instagram", "entry": []})
+    assert "'instagram' is not whatsapp_business_account" in logged()
+    webhook.post(wa.envelope(wa.value([wa.text(ANA, "oi")], phone_number_id="987654321")))
+    assert "phone_number_id 987654321 is not ours" in logged()
+    webhook.post_bytes(body, {"Content-Type": "application/json", "X-Hub-Signature-256": "sha256=00"})
+    assert "webhook with a wrong signature" in logged()
+
+
+def test_json_with_non_finite_and_huge_numbers_is_stored(webhook):
+    body = wa.encode(wa.envelope(wa.value([wa.location(ANA, latitude=1.0, longitude=2.0)])))
+    body = body.replace(b'"latitude":1.0', b'"latitude":NaN').replace(b'"longitude":2.0', b'"longitude":1e999')
+    body = body.replace(b'"type":"location"', b'"type":"location","n":123456789012345678901234567890')
+    response = webhook.post_bytes(body, {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, SECRET)})
+    assert response.status_code == 200, response.body
+    dados = one("SELECT dados FROM mensagens")["dados"]
+    assert dados["raw"]["location"]["latitude"] is None and dados["raw"]["location"]["longitude"] is None
+    assert dados["raw"]["n"] == 123456789012345678901234567890

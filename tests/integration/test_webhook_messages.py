@@ -249,3 +249,107 @@ def test_nul_characters_are_stripped(webhook):
     mensagem = one("SELECT conteudo, dados FROM mensagens")
     assert mensagem["conteudo"] == "olá" and mensagem["dados"]["raw"]["text"]["body"] == "olá"
     assert one("SELECT nome FROM contatos")["nome"] == "Ana"
+
+
+def test_user_changed_number_moves_the_contact_to_the_new_number(webhook):
+    webhook.deliver(wa.value([wa.text(ANA, "oi")]))
+    change = wa.system(ANA, new_wa_id="5521998765432")
+    webhook.deliver(wa.value([change]))
+    webhook.deliver(wa.value([change]))  # redelivered: one event
+    contato = one("SELECT telefone, wa_id FROM contatos")
+    assert contato == {"telefone": "+5521998765432", "wa_id": "5521998765432"}
+    evento = one("SELECT dados FROM eventos WHERE tipo = 'numero_alterado'")["dados"]
+    assert (evento["de"], evento["para"], evento["telefone_atualizado"]) == (ANA_E164, "+5521998765432", True)
+    # The customer's next message, from the new number, is the same contact and conversation.
+    webhook.deliver(wa.value([wa.text("5521998765432", "sou eu, número novo")]))
+    assert count("contatos") == 1 and count("conversas") == 1 and count("mensagens") == 3
+    # The change itself is a system message: stored, but it does not open the window.
+    assert one("SELECT tipo FROM mensagens WHERE whatsapp_id = :w", w=change["id"])["tipo"] == "sistema"
+
+
+def test_user_changed_number_to_a_number_already_known_moves_nothing(webhook):
+    webhook.deliver(wa.value([wa.text(ANA, "oi")]))
+    webhook.deliver(wa.value([wa.text("5521998765432", "cheguei antes do aviso")]))
+    webhook.deliver(wa.value([wa.system(ANA, new_wa_id="5521998765432")]))
+    assert sorted(r["telefone"] for r in rows("SELECT telefone FROM contatos")) == [ANA_E164, "+5521998765432"]
+    evento = one("SELECT dados FROM eventos WHERE tipo = 'numero_alterado'")["dados"]
+    novo = one("SELECT id FROM contatos WHERE telefone = '+5521998765432'")["id"]
+    assert evento["telefone_atualizado"] is False and evento["outro_contato_id"] == str(novo)
+
+
+def test_twelve_digit_form_first_then_thirteen_is_one_contact(webhook):
+    webhook.deliver(wa.value([wa.text("552187654321", "sem nove")]))
+    webhook.deliver(wa.value([wa.text("5521987654321", "com nove")]))
+    assert [r["telefone"] for r in rows("SELECT telefone FROM contatos")] == ["+5521987654321"]
+    assert count("conversas") == 1 and count("mensagens") == 2
+
+
+def test_nul_is_stripped_from_names_captions_filenames_and_json(webhook):
+    msgs = [
+        wa.image(ANA, caption="fo\x00to", referral={**wa.referral("ad\x001"), "headline": "Vi\x00olão"}),
+        wa.document(ANA, filename="fi\x00cha.pdf", caption="do\x00c"),
+        wa.location(ANA, name="Es\x00cola", address="Rua\x00 A"),
+        wa.message(ANA, "tipo_futuro", {"ch\x00ave": ["va\x00lor", {"\x00": "\x00"}]}),
+        wa.reaction(ANA, "wamid.x", emoji="\x00"),
+    ]
+    response = webhook.post(wa.envelope(wa.value(msgs, profiles={ANA: "A\x00na"}), waba_id=None))
+    assert response.status_code == 200, response.body
+    stored = {r["whatsapp_id"]: r for r in rows("SELECT whatsapp_id, conteudo, dados FROM mensagens")}
+    assert stored[msgs[0]["id"]]["conteudo"] == "foto"
+    assert stored[msgs[1]["id"]]["conteudo"] == "doc" and stored[msgs[1]["id"]]["dados"]["filename"] == "ficha.pdf"
+    assert stored[msgs[2]["id"]]["conteudo"] == "Escola - Rua A"
+    assert stored[msgs[3]["id"]]["dados"]["raw"]["tipo_futuro"] == {"chave": ["valor", {"": ""}]}
+    assert stored[msgs[4]["id"]]["dados"]["reaction"]["removed"] is True  # a NUL emoji is no emoji
+    assert one("SELECT nome, nome_perfil, origem_campanha FROM contatos") == {
+        "nome": "Ana",
+        "nome_perfil": "Ana",
+        "origem_campanha": "ad1",
+    }
+    assert one("SELECT dados FROM eventos WHERE tipo = 'referral'")["dados"]["referral"]["headline"] == "Violão"
+    jobs = {j["whatsapp_media_id"]: j for j in webhook.media_jobs()}
+    assert jobs[msgs[1]["document"]["id"]]["filename"] == "ficha.pdf"
+    assert rows("SELECT count(*) AS n FROM mensagens WHERE strpos(dados::text, '\\u0000') > 0") == [{"n": 0}]
+
+
+def test_context_forwarding_referral_and_unsupported_errors_are_kept(webhook):
+    reply = wa.text(ANA, "essa", context={"from": "5511940000000", "id": "wamid.original"})
+    forwarded = wa.image(ANA, context={"forwarded": True})
+    viral = wa.text(ANA, "corrente", context={"frequently_forwarded": True, "forwarded": True})
+    unsupported = wa.unsupported(ANA)
+    webhook.deliver(wa.value([reply, forwarded, viral, unsupported]))
+    dados = {r["whatsapp_id"]: r["dados"] for r in rows("SELECT whatsapp_id, dados FROM mensagens")}
+    assert dados[reply["id"]]["context"] == {"from": "5511940000000", "id": "wamid.original"}
+    assert dados[forwarded["id"]]["context"] == {"forwarded": True}
+    assert dados[viral["id"]]["context"] == {"frequently_forwarded": True, "forwarded": True}
+    assert dados[unsupported["id"]]["errors"][0]["code"] == 131051
+
+
+def test_order_is_kept_with_its_text(webhook):
+    msg = wa.order(ANA)
+    webhook.deliver(wa.value([msg]))
+    row = one("SELECT tipo, conteudo, dados FROM mensagens")
+    assert (row["tipo"], row["conteudo"]) == ("nao_suportado", "Pedido")
+    assert row["dados"]["raw"]["order"]["product_items"][0]["product_retailer_id"] == "aula-1"
+
+
+def test_late_stop_never_undoes_a_newer_resume(webhook):
+    webhook.deliver(wa.value([wa.text(ANA, "oi", timestamp=1_763_000_000)]))
+    webhook.deliver(("user_preferences", wa.user_preferences(ANA, "resume", timestamp=1_763_000_900)))
+    webhook.deliver(("user_preferences", wa.user_preferences(ANA, "stop", timestamp=1_763_000_500)))  # late
+    assert one("SELECT opt_in_status FROM contatos")["opt_in_status"] is True
+    # An opt-out word sent before the resume, arriving after it, does not undo it either...
+    webhook.deliver(wa.value([wa.text(ANA, "PARAR", timestamp=1_763_000_600)]))
+    assert one("SELECT opt_in_status FROM contatos")["opt_in_status"] is True
+    # ...but one sent after it does. Every fact is recorded either way.
+    webhook.deliver(wa.value([wa.text(ANA, "PARAR", timestamp=1_763_001_000)]))
+    assert one("SELECT opt_in_status FROM contatos")["opt_in_status"] is False
+    assert count("eventos WHERE tipo = 'opt_out'") == 3
+
+
+def test_message_without_a_usable_sender_is_kept_in_eventos_once(webhook):
+    payload = wa.envelope(wa.value([wa.text("desconhecido", "oi"), wa.text(ANA, "oi")]))
+    webhook.post(payload)
+    webhook.post(payload)
+    assert count("mensagens") == 1
+    evento = one("SELECT contato_id, dados FROM eventos WHERE tipo = 'whatsapp_descartado'")
+    assert evento["contato_id"] is None and evento["dados"]["raw"]["from"] == "desconhecido"

@@ -220,3 +220,76 @@ def test_status_arriving_while_the_send_stores_its_wamid_is_not_lost(webhook):
     assert not errors, errors
     assert _message(wamid)["status_envio"] == "entregue"
     assert count("whatsapp_status_pendentes") == 0
+
+
+def test_status_with_an_odd_part_is_still_applied(webhook, outbound):
+    raw = wa.status(outbound, "failed", errors=wa.failed_error(131026))
+    raw["pricing"] = "gratuito"
+    raw["conversation"] = ["não", "objeto"]
+    webhook.deliver(wa.value(statuses=[raw]))
+    msg = _message(outbound)
+    assert msg["status_envio"] == "falhou" and msg["dados"]["errors"][0]["code"] == 131026
+    assert msg["dados"]["statuses"]["failed"]["pricing"] == "gratuito"
+
+
+def test_value_level_errors_are_recorded_once(webhook):
+    errors = [{"code": 131000, "title": "Something went wrong", "message": "Something went wrong"}]
+    payload = wa.envelope(wa.value(errors=errors))
+    for _ in range(2):
+        assert webhook.post(payload).status_code == 200
+    assert count("eventos WHERE tipo = 'whatsapp_erro'") == 1
+
+
+def test_template_quality_category_and_unknown_fields_are_kept(webhook):
+    rows(
+        "INSERT INTO templates (whatsapp_id, name, category, status, language)"
+        " VALUES ('900000000000001', 'boas_vindas', 'utility', 'approved', 'pt_BR') RETURNING id"
+    )
+    payload = wa.envelope(
+        ("message_template_quality_update", wa.template_quality_update("boas_vindas", new="RED")),
+        ("template_category_update", wa.template_category_update("boas_vindas")),
+        ("message_template_status_update", wa.template_status_update("boas_vindas", event="FLAGGED")),
+        ("account_update", {"phone_number": "5511940000000", "event": "ACCOUNT_VIOLATION"}),
+        ("campo_do_futuro", {"qualquer": ["coisa"]}),
+    )
+    for _ in range(2):  # redelivered: still one row each
+        assert webhook.post(payload).status_code == 200
+    kept = {r["tipo"]: r["dados"] for r in rows("SELECT tipo, dados FROM eventos WHERE contato_id IS NULL")}
+    assert set(kept) == {
+        "template_qualidade",
+        "template_categoria",
+        "template_status",
+        "whatsapp_conta",
+        "whatsapp_webhook",
+    }
+    assert count("eventos") == 5
+    assert kept["template_qualidade"]["value"]["new_quality_score"] == "RED"
+    assert kept["template_categoria"]["value"]["new_category"] == "MARKETING"
+    assert kept["template_status"]["value"]["event"] == "FLAGGED"
+    assert kept["whatsapp_webhook"] == {
+        "field": "campo_do_futuro",
+        "entry_id": wa.DEFAULT_WABA_ID,
+        "value": {"qualquer": ["coisa"]},
+    }
+    assert one("SELECT status FROM templates")["status"] == "approved"  # FLAGGED changes no column
+
+
+def test_template_rejection_reason_is_kept(webhook):
+    rows(
+        "INSERT INTO templates (whatsapp_id, name, category, status, language)"
+        " VALUES ('900000000000009', 'promo', 'marketing', 'pending', 'pt_BR') RETURNING id"
+    )
+    update = wa.template_status_update("promo", event="REJECTED", template_id="900000000000009", reason="ABUSIVE")
+    webhook.deliver(("message_template_status_update", update))
+    assert one("SELECT status FROM templates")["status"] == "rejected"
+    assert one("SELECT dados FROM eventos WHERE tipo = 'template_status'")["dados"]["value"]["reason"] == "ABUSIVE"
+
+
+def test_account_changes_of_another_waba_are_ignored(webhook):
+    rows(
+        "INSERT INTO templates (whatsapp_id, name, category, status, language)"
+        " VALUES ('900000000000001', 'boas_vindas', 'utility', 'pending', 'pt_BR') RETURNING id"
+    )
+    update = wa.template_status_update("boas_vindas", event="APPROVED")
+    webhook.deliver(("message_template_status_update", update), waba_id="999999999999999")
+    assert one("SELECT status FROM templates")["status"] == "pending" and count("eventos") == 0

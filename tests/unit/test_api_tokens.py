@@ -52,3 +52,44 @@ def test_expired_token_is_refused():
 def test_bad_tokens_are_refused(token):
     with pytest.raises(InvalidToken):
         verify_token(token)
+
+
+@pytest.fixture
+def auth_secret(monkeypatch):
+    """Set AUTH_SECRET for one test (the settings are cached: forget them before and after)."""
+    from chalicelib.config import reset_settings
+
+    def use(value: str | None) -> None:
+        if value is None:
+            monkeypatch.delenv("AUTH_SECRET", raising=False)
+        else:
+            monkeypatch.setenv("AUTH_SECRET", value)
+        reset_settings()
+
+    yield use
+    monkeypatch.undo()
+    reset_settings()
+
+
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")  # we forge with it on purpose
+@pytest.mark.parametrize("secret", [None, "", "short-secret", "x" * 31], ids=["unset", "empty", "short", "31-bytes"])
+def test_unset_or_short_secret_neither_issues_nor_verifies(auth_secret, secret):
+    from chalicelib.services.auth import AuthNotConfigured
+
+    good_token, _ = issue_token("abc")  # signed under the test suite's proper secret
+    auth_secret(secret)
+    with pytest.raises(AuthNotConfigured):
+        issue_token("abc")
+    with pytest.raises(AuthNotConfigured):
+        verify_token(good_token)
+    if secret:  # nor does a token forged with that weak key pass as valid
+        forged = jwt.encode({"sub": "abc", "iat": 0, "exp": 4_000_000_000}, secret, algorithm="HS256")
+        with pytest.raises(AuthNotConfigured):
+            verify_token(forged)
+
+
+def test_a_32_byte_secret_is_enough(auth_secret):
+    auth_secret("k" * 32)
+    token, _ = issue_token("abc")
+    assert verify_token(token)["sub"] == "abc"
+    assert jwt.decode(token, "k" * 32, algorithms=["HS256"])["sub"] == "abc"

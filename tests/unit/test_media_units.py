@@ -171,3 +171,56 @@ def test_sha256_accepts_base64_and_hex_and_refuses_others():
     assert not media_storage.sha256_matches(base64.b64encode(b"x" * 32).decode(), digest)
     assert media_storage.normalize_sha256(digest.hex()) == b64
     assert media_storage.normalize_sha256("not a hash") is None
+
+
+def _disposition_parts(header: str) -> tuple[str, str]:
+    """(filename, filename*) of a Content-Disposition, parsed the way a browser's RFC 6266 parser
+    would: the quoted-string ends at the first `"`, parameters at `;` outside quotes."""
+    import re
+    from urllib.parse import unquote
+
+    match = re.fullmatch(
+        r"attachment; filename=\"([^\"\\\\]*)\"; filename\*=UTF-8''([A-Za-z0-9%!#$&+\-.^_`|~]+)", header
+    )
+    assert match, header
+    return match.group(1), unquote(match.group(2), encoding="utf-8", errors="strict")
+
+
+def test_content_disposition_of_a_non_ascii_name_round_trips():
+    ascii_name, exact = _disposition_parts(media_storage.content_disposition("matrícula.pdf"))
+    assert ascii_name == "matricula.pdf"
+    assert exact == "matrícula.pdf"
+
+
+@pytest.mark.parametrize(
+    "filename",
+    [
+        'boleto"; filename="evil.exe',
+        "boleto.pdf\r\nX-Amz-Meta-Evil: 1",
+        "boleto\n.pdf",
+        "bo\\leto\u2028.pdf\t",
+        'a"b\\"c;d=e%41.pdf',
+    ],
+)
+def test_quotes_and_newlines_in_a_name_cannot_break_the_header(filename):
+    header = media_storage.content_disposition(filename)
+    assert header.isascii() and header.isprintable()  # no CR/LF/control: one header, one line
+    ascii_name, exact = _disposition_parts(header)  # exactly two parameters, nothing injected
+    assert "%" not in ascii_name  # RFC 6266 D: some clients percent-decode `filename`
+    assert "\r" not in exact and "\n" not in exact and "\u2028" not in exact
+    assert exact.startswith(filename[:2])  # still the customer's name
+
+
+def test_a_name_with_nothing_ascii_gets_a_neutral_fallback_not_a_hidden_file():
+    ascii_name, exact = _disposition_parts(media_storage.content_disposition("学生证.pdf"))
+    assert ascii_name == "arquivo.pdf"
+    assert exact == "学生证.pdf"
+    assert _disposition_parts(media_storage.content_disposition("   "))[0] == "arquivo"
+
+
+def test_a_very_long_name_is_cut_keeping_its_extension():
+    header = media_storage.content_disposition("ç" * 5000 + ".pdf")
+    ascii_name, exact = _disposition_parts(header)
+    assert len(header) < 2000  # S3 refuses requests whose headers pass 8 KB
+    assert exact.endswith(".pdf") and len(exact) == media_storage.MAX_FILENAME_CHARS
+    assert ascii_name.endswith(".pdf") and ascii_name.startswith("ccc")

@@ -185,3 +185,90 @@ def test_statuses_map_words_and_billing():
     assert by[("wamid.1", "deleted")]["status_envio"] is None
     assert by[("wamid.2", "sent")]["billing_category"] is None  # kept in the raw payload only
     assert by[("wamid.2", "sent")]["payload"]["pricing"]["category"] == "referral_conversion"
+
+
+def test_signature_compare_is_constant_time(monkeypatch):
+    import hmac
+
+    calls = []
+    real = hmac.compare_digest
+
+    def spy(a, b):
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(signature.hmac, "compare_digest", spy)
+    body = b'{"a":1}'
+    assert signature.is_valid(body, signature.sign(body, "s"), "s")
+    assert not signature.is_valid(body, "sha256=" + "0" * 64, "s")
+    assert len(calls) == 2
+
+
+def test_status_with_an_odd_part_still_counts():
+    raw = wa.status("wamid.1", "delivered", category="utility")
+    raw["pricing"] = "gratuito"  # a string where an object is expected
+    raw["errors"] = [{"code": 1.5, "title": {"x": 1}}]
+    parsed = inbound.parse_payload(wa.envelope(wa.value(statuses=[raw])))
+    assert [(s["whatsapp_id"], s["status_envio"]) for s in parsed.statuses] == [("wamid.1", "entregue")]
+    assert parsed.statuses[0]["errors"] == raw["errors"] and parsed.statuses[0]["billing_category"] is None
+
+
+def test_user_changed_number_names_the_new_number():
+    row = _one(wa.system("551187654321", new_wa_id="5521998765432"))
+    assert row.numero_novo == {"telefone": "+5521998765432", "wa_id": "5521998765432"}
+    legacy = wa.system(CUSTOMER)
+    legacy["system"] = {"type": "user_changed_number", "new_wa_id": "5521998765432", "body": "mudou"}
+    assert _one(legacy).numero_novo["telefone"] == "+5521998765432"
+    same = wa.system(CUSTOMER, new_wa_id="551187654321")  # the 12-digit form of the same number
+    assert _one(same).numero_novo is None
+
+
+def test_order_text_is_its_content():
+    row = _one(wa.order(CUSTOMER))
+    assert (row.tipo, row.conteudo) == ("nao_suportado", "Pedido")
+
+
+def test_account_changes_are_kept_as_eventos():
+    payload = wa.envelope(
+        ("message_template_quality_update", wa.template_quality_update("boas_vindas")),
+        ("template_category_update", wa.template_category_update("boas_vindas")),
+        ("message_template_status_update", wa.template_status_update("boas_vindas", event="FLAGGED")),
+        ("account_update", {"event": "VERIFIED_ACCOUNT"}),
+        ("calls", {"novo": True}),
+    )
+    parsed = inbound.parse_payload(payload)
+    assert [e["tipo"] for e in parsed.eventos] == [
+        "template_qualidade",
+        "template_categoria",
+        "template_status",
+        "whatsapp_conta",
+        "whatsapp_webhook",
+    ]
+    assert parsed.eventos[0]["dados"]["value"]["new_quality_score"] == "YELLOW"
+    assert parsed.templates == []  # FLAGGED has no template_status
+    again = inbound.parse_payload(payload)
+    assert [e["chave"] for e in again.eventos] == [e["chave"] for e in parsed.eventos]  # stable keys
+
+
+def test_unusable_messages_and_unknown_value_keys_are_kept():
+    nobody = wa.text("não é telefone", "oi")
+    parsed = inbound.parse_payload(wa.envelope(wa.value([nobody, "texto solto"], message_echoes=[{"x": 1}])))
+    assert parsed.messages == []
+    by_tipo = {}
+    for e in parsed.eventos:
+        by_tipo.setdefault(e["tipo"], []).append(e["dados"])
+    assert [d["raw"] for d in by_tipo["whatsapp_descartado"]] == [nobody, "texto solto"]
+    assert by_tipo["whatsapp_webhook"][0]["campos"] == {"message_echoes": [{"x": 1}]}
+
+
+def test_odd_siblings_never_hide_the_messages_of_a_value():
+    msg = wa.text(CUSTOMER, "oi")
+    val = wa.value([msg], errors="quebrado", contacts={"não": "lista"}, statuses=7)
+    val["metadata"] = "não é objeto"
+    parsed = inbound.parse_payload(wa.envelope(val))
+    assert [m.whatsapp_id for m in parsed.messages] == [msg["id"]]
+    kept = sorted(e["dados"]["item"] for e in parsed.eventos if e["tipo"] == "whatsapp_descartado")
+    assert kept == ["value.contacts", "value.errors", "value.metadata", "value.statuses"]
+    odd_entry = {"object": "whatsapp_business_account", "entry": [{"id": {"x": 1}, "changes": [{"field": ["f"]}]}]}
+    parsed = inbound.parse_payload(odd_entry)
+    assert [e["dados"]["item"] for e in parsed.eventos] == ["change"]  # no value: kept, not lost

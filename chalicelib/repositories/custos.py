@@ -1,0 +1,53 @@
+"""SQL of the cost report: outbound messages by billing category and period."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from chalicelib import db
+
+# One statement over the range (idx_mensagens_saida_created of 0008): each outbound message
+# is classified once by the `pricing` objects its status webhooks left in
+# dados.statuses[<word>] (Meta's authority on what was billed): `billable` when Meta says so,
+# otherwise `type` regular = charged, free_* = free; no pricing at all = unknown (failed
+# sends, or statuses not received yet). GROUPING SETS give the per-period rows, the totals
+# per category and the grand total in the same scan.
+_REPORT_SQL = """
+WITH saida AS (
+    SELECT date_trunc(:unidade, m.created_at AT TIME ZONE :fuso)::date AS periodo,
+           m.billing_category::text AS billing_category,
+           m.status_envio,
+           p.cobrada
+      FROM mensagens m
+      LEFT JOIN LATERAL (
+          SELECT bool_or(CASE
+                     WHEN jsonb_typeof(s.value -> 'pricing' -> 'billable') = 'boolean'
+                         THEN (s.value -> 'pricing' ->> 'billable')::boolean
+                     WHEN s.value -> 'pricing' ->> 'type' = 'regular' THEN true
+                     WHEN s.value -> 'pricing' ->> 'type' LIKE 'free%' THEN false
+                 END) AS cobrada
+            FROM jsonb_each(CASE WHEN jsonb_typeof(m.dados -> 'statuses') = 'object'
+                                 THEN m.dados -> 'statuses' ELSE '{}'::jsonb END) AS s
+           WHERE jsonb_typeof(s.value -> 'pricing') = 'object'
+      ) p ON true
+     WHERE m.direcao = 'saida'
+       AND m.created_at >= (CAST(:de AS date)::timestamp AT TIME ZONE :fuso)
+       AND m.created_at < ((CAST(:ate AS date) + 1)::timestamp AT TIME ZONE :fuso)
+)
+SELECT periodo, billing_category,
+       GROUPING(periodo) AS sem_periodo, GROUPING(billing_category) AS sem_categoria,
+       count(*) AS mensagens,
+       count(*) FILTER (WHERE cobrada) AS cobradas,
+       count(*) FILTER (WHERE NOT cobrada) AS gratuitas,
+       count(*) FILTER (WHERE cobrada IS NULL) AS sem_informacao,
+       count(*) FILTER (WHERE status_envio = 'falhou') AS falhas
+  FROM saida
+ GROUP BY GROUPING SETS ((periodo, billing_category), (billing_category), ())
+ ORDER BY GROUPING(periodo), periodo, billing_category NULLS LAST
+"""
+
+
+def report(de: date, ate: date, unidade: str, fuso: str) -> list[dict[str, Any]]:
+    """unidade: 'day' or 'month' (date_trunc's words); fuso: the IANA zone days are counted in."""
+    return db.query(_REPORT_SQL, de=de.isoformat(), ate=ate.isoformat(), unidade=unidade, fuso=fuso)

@@ -1,0 +1,208 @@
+"""SQL of LGPD requests: one contact's data for export, and its anonymisation.
+
+Every function is one set-based statement over the contact's rows (no query per
+conversation or message). The message wipe itself is 0008's trigger: marking a message
+`anonimizada` is what clears it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib import db
+
+
+def lock_contato(contato_id: str) -> dict[str, Any] | None:
+    """The contact, locked until the transaction ends (two erasures of one contact serialise)."""
+    return db.query_one("SELECT * FROM contatos WHERE id = CAST(:id AS uuid) FOR UPDATE", id=contato_id)
+
+
+def admin_nome(admin_id: str) -> str | None:
+    return db.scalar("SELECT nome FROM administradores WHERE id = CAST(:id AS uuid)", id=admin_id)
+
+
+# --- export ---------------------------------------------------------------------------------
+
+
+def conversas(contato_id: str) -> list[dict[str, Any]]:
+    return db.query(
+        "SELECT * FROM conversas WHERE contato_id = CAST(:id AS uuid) ORDER BY created_at, id",
+        id=contato_id,
+    )
+
+
+def mensagens(contato_id: str, limit: int) -> list[dict[str, Any]]:
+    """Messages of all the contact's conversations, oldest first, at most `limit`, each with the
+    files stored for it (`media_files`, aggregated: one statement, no query per message)."""
+    return db.query(
+        """
+        SELECT m.*, a.nome AS enviado_por_nome,
+               coalesce((SELECT jsonb_agg(jsonb_build_object(
+                                    'id', f.id, 'storage_key', f.storage_key, 'thumbnail_key', f.thumbnail_key,
+                                    'mime_type', f.mime_type, 'size_bytes', f.size_bytes, 'sha256', f.sha256,
+                                    'width', f.width, 'height', f.height, 'created_at', f.created_at)
+                                ORDER BY f.created_at)
+                         FROM media_files f WHERE f.mensagem_id = m.id), '[]'::jsonb) AS media_files
+          FROM mensagens m
+          JOIN conversas c ON c.id = m.conversa_id
+          LEFT JOIN administradores a ON a.id = m.enviado_por
+         WHERE c.contato_id = CAST(:id AS uuid)
+         ORDER BY m.created_at, m.id
+         LIMIT :limit
+        """,
+        id=contato_id,
+        limit=limit,
+    )
+
+
+def eventos(contato_id: str, limit: int) -> list[dict[str, Any]]:
+    return db.query(
+        "SELECT id, contato_id, tipo, dados, created_at FROM eventos WHERE contato_id = CAST(:id AS uuid)"
+        " ORDER BY created_at, id LIMIT :limit",
+        id=contato_id,
+        limit=limit,
+    )
+
+
+# --- anonymisation --------------------------------------------------------------------------
+
+
+def media_locations(contato_id: str) -> list[str]:
+    """Every S3 location the contact's messages point at: the message's media and thumbnail,
+    the upload an outbound media was sent from (dados.media.key), and media_files' keys."""
+    rows = db.query(
+        """
+        WITH msgs AS (
+            SELECT m.id, m.media_url, m.thumbnail_url, m.dados
+              FROM mensagens m JOIN conversas c ON c.id = m.conversa_id
+             WHERE c.contato_id = CAST(:id AS uuid)
+        )
+        SELECT DISTINCT loc FROM (
+            SELECT media_url AS loc FROM msgs
+            UNION ALL SELECT thumbnail_url FROM msgs
+            UNION ALL SELECT dados -> 'media' ->> 'key' FROM msgs WHERE jsonb_typeof(dados -> 'media') = 'object'
+            UNION ALL SELECT f.storage_key FROM media_files f JOIN msgs ON msgs.id = f.mensagem_id
+            UNION ALL SELECT f.thumbnail_key FROM media_files f JOIN msgs ON msgs.id = f.mensagem_id
+        ) l
+        WHERE loc IS NOT NULL AND loc <> '' AND loc !~* '^https?://'
+        ORDER BY loc
+        """,
+        id=contato_id,
+    )
+    return [r["loc"] for r in rows]
+
+
+def anonimizar_contato(contato_id: str, telefone: str, wa_id: str) -> dict[str, Any] | None:
+    """Identity out, placeholder in; the lead goes with it. Returns the contact as it now is."""
+    return db.query_one(
+        """
+        WITH lead AS (DELETE FROM interessados WHERE contato_id = CAST(:id AS uuid) RETURNING id)
+        UPDATE contatos SET
+            anonimizado = true,
+            telefone = :telefone,
+            wa_id = :wa_id,
+            nome = NULL,
+            nome_perfil = NULL,
+            nome_editado = false,
+            origem_campanha = NULL,
+            opt_in_status = false
+         WHERE id = CAST(:id AS uuid) AND NOT anonimizado
+        RETURNING *, (SELECT count(*) FROM lead) AS interessados_removidos
+        """,
+        id=contato_id,
+        telefone=telefone,
+        wa_id=wa_id,
+    )
+
+
+def anonimizar_mensagens(contato_id: str) -> dict[str, Any]:
+    """Mark every message of the contact (0008's trigger wipes it), drop its media_files rows
+    and the stored answers of its idempotent sends (they hold the sent text). Counts back."""
+    return db.query_one(
+        """
+        WITH conv AS (SELECT id FROM conversas WHERE contato_id = CAST(:id AS uuid)),
+        arquivos AS (
+            DELETE FROM media_files f USING mensagens m
+             WHERE f.mensagem_id = m.id AND m.conversa_id IN (SELECT id FROM conv)
+            RETURNING f.id
+        ),
+        respostas AS (
+            DELETE FROM envio_idempotencia WHERE conversa_id IN (SELECT id FROM conv) RETURNING conversa_id
+        ),
+        marcadas AS (
+            UPDATE mensagens SET anonimizada = true WHERE conversa_id IN (SELECT id FROM conv) RETURNING id
+        )
+        SELECT (SELECT count(*) FROM marcadas) AS mensagens,
+               (SELECT count(*) FROM arquivos) AS media_files,
+               (SELECT count(*) FROM respostas) AS envios
+        """,
+        id=contato_id,
+    )
+
+
+# Event keys that name only our own rows or people (ids, the channel, journey states); every
+# other key may carry the contact's data (telefone, wa_id, names, texts, referral) and goes.
+EVENTO_CHAVES_MANTIDAS = (
+    "conversa_id",
+    "mensagem_id",
+    "atendente_id",
+    "anterior_id",
+    "por",
+    "canal",
+    "origem",
+    "source",
+)
+
+
+def anonimizar_eventos(contato_id: str) -> int:
+    return db.execute(
+        """
+        UPDATE eventos e SET dados = (
+            SELECT coalesce(jsonb_object_agg(d.key, d.value), '{}'::jsonb)
+              FROM jsonb_each(CASE WHEN jsonb_typeof(e.dados) = 'object' THEN e.dados ELSE '{}'::jsonb END) d
+             WHERE d.key = ANY(CAST(:chaves AS text[])) AND jsonb_typeof(d.value) IN ('string', 'null')
+        )
+         WHERE e.contato_id = CAST(:id AS uuid)
+        """,
+        id=contato_id,
+        chaves=list(EVENTO_CHAVES_MANTIDAS),
+    )
+
+
+def remover_status_pendentes(enderecos: list[str]) -> int:
+    """Statuses still waiting for their message carry the number as recipient_id."""
+    if not enderecos:
+        return 0
+    return db.execute(
+        "DELETE FROM whatsapp_status_pendentes"
+        " WHERE payload ->> 'recipient_id' IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))",
+        ids=json.dumps(sorted(set(enderecos))),
+    )
+
+
+def encerrar_conversas(contato_id: str) -> list[dict[str, Any]]:
+    """Close the contact's open conversation (nobody may answer an erased contact)."""
+    return db.query(
+        "UPDATE conversas SET status = 'encerrada', closed_at = now()"
+        " WHERE contato_id = CAST(:id AS uuid) AND status = 'ativa' RETURNING id, closed_at",
+        id=contato_id,
+    )
+
+
+def conversas_json(contato_id: str) -> list[dict[str, Any]]:
+    rows = db.query(
+        "SELECT to_jsonb(c) AS conversa FROM conversas c WHERE c.contato_id = CAST(:id AS uuid)"
+        " ORDER BY c.created_at, c.id",
+        id=contato_id,
+    )
+    return [r["conversa"] for r in rows]
+
+
+def registrar_anonimizacao(contato_id: str, dados: dict[str, Any]) -> dict[str, Any]:
+    return db.query_one(
+        "INSERT INTO eventos (contato_id, tipo, dados, chave)"
+        " VALUES (CAST(:id AS uuid), 'anonimizado', CAST(:dados AS jsonb), 'anonimizado:' || :id) RETURNING *",
+        id=contato_id,
+        dados=json.dumps(dados),
+    )

@@ -1,0 +1,269 @@
+"""LGPD requests of a contact: export (art. 18, access and portability) and anonymisation.
+
+Anonymisation is irreversible and happens in one transaction: the contact's identity is
+replaced by a random placeholder number, the lead is deleted, the messages and events keep
+only what the cost report and the school's history need, and the media objects are deleted
+from S3 (every version: the bucket is versioned) before the commit, so a storage failure
+rolls everything back and the request can simply be repeated. Live events go out after the
+commit.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib import db
+from chalicelib.http import ApiError, not_found
+from chalicelib.observability import logger
+from chalicelib.repositories import contatos, interessados
+from chalicelib.repositories import lgpd as repo
+
+# An export is one JSON response (API Gateway and Lambda cap it at 6 MB): bounded, and
+# `truncado` says when a contact has more than this.
+MAX_MENSAGENS = 3000
+MAX_EVENTOS = 3000
+
+# +999 is not assigned to any country (ITU reserves it), so no real sender can ever have it:
+# the webhook, which finds contacts by telefone, can never re-identify an anonymised contact.
+# The digits after it are random, not derived from the number (a hash of a phone number is
+# reversed by trying all numbers).
+PLACEHOLDER_PREFIX = "+999"
+PLACEHOLDER_RANDOM_DIGITS = 12  # 15 digits in all: E.164's maximum, and the CHECK's
+PLACEHOLDER_ATTEMPTS = 3
+
+S3_DELETE_BATCH = 1000  # delete_objects' maximum per call
+
+
+class AnonimizarIn(BaseModel):
+    """Erasure is irreversible: the caller must say so explicitly."""
+
+    model_config = ConfigDict(extra="forbid")
+    confirmar: bool = Field(description="Precisa ser true: a anonimização é irreversível.")
+
+
+class ExportOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    exportado_em: datetime
+    contato: dict[str, Any]
+    interessado: dict[str, Any] | None
+    conversas: list[dict[str, Any]]
+    eventos: list[dict[str, Any]]
+    truncado: bool
+
+
+class AnonimizarOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    contato: dict[str, Any]
+    mensagens_anonimizadas: int
+    objetos_removidos: int
+    conversas_encerradas: list[str]
+
+
+# --- export -------------------------------------------------------------------------------
+
+
+def exportar(contato_id: str, admin_id: str) -> dict[str, Any]:
+    """Everything stored about the contact, as one document; media as short-lived URLs."""
+    from chalicelib.repositories import eventos as eventos_repo
+    from chalicelib.services.inbox import shape_mensagem
+
+    contato = contatos.get(contato_id)
+    if contato is None:
+        raise not_found("Contato")
+    conversas = repo.conversas(contato_id)
+    mensagens = repo.mensagens(contato_id, MAX_MENSAGENS + 1)
+    eventos = repo.eventos(contato_id, MAX_EVENTOS + 1)
+    truncado = len(mensagens) > MAX_MENSAGENS or len(eventos) > MAX_EVENTOS
+    por_conversa: dict[str, list[dict[str, Any]]] = {str(c["id"]): [] for c in conversas}
+    for row in mensagens[:MAX_MENSAGENS]:
+        mensagem = shape_mensagem(row)
+        mensagem["media_files"] = [_shape_media_file(f) for f in (row.get("media_files") or [])]
+        por_conversa.setdefault(str(row["conversa_id"]), []).append(mensagem)
+    documento = {
+        "exportado_em": datetime.now(UTC),
+        "exportado_por": admin_id,
+        "contato": contato,
+        "interessado": interessados.get_by_contato(contato_id),
+        "conversas": [{**c, "mensagens": por_conversa.get(str(c["id"]), [])} for c in conversas],
+        "eventos": eventos[:MAX_EVENTOS],
+        "truncado": truncado,
+        "limites": {"mensagens": MAX_MENSAGENS, "eventos": MAX_EVENTOS},
+    }
+    # Accountability (LGPD art. 37): who took a copy of this person's data, and when.
+    eventos_repo.registrar(contato_id, "dados_exportados", {"por": admin_id, "truncado": truncado})
+    return documento
+
+
+def _shape_media_file(row: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib.services.inbox import _presign
+
+    shaped = {k: v for k, v in row.items() if k not in ("storage_key", "thumbnail_key")}
+    shaped["url"] = _presign(row.get("storage_key"))
+    shaped["thumbnail_url"] = _presign(row.get("thumbnail_key"))
+    return shaped
+
+
+# --- anonymisation ------------------------------------------------------------------------
+
+
+def new_placeholder() -> str:
+    digits = str(secrets.randbelow(10**PLACEHOLDER_RANDOM_DIGITS)).zfill(PLACEHOLDER_RANDOM_DIGITS)
+    return PLACEHOLDER_PREFIX + digits
+
+
+def anonimizar(contato_id: str, admin_id: str, pedido: AnonimizarIn) -> dict[str, Any]:
+    if not pedido.confirmar:
+        raise ApiError(
+            422,
+            "ValidationError",
+            'Confirme a anonimização com "confirmar": true; ela é irreversível.',
+            field="confirmar",
+        )
+    for attempt in range(1, PLACEHOLDER_ATTEMPTS + 1):
+        try:
+            result = _anonimizar(contato_id, admin_id)
+            break
+        except Exception as exc:
+            # A random placeholder that already exists (1 in 10^12 per contact): draw again.
+            if attempt == PLACEHOLDER_ATTEMPTS or not _is_placeholder_collision(exc):
+                raise
+    _publish(result)
+    return result["resposta"]
+
+
+def _anonimizar(contato_id: str, admin_id: str) -> dict[str, Any]:
+    with db.transaction():
+        contato = repo.lock_contato(contato_id)
+        if contato is None:
+            raise not_found("Contato")
+        if contato["anonimizado"]:
+            raise ApiError(409, "ContactAnonymized", "Este contato já foi anonimizado.")
+        locations = repo.media_locations(contato_id)
+        enderecos = _enderecos(contato)
+        telefone = new_placeholder()
+        novo = repo.anonimizar_contato(contato_id, telefone, telefone.lstrip("+"))
+        interessados_removidos = int(novo.pop("interessados_removidos") or 0)
+        contagens = repo.anonimizar_mensagens(contato_id)
+        repo.anonimizar_eventos(contato_id)
+        repo.remover_status_pendentes(enderecos)
+        encerradas = repo.encerrar_conversas(contato_id)
+        objetos = purge_objects(locations)  # last: an S3 failure rolls all of the above back
+        repo.registrar_anonimizacao(
+            contato_id,
+            {
+                "por": admin_id,
+                "por_nome": repo.admin_nome(admin_id),
+                "mensagens": int(contagens["mensagens"]),
+                "media_files": int(contagens["media_files"]),
+                "objetos_removidos": objetos,
+                "interessado_removido": interessados_removidos > 0,
+            },
+        )
+        conversas = repo.conversas_json(contato_id)
+    logger.info(
+        "contact anonymised",
+        extra={"contato_id": contato_id, "admin_id": admin_id, "mensagens": contagens["mensagens"], "objetos": objetos},
+    )
+    return {
+        "resposta": {
+            "contato": novo,
+            "mensagens_anonimizadas": int(contagens["mensagens"]),
+            "objetos_removidos": objetos,
+            "conversas_encerradas": [str(r["id"]) for r in encerradas],
+        },
+        "conversas": conversas,
+        "encerradas": encerradas,
+    }
+
+
+def _enderecos(contato: dict[str, Any]) -> list[str]:
+    """The forms of the number WhatsApp may use as recipient_id (digits, with or without 9)."""
+    from chalicelib.whatsapp.phones import brazilian_variants
+
+    enderecos = [t.lstrip("+") for t in brazilian_variants(contato["telefone"])]
+    if contato.get("wa_id"):
+        enderecos.append(contato["wa_id"])
+    return enderecos
+
+
+def _is_placeholder_collision(exc: Exception) -> bool:
+    from pg8000.exceptions import DatabaseError
+
+    if not (isinstance(exc, DatabaseError) and exc.args and isinstance(exc.args[0], dict)):
+        return False
+    return exc.args[0].get("C") == "23505" and "telefone" in str(exc.args[0].get("n") or exc.args[0].get("M"))
+
+
+def _publish(result: dict[str, Any]) -> None:
+    """After the commit; never fails the request (realtime.publish_many never raises)."""
+    from chalicelib.services import realtime
+
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("conversation:closed", {"conversa_id": r["id"], "closed_at": r["closed_at"]}) for r in result["encerradas"]
+    ]
+    events += [("conversation:updated", {"conversa": c}) for c in result["conversas"]]
+    for event, data in events:
+        realtime.publish(event, data)
+
+
+# --- S3 -----------------------------------------------------------------------------------
+
+
+def _prefixes(locations: list[str]) -> dict[tuple[str, str], bool]:
+    """(bucket, prefix) → exact. An inbound media key `media/yyyy/mm/<mensagem_id>/<file>`
+    has the message's own folder (original, thumbnail, anything a half-done job left), so
+    the folder is purged; any other key (an outbound upload) is purged exactly."""
+    from chalicelib.services.media_urls import split_location
+
+    prefixes: dict[tuple[str, str], bool] = {}
+    for location in locations:
+        bucket, key = split_location(location)
+        if not bucket or not key:
+            continue
+        parts = key.split("/")
+        if parts[0] == "media" and len(parts) == 5 and parts[3]:
+            prefixes[(bucket, "/".join(parts[:4]) + "/")] = False
+        else:
+            prefixes.setdefault((bucket, key), True)
+    return prefixes
+
+
+def purge_objects(locations: list[str]) -> int:
+    """Delete every version (and delete marker) of these objects; returns how many versions
+    went. Raises ApiError 503 when S3 refuses, so the caller's transaction rolls back."""
+    if not locations:
+        return 0
+    from chalicelib.services.media_urls import s3_client
+
+    s3 = s3_client()
+    por_bucket: dict[str, list[dict[str, str]]] = {}
+    try:
+        for (bucket, prefix), exact in sorted(_prefixes(locations).items()):
+            for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Versions", []) + page.get("DeleteMarkers", []):
+                    if exact and item["Key"] != prefix:
+                        continue
+                    por_bucket.setdefault(bucket, []).append({"Key": item["Key"], "VersionId": item["VersionId"]})
+        removidos = 0
+        for bucket, objetos in por_bucket.items():
+            for start in range(0, len(objetos), S3_DELETE_BATCH):
+                lote = objetos[start : start + S3_DELETE_BATCH]
+                answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": lote, "Quiet": True})
+                if answer.get("Errors"):
+                    first = answer["Errors"][0]
+                    raise RuntimeError(f"delete_objects: {first.get('Code')} {first.get('Key')}")
+                removidos += len(lote)
+    except ApiError:
+        raise
+    except Exception as exc:
+        logger.exception("LGPD media purge failed")
+        raise ApiError(
+            503,
+            "StorageUnavailable",
+            "Não foi possível apagar as mídias do contato; nada foi alterado. Tente novamente.",
+        ) from exc
+    return removidos
