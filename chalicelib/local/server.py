@@ -27,6 +27,8 @@ def main() -> None:
     )
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    # Explicit, because a shell starting us in the background may have set SIGINT to "ignore".
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         stack.start()
         print("crm-inbox local stack is up:", flush=True)
