@@ -54,7 +54,33 @@ def connection_params(url: str) -> dict[str, Any]:
         params["unix_sock"] = f"{socket_dir}/.s.PGSQL.{params['port']}"
     else:
         params["host"] = socket_dir or parsed.hostname or "localhost"
+    ssl_context = _ssl_context(query.get("sslmode", ["disable"])[0], query.get("sslrootcert", [None])[0])
+    if ssl_context is not None:
+        params["ssl_context"] = ssl_context
     return params
+
+
+def _ssl_context(sslmode: str, root_cert: str | None):
+    """libpq's sslmode names: RDS refuses plain connections (rds.force_ssl=1 from PG 15).
+
+    `require` encrypts without checking the server's certificate; `verify-ca` and
+    `verify-full` check it against `sslrootcert` (e.g. the RDS CA bundle shipped with the
+    app), `verify-full` also the host name.
+    """
+    import ssl
+
+    if sslmode in ("disable", "allow", "prefer"):
+        return None
+    if sslmode == "require":
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    if sslmode in ("verify-ca", "verify-full"):
+        context = ssl.create_default_context(cafile=root_cert)
+        context.check_hostname = sslmode == "verify-full"
+        return context
+    raise ValueError(f"unknown sslmode {sslmode!r} in DATABASE_URL")
 
 
 def database_url() -> str:

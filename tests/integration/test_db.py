@@ -76,6 +76,18 @@ def test_database_url_is_parsed_into_connection_params(url, expected):
     assert {key: params.get(key) for key in expected} == expected
 
 
+def test_sslmode_require_encrypts_without_verifying_and_verify_full_checks_the_host():
+    import ssl
+
+    required = db.connection_params("postgresql://u:p@db.example.com/crm?sslmode=require")["ssl_context"]
+    assert required.verify_mode == ssl.CERT_NONE and not required.check_hostname
+    full = db.connection_params("postgresql://u:p@db.example.com/crm?sslmode=verify-full")["ssl_context"]
+    assert full.verify_mode == ssl.CERT_REQUIRED and full.check_hostname
+    assert "ssl_context" not in db.connection_params("postgresql://u:p@db.example.com/crm")
+    with pytest.raises(ValueError, match="sslmode"):
+        db.connection_params("postgresql://u:p@db.example.com/crm?sslmode=sometimes")
+
+
 def test_database_url_with_another_scheme_is_refused():
     with pytest.raises(ValueError):
         db.connection_params("mysql://u@h/db")

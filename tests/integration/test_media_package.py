@@ -2,61 +2,31 @@
 SQS event source ReportBatchItemFailures; the queue (infra/stateful.yaml) outlives the Lambda timeout
 and dead-letters after 5 receives.
 
-The real `chalice package` CLI runs on a throwaway project holding this repository's chalicelib,
-.chalice/config.json and merge template, with an app.py that registers the media worker blueprint
-as app.py does. Without a requirements.txt there it packages offline in about a second; the full
-app's package needs its dependencies downloaded, which tests must not do.
+The real `chalice package` CLI runs on a throwaway copy of the whole app (stage dev here; prod in
+test_deploy_package.py, whose `package_app` this reuses). Without a requirements.txt there it
+packages offline in about a second; the app's dependencies would have to be downloaded otherwise,
+which tests must not do. The whole app, not just the worker: the merge template's Globals refer to
+resources only the whole app has (the websocket API).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.integration.test_deploy_package import package_app
+
 ROOT = Path(__file__).resolve().parents[2]
-
-APP_PY = """
-from chalice import Chalice, ConvertToMiddleware
-from chalicelib.observability import logger
-from chalicelib.routes import media_worker
-
-app = Chalice(app_name="crm-inbox", configure_logs=False)
-app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context))
-app.register_blueprint(media_worker.bp)
-"""
 
 
 @pytest.fixture(scope="module")
 def packaged(tmp_path_factory) -> dict:
-    project = tmp_path_factory.mktemp("pkg-project")
-    shutil.copytree(ROOT / "chalicelib", project / "chalicelib", ignore=shutil.ignore_patterns("__pycache__"))
-    (project / ".chalice").mkdir()
-    shutil.copy(ROOT / ".chalice" / "config.json", project / ".chalice" / "config.json")
-    (project / "app.py").write_text(APP_PY)
-    out = project / "out"
-    chalice = Path(sys.executable).parent / "chalice"
-    done = subprocess.run(
-        [
-            str(chalice),
-            "package",
-            "--stage",
-            "dev",
-            "--merge-template",
-            str(ROOT / "infra/chalice-merge.json"),
-            str(out),
-        ],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    out = package_app(tmp_path_factory.mktemp("pkg-project"), "dev")
     return json.loads((out / "sam.json").read_text())
 
 
