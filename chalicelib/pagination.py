@@ -64,6 +64,24 @@ def decode_time_id(cursor: str | None) -> tuple[str, str] | tuple[None, None]:
     return parsed.isoformat(), str(row_id)
 
 
+def decode_time_seq(cursor: str | None) -> tuple[str, int] | tuple[None, None]:
+    """A (timestamp, seq) cursor (message pages: mensagens.seq breaks same-second ties)."""
+    import datetime as dt
+
+    values = decode(cursor, 2)
+    if values is None:
+        return None, None
+    ts, seq = values
+    try:
+        parsed = dt.datetime.fromisoformat(str(ts))
+    except ValueError as exc:
+        raise invalid_cursor() from exc
+    # bool is an int to Python; a bigint beyond 2**63 would fail the CAST in SQL.
+    if parsed.tzinfo is None or isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2**63:
+        raise invalid_cursor()
+    return parsed.isoformat(), seq
+
+
 def decode_text_id(cursor: str | None) -> tuple[str, str] | tuple[None, None]:
     import uuid
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import db
+from chalicelib.repositories.inbox import JANELA_ABERTA_SQL
 
 # The ativa conversation of each contact, opening one where there is none. The partial
 # unique index idx_conversa_ativa_por_contato arbitrates between concurrent openers: the
@@ -41,11 +42,12 @@ def find_or_open_ativas(contato_ids: list[str]) -> list[dict[str, Any]]:
 
 
 def get_many_json(conversa_ids: list[str]) -> list[dict[str, Any]]:
-    """Whole rows as JSON objects (for live events)."""
+    """Whole rows as JSON objects with `janela_aberta` by the database clock (for live events)."""
     if not conversa_ids:
         return []
     rows = db.query(
-        "SELECT to_jsonb(c) AS conversa FROM conversas c WHERE c.id = ANY(CAST(:ids AS uuid[]))",
+        f"SELECT to_jsonb(c) || jsonb_build_object('janela_aberta', {JANELA_ABERTA_SQL}) AS conversa"  # noqa: S608
+        " FROM conversas c WHERE c.id = ANY(CAST(:ids AS uuid[]))",
         ids=[str(i) for i in conversa_ids],
     )
     return [row["conversa"] for row in rows]

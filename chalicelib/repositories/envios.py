@@ -84,12 +84,15 @@ def mark_sent(mensagem_id: str, whatsapp_id: str, dados: dict[str, Any]) -> dict
     """WhatsApp accepted the message: it has its wamid and counts as sent.
 
     Only a pendente message moves to enviada: a status webhook may already have moved it
-    further (statuses only move forward).
+    further (statuses only move forward). A message the sweep of unconfirmed sends failed
+    (fail_unconfirmed) while this request was still alive is confirmed after all.
     """
     return db.query_one(
         "UPDATE mensagens SET whatsapp_id = :whatsapp_id,"  # noqa: S608
-        " status_envio = CASE WHEN status_envio = 'pendente' THEN 'enviada' ELSE status_envio END,"
-        " dados = dados || CAST(:dados AS jsonb)"
+        " status_envio = CASE WHEN status_envio = 'pendente' OR dados #>> '{erro,type}' = 'sem_confirmacao'"
+        " THEN 'enviada' ELSE status_envio END,"
+        " dados = CASE WHEN dados #>> '{erro,type}' = 'sem_confirmacao' THEN dados - 'erro' ELSE dados END"
+        " || CAST(:dados AS jsonb)"
         f" WHERE id = CAST(:id AS uuid) RETURNING {MENSAGEM_COLUMNS}",
         id=mensagem_id,
         whatsapp_id=whatsapp_id,
@@ -105,6 +108,56 @@ def mark_failed(mensagem_id: str, erro: dict[str, Any]) -> dict[str, Any]:
         f" WHERE id = CAST(:id AS uuid) RETURNING {MENSAGEM_COLUMNS}",
         id=mensagem_id,
         erro=json.dumps(erro),
+    )
+
+
+# A send whose request died between storing the message and WhatsApp's answer (the Lambda
+# was killed) leaves it pendente without a wamid, and its Idempotency-Key in progress. One
+# statement fails those rows and completes their keys with the stored answer, so a retry
+# with the key replays the failure instead of sending again (WhatsApp may have the message).
+# SKIP LOCKED: a row a send still holds is left for the next run.
+_FAIL_UNCONFIRMED_SQL = f"""
+WITH presas AS (
+    SELECT id FROM mensagens
+    WHERE direcao = 'saida' AND status_envio = 'pendente' AND whatsapp_id IS NULL
+      AND created_at < now() - CAST(:idade AS interval)
+    ORDER BY created_at
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+),
+falhas AS (
+    UPDATE mensagens m SET status_envio = 'falhou',
+           dados = m.dados || jsonb_build_object('erro', CAST(:erro AS jsonb))
+    FROM presas p WHERE m.id = p.id
+    RETURNING {", ".join("m." + c.strip() for c in MENSAGEM_COLUMNS.split(","))}
+),
+chaves AS (
+    UPDATE envio_idempotencia k SET
+        status_code = :status_code,
+        resposta = CAST(:resposta AS jsonb) || jsonb_build_object('mensagem_id', f.id),
+        resposta_headers = '{{}}'::jsonb,
+        completed_at = now()
+    FROM falhas f
+    WHERE k.mensagem_id = f.id AND k.completed_at IS NULL
+    RETURNING k.mensagem_id
+)
+SELECT f.*, (SELECT count(*) FROM chaves) AS chaves_concluidas FROM falhas f ORDER BY f.created_at
+"""  # noqa: S608 - column names only
+
+
+def fail_unconfirmed(
+    *, older_than: str, erro: dict[str, Any], status_code: int, resposta: dict[str, Any], limit: int
+) -> list[dict[str, Any]]:
+    """Outbound messages pendente without a wamid for longer than `older_than` (an interval)
+    become falhou with `erro`; their idempotency keys are completed with `resposta`. Returns
+    the failed rows (MENSAGEM_COLUMNS, plus chaves_concluidas: keys completed in all)."""
+    return db.query(
+        _FAIL_UNCONFIRMED_SQL,
+        idade=older_than,
+        erro=json.dumps(erro),
+        status_code=status_code,
+        resposta=json.dumps(resposta),
+        limit=limit,
     )
 
 

@@ -1,9 +1,10 @@
 """SQL of the inbox: conversation pages, one conversation, its messages, marking read.
 
 A page is ONE statement: the conversation row, its contact summary, its assignee and its
-last message (a LATERAL probe of idx_mensagens_conversa_recentes) come back together. The
-order is the keyset (ultima_atividade_em, id) of idx_conversas_atividade and friends, so the
-next page starts exactly after the last row seen, however many rows arrive meanwhile.
+last message (a LATERAL probe of idx_mensagens_conversa_recentes, by (created_at, seq))
+come back together. The order is the keyset (ultima_atividade_em, id) of
+idx_conversas_atividade and friends, so the next page starts exactly after the last row
+seen, however many rows arrive meanwhile.
 WHERE clauses are assembled from fixed fragments so that each filter combination gets its
 own plan (a catch-all `:x IS NULL OR ...` would defeat the indexes under a generic plan).
 """
@@ -37,7 +38,7 @@ LEFT JOIN LATERAL (
            ) AS ultima_mensagem
     FROM mensagens m
     WHERE m.conversa_id = c.id
-    ORDER BY m.created_at DESC, m.id DESC
+    ORDER BY m.created_at DESC, m.seq DESC
     LIMIT 1
 ) um ON true
 """  # noqa: S608
@@ -101,21 +102,30 @@ def conversa_item(conversa_id: str) -> dict[str, Any] | None:
     return db.query_one(_ITEM_SELECT + " WHERE c.id = CAST(:id AS uuid)", id=conversa_id)
 
 
+def conversa_items_do_contato(contato_id: str) -> list[dict[str, Any]]:
+    """The contact's ativa conversation(s) as inbox items (for live events)."""
+    return db.query(
+        _ITEM_SELECT + " WHERE c.contato_id = CAST(:contato_id AS uuid) AND c.status = 'ativa'",
+        contato_id=contato_id,
+    )
+
+
 def mensagens_page(
-    conversa_id: str, *, limit: int, after: tuple[str, str] | tuple[None, None] = (None, None)
+    conversa_id: str, *, limit: int, after: tuple[str, int] | tuple[None, None] = (None, None)
 ) -> list[dict[str, Any]]:
-    """Messages of one conversation, newest first, keyset on (created_at, id)."""
+    """Messages of one conversation, newest first, keyset on (created_at, seq): seq keeps the
+    insertion order of messages that share WhatsApp's whole-second timestamp (0009)."""
     params: dict[str, Any] = {"conversa_id": conversa_id, "limit": limit}
     keyset = ""
     if after[0] is not None:
-        keyset = " AND (m.created_at, m.id) < (CAST(:after_ts AS timestamptz), CAST(:after_id AS uuid))"
-        params["after_ts"], params["after_id"] = after
+        keyset = " AND (m.created_at, m.seq) < (CAST(:after_ts AS timestamptz), CAST(:after_seq AS bigint))"
+        params["after_ts"], params["after_seq"] = after
     return db.query(
         "SELECT m.*, a.nome AS enviado_por_nome FROM mensagens m"  # noqa: S608
         " LEFT JOIN administradores a ON a.id = m.enviado_por"
         " WHERE m.conversa_id = CAST(:conversa_id AS uuid)"
         + keyset
-        + " ORDER BY m.created_at DESC, m.id DESC LIMIT :limit",
+        + " ORDER BY m.created_at DESC, m.seq DESC LIMIT :limit",
         **params,
     )
 

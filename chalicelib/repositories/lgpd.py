@@ -48,7 +48,7 @@ def mensagens(contato_id: str, limit: int) -> list[dict[str, Any]]:
           JOIN conversas c ON c.id = m.conversa_id
           LEFT JOIN administradores a ON a.id = m.enviado_por
          WHERE c.contato_id = CAST(:id AS uuid)
-         ORDER BY m.created_at, m.id
+         ORDER BY m.created_at, m.seq
          LIMIT :limit
         """,
         id=contato_id,

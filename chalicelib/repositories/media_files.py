@@ -107,3 +107,12 @@ def record_media_error(mensagem_id: str, error: dict[str, Any]) -> dict[str, Any
         mensagem_id=mensagem_id,
         error=json.dumps(error),
     )
+
+
+def anonimizadas(mensagem_ids: list[str]) -> set[str]:
+    """Those of these messages that were anonymised (LGPD): their media must not be fetched."""
+    rows = db.query(
+        "SELECT id FROM mensagens WHERE id = ANY(CAST(:ids AS uuid[])) AND anonimizada",
+        ids=[str(i) for i in mensagem_ids],
+    )
+    return {str(r["id"]) for r in rows}

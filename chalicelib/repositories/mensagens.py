@@ -41,7 +41,7 @@ WITH entrada AS (
     SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
         whatsapp_id text, conversa_id uuid, contato_id uuid, conteudo text, tipo tipo_mensagem,
         media_type media_type, media_mime text, dados jsonb, created_at timestamptz,
-        abre_janela boolean, opt_out boolean, referral jsonb, campanha text)
+        abre_janela boolean, opt_out boolean, referral jsonb, campanha text, ordem integer)
 ),
 gravadas AS (
     INSERT INTO mensagens (conversa_id, direcao, conteudo, tipo, whatsapp_id, status_envio, created_at,
@@ -49,6 +49,7 @@ gravadas AS (
     SELECT conversa_id, 'entrada', conteudo, tipo, whatsapp_id, 'recebida', created_at,
            media_type, media_mime, dados
     FROM entrada
+    ORDER BY ordem  -- seq (0009) is drawn in this order: same-second messages keep it
     ON CONFLICT (whatsapp_id) WHERE whatsapp_id IS NOT NULL DO NOTHING
     RETURNING *
 ),
@@ -109,14 +110,16 @@ registrados AS (
 )
 SELECT to_jsonb(g) AS mensagem, n.contato_id
 FROM gravadas g JOIN novas n ON n.id = g.id
-ORDER BY g.created_at, g.whatsapp_id
+ORDER BY g.created_at, g.seq
 """
 
 
 def insert_inbound(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """rows: {whatsapp_id, conversa_id, contato_id, conteudo, tipo, media_type, media_mime,
-    dados, created_at, abre_janela, opt_out, referral, campanha}. Returns the rows really
-    inserted: {mensagem (the whole row as a JSON object), contato_id}."""
+    dados, created_at, abre_janela, opt_out, referral, campanha}, inserted in list order (their
+    seq follows it). Returns the rows really inserted, oldest first: {mensagem (the whole row
+    as a JSON object), contato_id}."""
+    rows = [{**row, "ordem": i} for i, row in enumerate(rows)]
     if not rows:
         return []
     return db.query(_INSERT_INBOUND_SQL, rows=json.dumps(rows))

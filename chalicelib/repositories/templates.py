@@ -115,24 +115,26 @@ def list_page(
     return db.query(sql + " ORDER BY name, id LIMIT :limit", **params)
 
 
-# Webhook message_template_status_update (inbound webhook stream): by Meta's id, or by
-# (name, language) for a template we created before its id was known. A template we have
-# never synced is left for the sync job (its category is unknown here).
-_STATUS_FROM_WEBHOOK_SQL = f"""
+# Webhooks message_template_status_update and template_category_update (inbound webhook
+# stream): by Meta's id, or by (name, language) for a template we created before its id was
+# known. A NULL status or category leaves that column as it is. A template we have never
+# synced is left for the sync job (the rest of the row is unknown here).
+_UPDATE_FROM_WEBHOOK_SQL = f"""
 WITH entrada AS (
     SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
-        whatsapp_id text, name text, language text, status template_status)
+        whatsapp_id text, name text, language text, status template_status, category template_category)
 )
-UPDATE templates t SET status = e.status
+UPDATE templates t SET status = coalesce(e.status, t.status), category = coalesce(e.category, t.category)
 FROM entrada e
 WHERE (t.whatsapp_id = e.whatsapp_id OR (t.name = e.name AND t.language = e.language))
-  AND t.status IS DISTINCT FROM e.status
+  AND (t.status, t.category) IS DISTINCT FROM (coalesce(e.status, t.status), coalesce(e.category, t.category))
 RETURNING {", ".join("t." + c.strip() for c in COLUMNS.split(","))}
 """  # noqa: S608 - column names only
 
 
-def update_status_from_webhook(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """rows: {whatsapp_id, name, language, status (template_status)}; returns changed rows."""
+def update_from_webhook(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """rows: {whatsapp_id, name, language, status (template_status) | None, category
+    (template_category) | None}, one per template; returns the rows that changed."""
     if not rows:
         return []
-    return db.query(_STATUS_FROM_WEBHOOK_SQL, rows=json.dumps(rows))
+    return db.query(_UPDATE_FROM_WEBHOOK_SQL, rows=json.dumps(rows))

@@ -32,9 +32,23 @@ def handle_template_sync(event):
 
 @bp.schedule(WINDOW_EXPIRY_SCHEDULE, name="handle_window_expiry")
 def handle_window_expiry(event):
+    """Closed windows, and (first: it is quick, the window announcements may use most of the
+    run) the sweep of sends nobody will finish. One failing does not stop the other."""
+    from chalicelib.observability import logger
+    from chalicelib.services.send_sweep import sweep_unconfirmed_sends
     from chalicelib.services.window_expiry import expire_windows
 
-    return {"handled": len(expire_windows())}
+    result: dict[str, int] = {}
+    failure: Exception | None = None
+    try:
+        result.update(sweep_unconfirmed_sends())
+    except Exception as exc:  # noqa: BLE001 - re-raised below, after the windows
+        logger.exception("sweep of unconfirmed sends failed")
+        failure = exc
+    result["handled"] = len(expire_windows())
+    if failure is not None:
+        raise failure
+    return result
 
 
 @bp.route("/templates/sync", methods=["POST"], authorizer=authorizer)

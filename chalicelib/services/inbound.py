@@ -8,8 +8,8 @@ the commit. What no message, status or template row can hold (account-level chan
 errors, items of an odd shape) is kept whole in `eventos`, so nothing Meta sends is lost.
 
 Round trips for a one-message payload: the duplicate check, BEGIN, contacts + conversation,
-message + window + contact effects, COMMIT (plus one read of the new conversation's row when
-a conversation was opened).
+message + window + contact effects, one read of the conversations the messages touched (for
+conversation:new / conversation:updated), COMMIT.
 """
 
 from __future__ import annotations
@@ -78,6 +78,8 @@ TEMPLATE_STATUS = {
     "limit_exceeded",
 }
 TEMPLATE_EVENT_ALIASES = {"reinstated": "approved", "unpaused": "approved"}
+# template_category_update's MARKETING / UTILITY / AUTHENTICATION, lower-cased, are our enum.
+TEMPLATE_CATEGORIES = {"marketing", "utility", "authentication"}
 # Changes of these fields are not messages: they are kept whole in an eventos row (no
 # contact), so nothing Meta reports is lost even where no column changes.
 FIELD_EVENTO_TIPOS = {
@@ -435,15 +437,43 @@ def _parse_template_value(raw_value: dict[str, Any], parsed: ParsedPayload) -> N
             "name": update.message_template_name,
             "language": update.message_template_language,
             "status": status,
+            "category": None,
             "reason": update.reason,
         }
     )
 
 
+def _parse_template_category(update: TemplateCategoryUpdate, parsed: ParsedPayload) -> None:
+    new = (update.new_category or "").strip().lower()
+    if new not in TEMPLATE_CATEGORIES:
+        parsed.ignored.append(f"template category {update.new_category!r} has no template_category")
+        return
+    parsed.templates.append(
+        {
+            "whatsapp_id": update.message_template_id,
+            "name": update.message_template_name,
+            "language": update.message_template_language,
+            "status": None,
+            "category": new,
+        }
+    )
+
+
+def _merge_template_updates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per template (one UPDATE ... FROM applies only one source row per target): a
+    status and a category change of the same template in one payload both apply, later wins."""
+    merged: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
+    for row in rows:
+        key = (row.get("whatsapp_id"), row.get("name"), row.get("language"))
+        current = merged.setdefault(key, {"status": None, "category": None})
+        current.update({k: v for k, v in row.items() if v is not None or k not in current})
+    return list(merged.values())
+
+
 def _parse_account_change(field_name: str, entry_id: str | None, raw_value: dict[str, Any], parsed: ParsedPayload):
-    """A change that is not about messages: template status updates change `templates`; all of
-    them (quality and category updates, account updates, fields Meta adds later) are kept
-    whole in an eventos row and logged."""
+    """A change that is not about messages: template status and category updates change
+    `templates`; all of them (quality updates, account updates, fields Meta adds later too)
+    are kept whole in an eventos row and logged."""
     tipo = FIELD_EVENTO_TIPOS.get(field_name, UNKNOWN_FIELD_TIPO)
     parsed.eventos.append(evento(tipo, {"field": field_name[:100], "entry_id": entry_id, "value": raw_value}))
     if field_name == "message_template_status_update":
@@ -462,7 +492,9 @@ def _parse_account_change(field_name: str, entry_id: str | None, raw_value: dict
             )
     elif field_name == "template_category_update":
         category = parse_or_none(TemplateCategoryUpdate, raw_value)
-        if category is not None:  # the template sync job brings templates.category up to date
+        if category is not None:
+            # Worth a warning: a utility template Meta moved to marketing costs more and may
+            # no longer go to contacts who opted out.
             logger.warning(
                 "template re-categorised by Meta",
                 extra={
@@ -472,6 +504,7 @@ def _parse_account_change(field_name: str, entry_id: str | None, raw_value: dict
                     "para": category.new_category,
                 },
             )
+            _parse_template_category(category, parsed)
     else:
         parsed.ignored.append(f"field {field_name!r} kept in eventos only")
 
@@ -530,6 +563,7 @@ def parse_payload(payload: Any) -> ParsedPayload:
     for row in parsed.statuses:
         statuses[(row["whatsapp_id"], row["status"])] = row
     parsed.statuses = list(statuses.values())
+    parsed.templates = _merge_template_updates(parsed.templates)
     return parsed
 
 
@@ -538,6 +572,8 @@ def parse_payload(payload: Any) -> ParsedPayload:
 class StoreResult:
     mensagens: list[dict[str, Any]] = field(default_factory=list)  # {mensagem, contato_id}
     conversas_novas: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)  # (conversa, contato)
+    # Existing conversations a new message changed (window, nao_lidas, ultima_atividade_em).
+    conversas_atualizadas: list[dict[str, Any]] = field(default_factory=list)
     statuses: list[dict[str, Any]] = field(default_factory=list)
     templates: list[dict[str, Any]] = field(default_factory=list)
     media_jobs: list[dict[str, Any]] = field(default_factory=list)
@@ -619,10 +655,12 @@ def store(parsed: ParsedPayload) -> StoreResult:
     work = messages or parsed.statuses or parsed.user_preferences or parsed.templates or parsed.eventos
     if not work:
         return result
-    # Rows go in a stable order (contacts by telefone, messages by wamid) so concurrent
-    # payloads lock in the same order; a deadlock that still happens (e.g. statuses against
-    # messages across several conversations) is retried: the whole transaction is idempotent.
-    messages = sorted(messages, key=lambda m: m.whatsapp_id)
+    # Rows go in a stable order (contacts by telefone, messages by timestamp and then payload
+    # order) so redeliveries of a payload lock in the same order, and messages of one second
+    # get their seq (0009) in the order the customer sent them; a deadlock that still happens
+    # (e.g. statuses against messages across several conversations) is retried: the whole
+    # transaction is idempotent.
+    messages = sorted(messages, key=lambda m: m.created_at)  # stable: payload order within a second
     for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
         try:
             return _store_transaction(parsed, messages, result)
@@ -652,6 +690,7 @@ def _store_transaction(parsed: ParsedPayload, messages: list[InboundRow], result
     from chalicelib.repositories import contatos, conversas, eventos, mensagens, templates
 
     result.mensagens, result.conversas_novas, result.statuses, result.templates = [], [], [], []
+    result.conversas_atualizadas = []
     result.media_jobs = [j for j in result.media_jobs if j.get("duplicate")]
     with db.transaction():
         if messages:
@@ -669,24 +708,27 @@ def _store_transaction(parsed: ParsedPayload, messages: list[InboundRow], result
                 job = jobs_by_wamid.get(r["mensagem"]["whatsapp_id"])
                 if job:
                     result.media_jobs.append({**job, "mensagem_id": str(r["mensagem"]["id"])})
-            inserted_conversas = {r["mensagem"]["conversa_id"] for r in inserted}
+            inserted_conversas = {str(r["mensagem"]["conversa_id"]) for r in inserted}
             new_conversas = [
                 c for c in contacts.values() if c["conversa_nova"] and str(c["conversa_id"]) in inserted_conversas
             ]
-            if new_conversas:
-                rows = {str(r["id"]): r for r in conversas.get_many_json([c["conversa_id"] for c in new_conversas])}
+            if inserted_conversas:
+                # One read (after 0005's trigger moved nao_lidas and ultima_atividade_em, and the
+                # insert moved the window) for conversation:new and conversation:updated alike.
+                rows = {str(r["id"]): r for r in conversas.get_many_json(sorted(inserted_conversas))}
                 for c in new_conversas:
-                    conversa = rows.get(str(c["conversa_id"]))
+                    conversa = rows.pop(str(c["conversa_id"]), None)
                     if conversa is not None:
                         contato = {"id": c["contato_id"], "nome": c["nome"], "telefone": c["telefone"]}
                         result.conversas_novas.append((conversa, contato))
+                result.conversas_atualizadas = list(rows.values())
         if parsed.statuses:
             mensagens.lock_whatsapp_ids([st["whatsapp_id"] for st in parsed.statuses])
             result.statuses = mensagens.apply_statuses(parsed.statuses)
         if parsed.user_preferences:
             contatos.apply_user_preferences(parsed.user_preferences)
         if parsed.templates:
-            result.templates = templates.update_status_from_webhook(parsed.templates)
+            result.templates = templates.update_from_webhook(parsed.templates)
         if parsed.eventos:
             eventos.insert_many(parsed.eventos)
     return result
@@ -742,6 +784,8 @@ def _publish(result: StoreResult) -> None:
     events: list[tuple[str, dict[str, Any]]] = []
     for conversa, contato in result.conversas_novas:
         events.append(("conversation:new", {"conversa": conversa, "contato": contato}))
+    for conversa in result.conversas_atualizadas:
+        events.append(("conversation:updated", {"conversa": conversa}))
     for r in result.mensagens:
         mensagem = _shape_for_browser(r["mensagem"])
         events.append(
@@ -797,14 +841,15 @@ def handle_payload(payload: Any) -> dict[str, Any]:
     if parsed.ignored:
         logger.info("webhook parts ignored", extra={"reasons": parsed.ignored[:20], "count": len(parsed.ignored)})
     result = store(parsed)
+    # message:new goes out before the media jobs: a fast worker's message:updated for the same
+    # message must not reach a browser that has not heard of the message yet.
+    _publish(result)
     try:
         _enqueue_media(result)
     except Exception as exc:
         # The messages are committed; a retry from Meta finds them and enqueues again.
         logger.exception("media jobs could not be enqueued", extra={"jobs": len(result.media_jobs)})
-        _publish(result)
         raise MediaQueueUnavailable(str(exc)) from exc
-    _publish(result)
     if result.mensagens:  # Web Push (live stream): never raises, waits a bounded time
         from chalicelib.services import push
 

@@ -63,11 +63,11 @@ def shape_mensagem(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_mensagens(conversa_id: str, q) -> dict[str, Any]:
-    after = pagination.decode_time_id(q.cursor)
+    after = pagination.decode_time_seq(q.cursor)
     rows = inbox.mensagens_page(conversa_id, limit=q.limit + 1, after=after)
     if not rows and not inbox.conversa_exists(conversa_id):
         raise not_found("Conversa")
-    result = pagination.page(rows, q.limit, lambda r: (r["created_at"], r["id"]))
+    result = pagination.page(rows, q.limit, lambda r: (r["created_at"], r["seq"]))
     result["items"] = [shape_mensagem(r) for r in result["items"]]
     return result
 

@@ -206,8 +206,7 @@ def _publish(result: dict[str, Any]) -> None:
         ("conversation:closed", {"conversa_id": r["id"], "closed_at": r["closed_at"]}) for r in result["encerradas"]
     ]
     events += [("conversation:updated", {"conversa": c}) for c in result["conversas"]]
-    for event, data in events:
-        realtime.publish(event, data)
+    realtime.publish_many(events)  # one lookup of the connections for all of them
 
 
 # --- S3 -----------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ Outcomes:
 - already_stored: a redelivery after success; nothing changes, nothing is published;
 - failed: a permanent refusal (oversize, wrong sha256, type mismatch, media gone after
   WhatsApp's 7 days), recorded on the message as `dados.media_error` and not retried;
-- skipped: the message no longer exists (erased), nothing to do.
+- skipped: the message no longer exists (erased) or was anonymised (LGPD): nothing is
+  downloaded or kept, and the record is acknowledged, not retried.
 Anything else raises, so the queue retries the record and finally dead-letters it:
 Graph 5xx/429/timeouts, S3 or database trouble. The worker calls `record_gave_up` on the last
 attempt so the message shows that failure too.
@@ -47,6 +48,10 @@ def process_job(job: MediaJob, graph=None, deadline: float | None = None) -> Med
     mensagem = media_files.get_mensagem(job.mensagem_id)
     if mensagem is None:
         logger.warning("media job for a message that no longer exists", extra=log)
+        return MediaOutcome("skipped")
+    if mensagem.get("anonimizada"):
+        # The contact asked to be forgotten: fetching the file now would store it again.
+        logger.info("media job for an anonymised message skipped", extra=log)
         return MediaOutcome("skipped")
     existing = media_files.get_by_whatsapp_media_id(job.whatsapp_media_id)
     if existing is not None and mensagem.get("media_url"):
@@ -203,6 +208,8 @@ def _finish(
             row = media_files.set_mensagem_media(
                 job.mensagem_id, media_url=media_url, thumbnail_url=thumb_key, media_mime=media_mime, dados_patch=patch
             )
+        if _anonimizada_meanwhile(row, existing_row["storage_url"] or media_url):
+            return MediaOutcome("skipped")
         _publish(row)
         return MediaOutcome("stored", row)
 
@@ -242,12 +249,30 @@ def _finish(
             media_mime=stored.content_type,
             dados_patch=patch,
         )
+    if _anonimizada_meanwhile(row, f"s3://{stored.bucket}/{stored.key}"):
+        return MediaOutcome("skipped")
     logger.info(
         "media stored",
         extra={"mensagem_id": job.mensagem_id, "key": stored.key, "size": stored.size, "thumbnail": bool(thumb_key)},
     )
     _publish(row)
     return MediaOutcome("stored", row)
+
+
+def _anonimizada_meanwhile(row: dict[str, Any] | None, location: str) -> bool:
+    """The contact was anonymised while this job downloaded: 0008's triggers dropped the
+    media_files row and kept the message wiped, and LGPD's purge ran before our upload, so the
+    objects just written (the message's folder: original and thumbnail) go now."""
+    if row is None or not row.get("anonimizada"):
+        return False
+    from chalicelib.services.lgpd import purge_objects
+
+    try:
+        purge_objects([location])
+    except Exception:  # noqa: BLE001 - retrying would skip at the start and not purge either
+        logger.exception("could not purge media of an anonymised message", extra={"location": location})
+    logger.info("media of a message anonymised during its download discarded", extra={"mensagem_id": str(row["id"])})
+    return True
 
 
 def _thumbnail(stored: StoredObject) -> tuple[str | None, int | None, int | None, dict[str, str] | None]:

@@ -2,7 +2,9 @@
 
 The messages keep their bodies, so the worker processes them as new; each is deleted from
 the dead-letter queue only once the main queue accepted its copy (nothing lost on a crash,
-at worst a duplicate, which the worker ignores).
+at worst a duplicate, which the worker ignores). Jobs of messages anonymised since (LGPD)
+are not moved: they are deleted from the dead-letter queue, since their media must not be
+fetched again.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ from __future__ import annotations
 import json
 import os
 from typing import Any
+from uuid import UUID
+
+from chalicelib.observability import logger
 
 
 def _sqs() -> Any:
@@ -61,21 +66,46 @@ def redrive(
             messages = _receive(sqs, dlq_url, wanted, confirm_wait_seconds)
         if not messages:
             break
+        dropped = _anonimizadas(messages)
         entries = []
         for i, message in enumerate(messages):
+            if i in dropped:
+                continue
             entry: dict[str, Any] = {"Id": str(i), "MessageBody": message["Body"]}
             if message.get("MessageAttributes"):
                 entry["MessageAttributes"] = message["MessageAttributes"]
             entries.append(entry)
-        sent = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        sent = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries) if entries else {}
         ok = {item["Id"] for item in sent.get("Successful", [])}
-        delete = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages) if str(i) in ok]
+        delete = [
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+            for i, m in enumerate(messages)
+            if str(i) in ok or i in dropped
+        ]
         if delete:
             sqs.delete_message_batch(QueueUrl=dlq_url, Entries=delete)
-        moved += len(delete)
+        moved += len(delete) - len(dropped)
+        if dropped:
+            logger.info("dead letters of anonymised messages dropped", extra={"count": len(dropped)})
         if sent.get("Failed"):
             raise RuntimeError(f"the media queue refused {len(sent['Failed'])} message(s): {sent['Failed'][0]}")
     return moved
+
+
+def _anonimizadas(messages: list[dict[str, Any]]) -> set[int]:
+    """Positions of the dead letters whose message was anonymised (one query per batch). A
+    body that is not a MediaJob is moved as it is: the worker decides about it."""
+    from chalicelib.repositories import media_files
+    from chalicelib.services.media_jobs import MediaJob
+
+    ids: dict[int, str] = {}
+    for i, message in enumerate(messages):
+        try:
+            ids[i] = str(UUID(MediaJob.model_validate_json(message["Body"]).mensagem_id))
+        except ValueError:
+            continue
+    anonimizadas = media_files.anonimizadas(list(ids.values())) if ids else set()
+    return {i for i, mensagem_id in ids.items() if mensagem_id in anonimizadas}
 
 
 def _receive(sqs: Any, dlq_url: str, wanted: int, wait_seconds: int) -> list[dict[str, Any]]:

@@ -575,6 +575,7 @@ def _deliver(
             whatsapp_id=whatsapp_id,
         ) from exc
     _publish_status(final)
+    _publish_conversa(str(final["conversa_id"]))  # ultima_atividade_em moved with the message
     return SendResult(201, {"mensagem": shape(final), "atribuida": atribuida})
 
 
@@ -649,6 +650,8 @@ def _failed(mensagem: dict[str, Any], exc, may_have_sent: bool) -> ApiError:
     if final is not None:
         _publish("message:updated", {"mensagem": shape(final), "conversa_id": str(final["conversa_id"])})
         _publish_status(final)
+    if code == CODE_WINDOW_CLOSED:  # the window moved: the browsers grey the composer out now
+        _publish_conversa(str(mensagem["conversa_id"]))
     return error
 
 
@@ -753,6 +756,19 @@ def _publish_status(mensagem: dict[str, Any] | None) -> None:
             "billing_category": mensagem["billing_category"],
         },
     )
+
+
+def _publish_conversa(conversa_id: str) -> None:
+    """conversation:updated with the row as it is now (janela_aberta by the database clock)."""
+    from chalicelib.repositories import conversas
+
+    try:
+        rows = conversas.get_many_json([conversa_id])
+    except Exception:  # noqa: BLE001 - the send is decided; the live event is best effort
+        logger.exception("could not read the conversation for its live event", extra={"conversa_id": conversa_id})
+        return
+    if rows:
+        _publish("conversation:updated", {"conversa": rows[0]})
 
 
 def _publish(event: str, data: dict[str, Any]) -> None:

@@ -77,6 +77,7 @@ def env(db_clean, monkeypatch):
         media_jobs.reset_client()
         published: list[tuple[str, dict[str, Any]]] = []
         monkeypatch.setattr(realtime, "publish", lambda event, data: published.append((event, data)) or 1)
+        monkeypatch.setattr(realtime, "publish_many", lambda events, **_: published.extend(events) or 1)
         try:
             with Client(app) as client:
                 yield Env(client, s3, sqs, queue_url, make_admin("Ana"), published)

@@ -183,3 +183,38 @@ def test_templates_approved_by_default_and_filters(client):
     page = body(client.http.get("/templates?limit=2", headers=auth(ana)))
     rest = body(client.http.get(f"/templates?limit=2&cursor={page['next_cursor']}", headers=auth(ana)))
     assert len(page["items"]) == 2 and len(rest["items"]) == 1 and rest["next_cursor"] is None
+
+
+@pytest.fixture
+def published(monkeypatch):
+    from chalicelib.services import realtime
+
+    events: list[tuple[str, dict]] = []
+    monkeypatch.setattr(realtime, "publish_many", lambda evs, **_: events.extend(evs) or 1)
+    monkeypatch.setattr(realtime, "publish", lambda event, data: events.append((event, data)) or 1)
+    return events
+
+
+def test_name_or_journey_change_announces_the_active_conversation_with_the_contact(client, published):
+    from tests.integration.api_support import make_conversa
+
+    ana = make_admin("Ana")
+    contato = make_contato(nome="Maria Souza")
+    ativa = make_conversa(contato)
+    db.execute("UPDATE conversas SET status = 'encerrada', closed_at = now() WHERE id = :id", id=ativa["id"])
+    ativa = make_conversa(contato)  # the closed one above is history: not announced
+    r = client.http.patch(
+        f"/contatos/{contato['id']}",
+        headers=auth(ana),
+        body=dumps({"nome": "Maria S.", "estado_jornada": "qualificado"}),
+    )
+    assert r.status_code == 200
+    assert [(e, str(d["conversa"]["id"])) for e, d in published] == [("conversation:updated", str(ativa["id"]))]
+    conversa = published[0][1]["conversa"]
+    assert conversa["contato"]["nome"] == "Maria S." and conversa["contato"]["estado_jornada"] == "qualificado"
+    assert conversa["contato"]["id"] == str(contato["id"]) and "janela_aberta" in conversa
+
+    published.clear()
+    client.http.patch(f"/contatos/{contato['id']}", headers=auth(ana), body=dumps({"origem_campanha": "x"}))
+    client.http.patch(f"/contatos/{contato['id']}", headers=auth(ana), body=dumps({"nome": "Maria S."}))  # same
+    assert published == []  # nothing the inbox shows changed

@@ -279,3 +279,99 @@ def test_page_plan_reads_indexes_in_order_never_scans_or_sorts_mensagens(db_clea
     assert "Sort" not in plan, plan
     assert "idx_mensagens_conversa_recentes" in plan, plan
     assert "idx_conversas_" in plan, plan
+
+
+# --- messages of one second ---------------------------------------------------------------
+
+
+def _same_second_payload(n: int = 5):
+    """n messages of one customer in one payload, all with one timestamp; their wamids sort
+    against the payload order and their uuids are random, so only the order stored counts."""
+    from chalicelib.local import payloads as wa
+
+    ts = int(datetime.now(UTC).timestamp()) - 60
+    cliente = "5511977776666"
+    first = wa.text(cliente, "m0", wamid="wamid.Z0", timestamp=ts)
+    msgs = [first]
+    for i in range(1, n):
+        if i == 1:
+            msgs.append(wa.reaction(cliente, first["id"], "👍", wamid=f"wamid.Z{9 - i}", timestamp=ts))
+        else:
+            msgs.append(wa.text(cliente, f"m{i}", wamid=f"wamid.Z{9 - i}", timestamp=ts))
+    return wa.envelope(wa.value(msgs)), ["m0", "👍", *[f"m{i}" for i in range(2, n)]]
+
+
+def test_messages_of_one_second_keep_the_payload_order_across_pages(client):
+    from chalicelib.services import inbound
+
+    ana = make_admin("Ana")
+    payload, sent = _same_second_payload(5)
+    assert inbound.handle_payload(payload)["mensagens"] == 5
+    conversa_id = db.scalar("SELECT id FROM conversas")
+    assert db.scalar("SELECT count(DISTINCT created_at) FROM mensagens") == 1
+
+    newest_first = list(reversed(sent))
+    whole = _get(client, ana, f"/conversas/{conversa_id}/mensagens?limit=100")
+    assert [m["conteudo"] for m in whole["items"]] == newest_first
+    for limit in (1, 2, 3):
+        seen, cursor = [], None
+        while True:
+            query = f"limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+            page = _get(client, ana, f"/conversas/{conversa_id}/mensagens?{query}")
+            seen += [m["conteudo"] for m in page["items"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        assert seen == newest_first, limit  # no message twice, none skipped, same order
+    # The inbox preview is the last one the customer sent, not a random one of that second.
+    item = _get(client, ana, "/conversas")["items"][0]
+    assert item["ultima_mensagem"]["conteudo"] == sent[-1]
+
+    # A redelivery of the payload changes nothing, and what comes later in the same second
+    # still lands after it.
+    inbound.handle_payload(payload)
+    make_mensagem(
+        {"id": conversa_id}, "resposta", "saida", created_at=db.scalar("SELECT max(created_at) FROM mensagens")
+    )
+    top = _get(client, ana, f"/conversas/{conversa_id}/mensagens?limit=2")["items"]
+    assert [m["conteudo"] for m in top] == ["resposta", sent[-1]]
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        base64.urlsafe_b64encode(b'["2026-01-01T00:00:00+00:00", "00000000-0000-0000-0000-000000000000"]').decode(),
+        base64.urlsafe_b64encode(b'["2026-01-01T00:00:00+00:00", true]').decode(),
+        base64.urlsafe_b64encode(b'["2026-01-01T00:00:00+00:00", 99999999999999999999]').decode(),
+        base64.urlsafe_b64encode(b'["2026-01-01T00:00:00", 5]').decode(),
+    ],
+)
+def test_tampered_message_cursor_is_422_not_500(client, cursor):
+    conversa = make_conversa(make_contato())
+    r = client.http.get(f"/conversas/{conversa['id']}/mensagens?cursor={cursor}", headers=auth(make_admin("Ana")))
+    assert r.status_code == 422, r.body
+
+
+def test_the_message_page_with_a_cursor_is_served_by_the_index_in_order(client, statements):
+    from chalicelib import pagination
+    from chalicelib.repositories import inbox
+
+    conversa = make_conversa(make_contato())
+    make_mensagem(conversa, "a")
+    statements.clear()
+    inbox.mensagens_page(
+        str(conversa["id"]), limit=31, after=pagination.decode_time_seq(pagination.encode(datetime.now(UTC), 10))
+    )
+    sql = statements[-1]
+    params = {
+        "conversa_id": str(conversa["id"]),
+        "limit": 31,
+        "after_ts": datetime.now(UTC).isoformat(),
+        "after_seq": 10,
+    }
+    with db.transaction():
+        for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
+            db.execute(f"SET LOCAL {setting} = off")
+        plan = "\n".join(r["QUERY PLAN"] for r in db.query("EXPLAIN (COSTS OFF) " + sql, **params))
+    assert "idx_mensagens_conversa_recentes" in plan and "Sort" not in plan, plan
+    assert "Seq Scan on mensagens" not in plan, plan

@@ -11,7 +11,7 @@ def test_the_scheduler_runs_the_registered_window_expiry_handler(db_clean):
 
     make_conversa(window_seconds=-5)
 
-    assert invoke_scheduled("handle_window_expiry") == {"handled": 1}
+    assert invoke_scheduled("handle_window_expiry")["handled"] == 1
     assert db.scalar("SELECT count(*) FROM eventos WHERE tipo = 'janela_expirada'") == 1
 
 

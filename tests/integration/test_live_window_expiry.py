@@ -126,7 +126,13 @@ def test_the_cli_and_the_scheduled_handler_run_the_job(db_clean, capsys):
         **{"account": "0", "time": "2026-01-01T00:00:00Z", "region": "us-east-1", "resources": [], "detail": {}},
     }
     handler = app.app.handler_map["handle_window_expiry"]  # what the deployed rule invokes
-    assert handler(event, LambdaContext("handle_window_expiry", 256)) == {"handled": 1}
+    # The same run sweeps unconfirmed sends (test_send_sweep): none here.
+    assert handler(event, LambdaContext("handle_window_expiry", 256)) == {
+        "handled": 1,
+        "envios_sem_confirmacao": 0,
+        "chaves_concluidas": 0,
+        "statuses_aplicados": 0,
+    }
 
 
 @pytest.mark.parametrize("assigned", [False, True])

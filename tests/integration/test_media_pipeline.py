@@ -487,3 +487,40 @@ def test_a_300_kb_sticker_is_refused_static_and_accepted_animated(media_env):
     row = mensagem(animated.mensagem_id)
     assert media_env.get(row["media_url"])["Body"].read() == data
     assert row["dados"]["media_warning"]["code"] == "imagem_corrompida"  # filler, not a picture
+
+
+def _anonimizar(mensagem_id: str) -> None:
+    from chalicelib import db
+
+    # What LGPD anonymisation does to a message (0008's trigger keeps it wiped).
+    db.execute("UPDATE mensagens SET anonimizada = true WHERE id = CAST(:id AS uuid)", id=mensagem_id)
+
+
+def test_a_job_for_an_anonymised_message_downloads_and_stores_nothing(media_env):
+    job = job_for(media_env.graph, jpeg_rotated_exif(64, 64, 1), "image/jpeg", "image")
+    _anonimizar(job.mensagem_id)
+    assert media.process_job(job).status == "skipped"
+    assert media_env.graph_requests(job.whatsapp_media_id) == []  # not even the metadata
+    assert media_env.objects() == {}
+    assert media_rows(job.mensagem_id) == []
+    assert mensagem(job.mensagem_id)["media_url"] is None
+    assert media_env.published == []
+
+
+def test_a_message_anonymised_during_the_download_keeps_no_file(media_env, monkeypatch):
+    from chalicelib.services import media_storage
+
+    job = job_for(media_env.graph, jpeg_rotated_exif(64, 64, 1), "image/jpeg", "image")
+    real_upload = media_storage.upload_stream
+
+    def upload_then_anonymised(*args, **kwargs):
+        stored = real_upload(*args, **kwargs)
+        _anonimizar(job.mensagem_id)  # the LGPD request commits while the worker still runs
+        return stored
+
+    monkeypatch.setattr(media_storage, "upload_stream", upload_then_anonymised)
+    assert media.process_job(job).status == "skipped"
+    assert media_env.objects() == {}  # original and thumbnail purged
+    assert media_rows(job.mensagem_id) == []
+    assert mensagem(job.mensagem_id)["media_url"] is None
+    assert media_env.published == []

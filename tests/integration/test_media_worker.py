@@ -256,3 +256,27 @@ def test_a_record_without_time_left_is_given_back_not_the_whole_batch(media_env)
     row = mensagem(second.mensagem_id)
     assert row["media_url"] is None and "media_error" not in row["dados"]
     assert media_env.graph_requests(second.whatsapp_media_id) == []  # not even started
+
+
+def test_anonymised_messages_are_acknowledged_by_the_worker_and_dropped_by_the_redrive(media_env, queues, capsys):
+    from chalicelib import db
+    from chalicelib.cli import main
+
+    sqs, queue_url, dlq_url = queues
+    anonimizada = job_for(media_env.graph, ogg_opus_voice_note(4000), "audio/ogg", "audio")
+    outra = job_for(media_env.graph, ogg_opus_voice_note(4100), "audio/ogg", "audio")
+    db.execute("UPDATE mensagens SET anonimizada = true WHERE id = CAST(:id AS uuid)", id=anonimizada.mensagem_id)
+
+    # The worker: the record succeeds (acknowledged, not retried) without touching Graph or S3.
+    answer = worker()(sqs_event([anonimizada]), LocalLambdaContext())
+    assert answer == {"batchItemFailures": []}
+    assert media_env.graph_requests(anonimizada.whatsapp_media_id) == [] and media_env.objects() == {}
+
+    # The redrive: dead letters of anonymised messages are deleted, the others go back.
+    for job in (anonimizada, outra):
+        sqs.send_message(QueueUrl=dlq_url, MessageBody=job.model_dump_json())
+    assert main(["media-redrive"]) == 0
+    assert "1 mensagem(ns) devolvida(s)" in capsys.readouterr().out
+    assert count(sqs, dlq_url) == 0
+    back = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"])["mensagem_id"] for m in back] == [outra.mensagem_id]

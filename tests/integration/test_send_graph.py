@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import datetime
 
 import pytest
 
@@ -367,7 +368,8 @@ def test_a_status_that_arrived_before_the_send_returned_is_applied(minha_convers
     assert stored["billing_category"] == "utility"  # the pricing of the status corrects the estimate
     assert result.body["mensagem"]["status_envio"] == "entregue"
     assert db.scalar("SELECT count(*) FROM whatsapp_status_pendentes") == 0
-    assert events[-1][0] == "message:status" and events[-1][1]["status_envio"] == "entregue"
+    statuses = [data for event, data in events if event == "message:status"]
+    assert statuses[-1]["status_envio"] == "entregue"
 
 
 # Media ----------------------------------------------------------------------------------------
@@ -484,3 +486,36 @@ def test_template_mismatch_from_graph_keeps_the_template_row(minha_conversa, gra
             sending.EnviarTemplate(tipo="template", name="lembrete_aula", language="pt_BR", parametros=["a", "b"]),
         )
     assert caught.value.extra["field"] == "language"
+
+
+# Live conversation updates ------------------------------------------------------------------
+def test_a_sent_message_announces_the_conversation_with_its_new_activity(minha_conversa, graph, events):
+    admin, conversa_id = minha_conversa
+    result = sending.send(conversa_id, admin, texto())
+    assert result.status == 201
+    assert [e for e, _ in events] == ["message:new", "message:status", "conversation:updated"]
+    conversa = events[-1][1]["conversa"]
+    stored = send_support.conversa(conversa_id)
+    assert conversa["id"] == conversa_id and conversa["janela_aberta"] is True
+    assert datetime.fromisoformat(conversa["ultima_atividade_em"]) == stored["ultima_atividade_em"]
+
+
+def test_whatsapp_closing_the_window_greys_the_composer_out_at_once(minha_conversa, graph, events):
+    admin, conversa_id = minha_conversa
+    graph.fail("messages", code=131047)
+    with pytest.raises(ApiError):
+        sending.send(conversa_id, admin, texto())
+    assert [e for e, _ in events][-1] == "conversation:updated"
+    conversa = events[-1][1]["conversa"]
+    assert conversa["janela_aberta"] is False
+    assert (
+        datetime.fromisoformat(conversa["window_expires_at"]) == send_support.conversa(conversa_id)["window_expires_at"]
+    )
+
+
+def test_other_send_failures_do_not_announce_the_conversation(minha_conversa, graph, events):
+    admin, conversa_id = minha_conversa
+    graph.fail("messages", status=500)
+    with pytest.raises(ApiError):
+        sending.send(conversa_id, admin, texto())
+    assert "conversation:updated" not in [e for e, _ in events]

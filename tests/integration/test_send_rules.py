@@ -267,7 +267,7 @@ def test_message_new_then_status_are_published(db_clean, graph, events):
     conversa_id = make_conversa(atendente_id=admin)
     sending.send(conversa_id, admin, texto())
     names = [e for e, _ in events]
-    assert names == ["message:new", "message:status"]
+    assert names == ["message:new", "message:status", "conversation:updated"]  # then its new activity
     new = events[0][1]
     assert new["mensagem"]["status_envio"] == "pendente" and new["conversa_id"] == conversa_id
     status = events[1][1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime
 
 import pytest
 
@@ -184,3 +185,97 @@ def test_message_new_never_carries_a_raw_storage_key(monkeypatch):
             reset_settings()
     assert shaped["media_url"].startswith("http") and "X-Amz-Signature=" in shaped["media_url"]
     assert "foto_thumb.jpg" in shaped["thumbnail_url"] and "X-Amz-Signature=" in shaped["thumbnail_url"]
+
+
+def test_a_message_in_an_existing_conversation_announces_the_conversation(webhook, monkeypatch):
+    """Window, unread count and last activity moved: the browsers hear it with the message,
+    all in one publish (one lookup of the connections)."""
+    from chalicelib.services import realtime
+
+    calls: list[list[tuple[str, dict]]] = []
+    monkeypatch.setattr(realtime, "publish_many", lambda evs: calls.append(list(evs)) or 1)
+    webhook.deliver(wa.value([wa.text(ANA, "oi")], profiles={ANA: "Ana"}))
+    rows("UPDATE conversas SET window_expires_at = now() - interval '1 minute' RETURNING id")  # closed meanwhile
+    calls.clear()
+
+    webhook.deliver(wa.value([wa.text(ANA, "ainda estou aqui")]))
+
+    assert len(calls) == 1
+    assert [e for e, _ in calls[0]] == ["conversation:updated", "message:new"]
+    conversa = calls[0][0][1]["conversa"]
+    stored = one("SELECT * FROM conversas")
+    assert conversa["id"] == str(stored["id"])
+    assert conversa["nao_lidas"] == 2 and stored["nao_lidas"] == 2
+    assert conversa["janela_aberta"] is True  # reopened by this message
+    for column in ("window_expires_at", "ultima_atividade_em"):
+        assert datetime.fromisoformat(conversa[column]) == stored[column], column
+
+    calls.clear()
+    webhook.deliver(wa.value([wa.text(ANA, "de novo")]))
+    webhook.deliver(wa.value(statuses=[wa.status(wa.new_wamid(), "delivered")]))  # orphan status: no message
+    assert [e for e, _ in calls[0]] == ["conversation:updated", "message:new"]
+    assert len(calls) == 1  # the status-only payload touched no conversation
+
+
+def test_message_new_is_published_before_the_media_job_is_queued(webhook, monkeypatch):
+    """A fast worker's message:updated must never reach a browser before message:new."""
+    from chalicelib.config import reset_settings
+    from chalicelib.services import media_jobs, realtime
+
+    order: list[str] = []
+    monkeypatch.setattr(realtime, "publish_many", lambda evs: order.extend(e for e, _ in evs) or 1)
+    real_enqueue = media_jobs.enqueue
+
+    def enqueue(jobs):
+        order.append("enqueue")
+        return real_enqueue(jobs)
+
+    monkeypatch.setattr(media_jobs, "enqueue", enqueue)
+    webhook.deliver(wa.value([wa.image(ANA)]))
+    assert order == ["conversation:new", "message:new", "enqueue"]
+
+    # The queue refusing still answers 500 (Meta retries); the message was announced anyway.
+    order.clear()
+    payload = wa.envelope(wa.value([wa.audio(ANA)]))
+    os.environ["MEDIA_QUEUE_URL"] = webhook.queue_url + "-inexistente"
+    reset_settings()
+    try:
+        response = webhook.post(payload)
+    finally:
+        os.environ["MEDIA_QUEUE_URL"] = webhook.queue_url
+        reset_settings()
+    assert response.status_code == 500
+    assert order == ["conversation:updated", "message:new", "enqueue"]
+
+
+def test_template_category_update_changes_the_category_and_is_published(webhook, published):
+    rows(
+        "INSERT INTO templates (whatsapp_id, name, category, status, language)"
+        " VALUES ('900000000000001', 'boas_vindas', 'utility', 'approved', 'pt_BR') RETURNING id"
+    )
+    webhook.deliver(("template_category_update", wa.template_category_update("boas_vindas")))
+    assert one("SELECT category, status FROM templates") == {"category": "marketing", "status": "approved"}
+    assert [(e, d["template"]["name"], d["template"]["category"]) for e, d in published] == [
+        ("template:updated", "boas_vindas", "marketing")
+    ]
+    assert count("eventos WHERE tipo = 'template_categoria'") == 1  # still kept whole
+
+    published.clear()
+    webhook.deliver(("template_category_update", wa.template_category_update("boas_vindas")))  # redelivery
+    assert published == []
+    # A category we have no enum value for changes nothing.
+    webhook.deliver(("template_category_update", wa.template_category_update("boas_vindas", new="SERVICE")))
+    assert one("SELECT category FROM templates")["category"] == "marketing" and published == []
+
+
+def test_status_and_category_updates_of_one_template_in_one_payload_both_apply(webhook, published):
+    rows(
+        "INSERT INTO templates (whatsapp_id, name, category, status, language)"
+        " VALUES ('900000000000001', 'boas_vindas', 'utility', 'approved', 'pt_BR') RETURNING id"
+    )
+    webhook.deliver(
+        ("template_category_update", wa.template_category_update("boas_vindas", new="AUTHENTICATION")),
+        ("message_template_status_update", wa.template_status_update("boas_vindas", event="PAUSED")),
+    )
+    assert one("SELECT category, status FROM templates") == {"category": "authentication", "status": "paused"}
+    assert len(published) == 1

@@ -32,11 +32,14 @@ def test_the_events_are_published_where_they_happen():
     published = _published()
     expected = {
         "message:new": {"inbound.py", "sending.py"},  # webhook, and the attendant's send
-        "message:updated": {"media.py", "sending.py"},  # media ready / failed, send failed
-        "message:status": {"inbound.py", "sending.py"},
+        # media ready / failed, send failed, send never confirmed (swept)
+        "message:updated": {"media.py", "sending.py", "send_sweep.py"},
+        "message:status": {"inbound.py", "sending.py", "send_sweep.py"},
         "conversation:new": {"inbound.py"},
         "conversation:assigned": {"assignment.py", "sending.py"},
-        "conversation:updated": {"inbox.py", "assignment.py"},  # marked read, reopened
+        # marked read, reopened, new inbound message, sent / window closed by WhatsApp,
+        # contact renamed or moved in the journey, anonymised
+        "conversation:updated": {"inbox.py", "assignment.py", "inbound.py", "sending.py", "contacts.py", "lgpd.py"},
         "conversation:closed": {"assignment.py"},
         "conversation:window_closed": {"window_expiry.py"},
         "template:updated": {"templates.py", "inbound.py"},  # sync, and the status webhook

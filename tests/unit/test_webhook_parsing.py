@@ -245,7 +245,16 @@ def test_account_changes_are_kept_as_eventos():
         "whatsapp_webhook",
     ]
     assert parsed.eventos[0]["dados"]["value"]["new_quality_score"] == "YELLOW"
-    assert parsed.templates == []  # FLAGGED has no template_status
+    # FLAGGED has no template_status; the re-categorisation changes the category only.
+    assert parsed.templates == [
+        {
+            "whatsapp_id": "900000000000001",
+            "name": "boas_vindas",
+            "language": "pt_BR",
+            "status": None,
+            "category": "marketing",
+        }
+    ]
     again = inbound.parse_payload(payload)
     assert [e["chave"] for e in again.eventos] == [e["chave"] for e in parsed.eventos]  # stable keys
 

@@ -1,0 +1,70 @@
+"""Sends nobody will finish: run by the window-expiry schedule (handle_window_expiry).
+
+A Lambda killed between storing an outbound message as `pendente` and WhatsApp's answer
+leaves the message pendente forever and its Idempotency-Key "in progress" (409) for 24 h.
+After UNCONFIRMED_AFTER (far beyond a send's 25 s budget and its Lambda's timeout) such a
+message fails as `sem_confirmacao`, marked `incerto`: WhatsApp may have taken it, so its key
+is completed with that failure and a retry replays it instead of sending twice. The same run
+applies orphan statuses whose message exists by now (mensagens.apply_pending_statuses).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.observability import logger
+
+UNCONFIRMED_AFTER = "2 minutes"
+# Normally none; a cap keeps one run bounded after an outage.
+BATCH_LIMIT = 1_000
+PUBLISH_DEADLINE_SECONDS = 5.0
+
+ERRO = {
+    "type": "sem_confirmacao",
+    "incerto": True,
+    "message": (
+        "O envio foi interrompido antes da confirmação do WhatsApp: a mensagem pode ter sido "
+        "entregue. Confira com o contato antes de enviar de novo."
+    ),
+}
+# What a retry with the same Idempotency-Key gets back (as sending's ambiguous timeout: 504).
+STATUS_CODE = 504
+RESPOSTA = {"Code": "WhatsAppUnavailable", "Message": ERRO["message"], "incerto": True}
+
+
+def sweep_unconfirmed_sends() -> dict[str, int]:
+    """Fail the stuck sends and apply waiting statuses; counts of each."""
+    from chalicelib.repositories import envios, mensagens
+    from chalicelib.services import realtime
+    from chalicelib.services.sending import shape
+
+    falhas = envios.fail_unconfirmed(
+        older_than=UNCONFIRMED_AFTER, erro=ERRO, status_code=STATUS_CODE, resposta=RESPOSTA, limit=BATCH_LIMIT
+    )
+    chaves = int(falhas[0]["chaves_concluidas"]) if falhas else 0
+    statuses = mensagens.apply_pending_statuses(None)
+    events: list[tuple[str, dict[str, Any]]] = []
+    for row in falhas:
+        mensagem = {k: v for k, v in row.items() if k != "chaves_concluidas"}
+        events.append(("message:updated", {"mensagem": shape(mensagem), "conversa_id": str(mensagem["conversa_id"])}))
+    for s in statuses:
+        events.append(
+            (
+                "message:status",
+                {
+                    "mensagem_id": s["mensagem_id"],
+                    "whatsapp_id": s["whatsapp_id"],
+                    "conversa_id": s["conversa_id"],
+                    "status_envio": s["status_envio"],
+                    "billing_category": s["billing_category"],
+                },
+            )
+        )
+    if events:
+        realtime.publish_many(events, deadline=PUBLISH_DEADLINE_SECONDS)  # never raises
+    if falhas:
+        logger.warning(
+            "unconfirmed sends failed",
+            extra={"mensagens": [str(r["id"]) for r in falhas], "chaves": chaves},
+        )
+    return {"envios_sem_confirmacao": len(falhas), "chaves_concluidas": chaves, "statuses_aplicados": len(statuses)}
