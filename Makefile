@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# LocalStack (host mode, no Docker) in its own venv: its pins clash with requirements.txt.
+LS_VENV := .localstack
+LS_STAMP := $(LS_VENV)/.installed
 
-.PHONY: test run lint fmt bench clean
+.PHONY: test run lint fmt bench clean localstack
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -12,11 +15,18 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
+$(LS_STAMP): requirements-localstack.txt
+	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-localstack.txt
+	touch $(LS_STAMP)
+
+localstack: $(LS_STAMP)
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-test: lint
+test: lint $(LS_STAMP)
 	$(PY) -m pytest
 
 run: $(STAMP)
@@ -30,4 +40,4 @@ bench: $(STAMP)
 	for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) .local .pytest_cache
+	rm -rf $(VENV) $(LS_VENV) .local .pytest_cache
