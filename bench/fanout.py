@@ -16,12 +16,14 @@ import asyncio
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _setup import bench_database
+
 os.environ.setdefault("STAGE", "local")
 os.environ.setdefault("AUTH_SECRET", "bench-auth-secret-0123456789abcdef0123456789abcdef")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
@@ -30,19 +32,6 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-
-
-def _database() -> None:
-    from chalicelib.config import reset_settings
-
-    if not os.environ.get("DATABASE_URL"):
-        from chalicelib.local.embedded_pg import ensure_embedded_database
-
-        os.environ["DATABASE_URL"] = ensure_embedded_database(tempfile.mkdtemp(prefix="crm-bench-pg-"))
-    reset_settings()
-    from chalicelib.migrate import migrate
-
-    migrate()
 
 
 class Clients:
@@ -105,7 +94,11 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    _database()
+    with bench_database():
+        _measure(args)
+
+
+def _measure(args) -> None:
     from chalicelib import db
     from chalicelib.config import reset_settings
     from chalicelib.local.ws_gateway import LocalWebSocketGateway

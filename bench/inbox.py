@@ -14,34 +14,19 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _setup import bench_database
+
 os.environ.setdefault("STAGE", "local")
 os.environ.setdefault("AUTH_SECRET", "bench-auth-secret-0123456789abcdef0123456789abcdef")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 # Seeding statements run for minutes; the app's 15 s guard is for requests, not for this.
 os.environ.setdefault("DB_STATEMENT_TIMEOUT_MS", "1800000")
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-
-
-def _database() -> str | None:
-    """Migrate the target database; returns the temporary data directory if we made one."""
-    from chalicelib.config import reset_settings
-
-    data_dir = None
-    if not os.environ.get("DATABASE_URL"):
-        from chalicelib.local.embedded_pg import ensure_embedded_database
-
-        data_dir = tempfile.mkdtemp(prefix="crm-bench-inbox-pg-")
-        os.environ["DATABASE_URL"] = ensure_embedded_database(data_dir)
-    reset_settings()
-    from chalicelib.migrate import migrate
-
-    migrate()
-    return data_dir
 
 
 def _seed(conversas: int, mensagens: int) -> str:
@@ -149,19 +134,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=200)
     args = parser.parse_args()
 
-    data_dir = _database()
-    try:
+    with bench_database("crm-bench-inbox-pg-"):
         return _run(args)
-    finally:
-        if data_dir:  # 2M rows are ~2 GB: do not leave them behind in /tmp
-            import shutil
-
-            from chalicelib import db
-            from chalicelib.local.embedded_pg import stop_embedded_database
-
-            db.close()
-            stop_embedded_database()
-            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _run(args) -> int:

@@ -16,11 +16,13 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _setup import bench_database
+
 os.environ.setdefault("STAGE", "local")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
@@ -29,37 +31,6 @@ os.environ.setdefault("WHATSAPP_APP_SECRET", "bench-app-secret")
 os.environ.setdefault("WHATSAPP_PHONE_NUMBER_ID", "100000000000001")
 os.environ.setdefault("WHATSAPP_WABA_ID", "200000000000002")
 os.environ.pop("WS_MANAGEMENT_URL", None)  # no browsers: publishing is a no-op
-
-
-def _database() -> str | None:
-    """Migrate the database; returns the temporary data directory when one was made."""
-    from chalicelib.config import reset_settings
-
-    data_dir = None
-    if not os.environ.get("DATABASE_URL"):
-        from chalicelib.local.embedded_pg import ensure_embedded_database
-
-        data_dir = tempfile.mkdtemp(prefix="crm-bench-pg-")
-        os.environ["DATABASE_URL"] = ensure_embedded_database(data_dir)
-    reset_settings()
-    from chalicelib.migrate import migrate
-
-    migrate()
-    return data_dir
-
-
-def _cleanup(data_dir: str | None) -> None:
-    """Stop the embedded server and delete its data (a run writes hundreds of MB)."""
-    if data_dir is None:
-        return
-    import shutil
-
-    from chalicelib import db
-    from chalicelib.local.embedded_pg import stop_embedded_database
-
-    db.close()
-    stop_embedded_database()
-    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _senders(n: int) -> list[str]:
@@ -152,11 +123,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement (best is printed)")
     args = parser.parse_args()
 
-    data_dir = _database()
-    try:
+    with bench_database():
         _measure(args)
-    finally:
-        _cleanup(data_dir)
 
 
 def _measure(args: argparse.Namespace) -> None:

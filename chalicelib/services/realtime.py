@@ -81,6 +81,17 @@ def _send(client, connection_id: str, payloads: list[bytes], stop_at: float | No
         return "error"
 
 
+def message_status_data(mensagem: dict[str, Any]) -> dict[str, Any]:
+    """The `message:status` payload for a mensagens row (or a status result shaped like one)."""
+    return {
+        "mensagem_id": str(mensagem.get("mensagem_id") or mensagem["id"]),
+        "whatsapp_id": mensagem["whatsapp_id"],
+        "conversa_id": str(mensagem["conversa_id"]),
+        "status_envio": mensagem["status_envio"],
+        "billing_category": mensagem["billing_category"],
+    }
+
+
 def encode(event: str, data: dict[str, Any]) -> bytes:
     return json.dumps({"type": event, "data": jsonable(data)}, separators=(",", ":"), ensure_ascii=False).encode()
 

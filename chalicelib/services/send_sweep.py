@@ -47,19 +47,7 @@ def sweep_unconfirmed_sends() -> dict[str, int]:
     for row in falhas:
         mensagem = {k: v for k, v in row.items() if k != "chaves_concluidas"}
         events.append(("message:updated", {"mensagem": shape(mensagem), "conversa_id": str(mensagem["conversa_id"])}))
-    for s in statuses:
-        events.append(
-            (
-                "message:status",
-                {
-                    "mensagem_id": s["mensagem_id"],
-                    "whatsapp_id": s["whatsapp_id"],
-                    "conversa_id": s["conversa_id"],
-                    "status_envio": s["status_envio"],
-                    "billing_category": s["billing_category"],
-                },
-            )
-        )
+    events += [("message:status", realtime.message_status_data(s)) for s in statuses]
     if events:
         realtime.publish_many(events, deadline=PUBLISH_DEADLINE_SECONDS)  # never raises
     if falhas:

@@ -746,16 +746,9 @@ def _publish_assigned(conversa_id: str, admin_id: str) -> None:
 def _publish_status(mensagem: dict[str, Any] | None) -> None:
     if mensagem is None:
         return
-    _publish(
-        "message:status",
-        {
-            "mensagem_id": str(mensagem["id"]),
-            "whatsapp_id": mensagem["whatsapp_id"],
-            "conversa_id": str(mensagem["conversa_id"]),
-            "status_envio": mensagem["status_envio"],
-            "billing_category": mensagem["billing_category"],
-        },
-    )
+    from chalicelib.services.realtime import message_status_data
+
+    _publish("message:status", message_status_data(mensagem))
 
 
 def _publish_conversa(conversa_id: str) -> None:
