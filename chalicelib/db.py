@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 import pg8000.native
+from chalice import ChaliceUnhandledError
 from pg8000.exceptions import DatabaseError, InterfaceError
 
 from chalicelib.config import get_settings
@@ -31,8 +32,11 @@ if not hasattr(pg8000.native.to_statement, "cache_info"):
     pg8000.native.to_statement = lru_cache(maxsize=512)(pg8000.native.to_statement)
 
 
-class DatabaseUnavailable(RuntimeError):
-    """The database cannot be reached; callers answer 503."""
+class DatabaseUnavailable(ChaliceUnhandledError, RuntimeError):
+    """The database cannot be reached; the API answers 503 (a retry can help).
+
+    A ChaliceUnhandledError so Chalice lets it reach chalicelib.http's middleware instead of
+    turning it into a 500."""
 
 
 def connection_params(url: str) -> dict[str, Any]:

@@ -118,10 +118,19 @@ def install(app) -> None:
 
     @app.middleware("http")
     def api_errors_and_json(event, get_response):
+        from chalicelib.db import DatabaseUnavailable
+
         try:
             response = get_response(event)
         except ApiError as exc:
             return exc.to_response()
+        except DatabaseUnavailable:
+            return ApiError(
+                503,
+                "ServiceUnavailable",
+                "Banco de dados indisponível no momento; tente novamente em instantes.",
+                headers={"Retry-After": "5"},
+            ).to_response()
         if isinstance(response.body, (dict, list)):
             response.body = jsonable(response.body)
         return response

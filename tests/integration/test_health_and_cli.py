@@ -36,6 +36,14 @@ def test_health_is_503_when_the_database_is_unreachable(db_clean, monkeypatch):
             response = client.http.get("/health")
         assert response.status_code == 503
         assert response.json_body["database"] == "unreachable"
+        # Any other route answers 503 too (not 500): a retry can help.
+        with Client(app) as client:
+            response = client.http.post(
+                "/auth/login", body=b'{"email": "a@b.co", "senha": "x"}', headers={"Content-Type": "application/json"}
+            )
+        assert response.status_code == 503
+        assert response.json_body["Code"] == "ServiceUnavailable"
+        assert response.headers["Retry-After"] == "5"
     finally:
         monkeypatch.undo()
         reset_settings()
