@@ -164,18 +164,27 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
+def busca_filter(busca: str, alias: str = "") -> tuple[str, dict[str, Any]]:
+    """The search of the contacts and inbox screens: name or profile name contain `busca`
+    (wildcards taken literally), or the phone contains its digits (3 or more).
+    `alias` prefixes the contatos columns ("ct." inside a join)."""
+    conds = [f"{alias}nome ILIKE :busca", f"{alias}nome_perfil ILIKE :busca"]
+    params = {"busca": _like(busca)}
+    digits = "".join(ch for ch in busca if ch.isdigit())
+    if len(digits) >= 3:
+        conds.append(f"{alias}telefone LIKE :fone")
+        params["fone"] = _like(digits)
+    return "(" + " OR ".join(conds) + ")", params
+
+
 def page(*, limit: int, busca: str | None, after: tuple[str, str] | tuple[None, None]) -> list[dict[str, Any]]:
     """Contacts, newest first, keyset on (created_at, id); `busca` matches name or phone."""
     where: list[str] = []
     params: dict[str, Any] = {"limit": limit}
     if busca:
-        conds = ["nome ILIKE :busca", "nome_perfil ILIKE :busca"]
-        params["busca"] = _like(busca)
-        digits = "".join(ch for ch in busca if ch.isdigit())
-        if len(digits) >= 3:
-            conds.append("telefone LIKE :fone")
-            params["fone"] = _like(digits)
-        where.append("(" + " OR ".join(conds) + ")")
+        cond, busca_params = busca_filter(busca)
+        where.append(cond)
+        params.update(busca_params)
     if after[0] is not None:
         where.append("(created_at, id) < (CAST(:after_ts AS timestamptz), CAST(:after_id AS uuid))")
         params["after_ts"], params["after_id"] = after

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import db
-
-JANELA_ABERTA_SQL = "COALESCE(now() < c.window_expires_at, false)"
+from chalicelib.repositories import contatos
+from chalicelib.services.window import JANELA_ABERTA_SQL
 
 _ITEM_SELECT = f"""
 SELECT c.*,
@@ -42,11 +42,6 @@ LEFT JOIN LATERAL (
     LIMIT 1
 ) um ON true
 """  # noqa: S608
-
-
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def conversas_page(**filters: Any) -> list[dict[str, Any]]:
@@ -81,13 +76,9 @@ def conversas_page_statement(
     elif janela == "fechada":
         where.append("(c.window_expires_at IS NULL OR c.window_expires_at <= now())")
     if busca:
-        digits = "".join(ch for ch in busca if ch.isdigit())
-        conds = ["ct.nome ILIKE :busca", "ct.nome_perfil ILIKE :busca"]
-        params["busca"] = _like(busca)
-        if len(digits) >= 3:
-            conds.append("ct.telefone LIKE :fone")
-            params["fone"] = _like(digits)
-        where.append("(" + " OR ".join(conds) + ")")
+        cond, busca_params = contatos.busca_filter(busca, alias="ct.")
+        where.append(cond)
+        params.update(busca_params)
     if after[0] is not None:
         where.append("(c.ultima_atividade_em, c.id) < (CAST(:after_ts AS timestamptz), CAST(:after_id AS uuid))")
         params["after_ts"], params["after_id"] = after

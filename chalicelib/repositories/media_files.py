@@ -58,14 +58,7 @@ def insert(
 
 def get_mensagem(mensagem_id: str) -> dict[str, Any] | None:
     """The message a media job belongs to (None if it was deleted, e.g. LGPD erasure)."""
-    return db.query_one(
-        """
-        SELECT m.*, c.contato_id
-          FROM mensagens m JOIN conversas c ON c.id = m.conversa_id
-         WHERE m.id = CAST(:mensagem_id AS uuid)
-        """,
-        mensagem_id=mensagem_id,
-    )
+    return db.query_one("SELECT * FROM mensagens WHERE id = CAST(:mensagem_id AS uuid)", mensagem_id=mensagem_id)
 
 
 def set_mensagem_media(

@@ -11,6 +11,7 @@ import json
 from chalice import Blueprint, Response
 
 from chalicelib.config import get_settings
+from chalicelib.http import ApiError
 from chalicelib.observability import logger
 
 bp = Blueprint(__name__)
@@ -20,7 +21,7 @@ PATH = "/webhooks/whatsapp"
 
 
 def _error(status: int, code: str, message: str) -> Response:
-    return Response(body={"Code": code, "Message": message}, status_code=status)
+    return ApiError(status, code, message).to_response()
 
 
 @bp.route(PATH, methods=["GET"])

@@ -620,16 +620,16 @@ def _contacts_and_conversations(rows: list[InboundRow], profile_names: dict[str,
         }
     found = contatos.upsert_inbound([by_phone[t] for t in sorted(by_phone)])
     contacts = {r["telefone"]: r for r in found}
-    missing = [r["contato_id"] for r in found if r["conversa_id"] is None]
+    # Only under a race (see contatos.upsert_inbound) is a contact left without its conversation.
+    missing = {str(r["contato_id"]): r for r in found if r["conversa_id"] is None}
     for _attempt in range(3):
         if not missing:
             break
-        for r in conversas.find_or_open_ativas(missing):
-            for contact in found:
-                if contact["contato_id"] == r["contato_id"] and contact["conversa_id"] is None:
-                    contact["conversa_id"] = r["conversa_id"]
-                    contact["conversa_nova"] = r["conversa_nova"]
-        missing = [r["contato_id"] for r in found if r["conversa_id"] is None]
+        for r in conversas.find_or_open_ativas(list(missing)):
+            contact = missing.pop(str(r["contato_id"]), None)
+            if contact is not None:
+                contact["conversa_id"] = r["conversa_id"]
+                contact["conversa_nova"] = r["conversa_nova"]
     if missing:
         raise RuntimeError(f"could not find or open a conversation for {len(missing)} contact(s)")
     return contacts
@@ -768,52 +768,30 @@ def _apply_number_changes(
 
 
 # After commit --------------------------------------------------------------------------------
-def _shape_for_browser(mensagem: dict[str, Any]) -> dict[str, Any]:
-    """The row as the API shows it: media locations become presigned URLs, never raw keys."""
-    try:
-        from chalicelib.services.inbox import shape_mensagem
-
-        return shape_mensagem(mensagem)
-    except Exception:  # noqa: BLE001 - a live event must not fail the webhook; no URL beats a key
-        logger.exception("shaping message:new failed")
-        return {**mensagem, "media_url": None, "thumbnail_url": None}
-
-
 def _publish(result: StoreResult) -> None:
     """Live events; never fails the webhook (the data is committed)."""
+    from chalicelib.services import realtime
+    from chalicelib.services.inbox import shape_mensagem  # presigned URLs, never raw keys; never raises
+
     events: list[tuple[str, dict[str, Any]]] = []
     for conversa, contato in result.conversas_novas:
         events.append(("conversation:new", {"conversa": conversa, "contato": contato}))
     for conversa in result.conversas_atualizadas:
         events.append(("conversation:updated", {"conversa": conversa}))
     for r in result.mensagens:
-        mensagem = _shape_for_browser(r["mensagem"])
+        mensagem = shape_mensagem(r["mensagem"])
         events.append(
             (
                 "message:new",
                 {"mensagem": mensagem, "conversa_id": mensagem["conversa_id"], "contato_id": r["contato_id"]},
             )
         )
-    for s in result.statuses:
-        events.append(
-            (
-                "message:status",
-                {
-                    "mensagem_id": s["mensagem_id"],
-                    "whatsapp_id": s["whatsapp_id"],
-                    "conversa_id": s["conversa_id"],
-                    "status_envio": s["status_envio"],
-                    "billing_category": s["billing_category"],
-                },
-            )
-        )
+    events += [("message:status", realtime.message_status_data(s)) for s in result.statuses]
     for t in result.templates:
         events.append(("template:updated", {"template": t}))
     if not events:
         return
     try:
-        from chalicelib.services import realtime
-
         realtime.publish_many(events)
     except Exception:  # noqa: BLE001 - live updates are best effort
         logger.exception("publishing inbound events failed")

@@ -40,7 +40,8 @@ def get_conversa(conversa_id: str) -> dict[str, Any]:
     return row
 
 
-def _presign(key: str | None) -> str | None:
+def presign_or_none(key: str | None) -> str | None:
+    """media_urls.presign for a row being listed: a URL passes through, a signing failure is None."""
     if not key:
         return None
     if key.startswith(("http://", "https://")):
@@ -57,8 +58,8 @@ def _presign(key: str | None) -> str | None:
 def shape_mensagem(row: dict[str, Any]) -> dict[str, Any]:
     """A mensagens row as the API shows it: media locations become short-lived URLs."""
     row = dict(row)
-    row["media_url"] = _presign(row.get("media_url"))
-    row["thumbnail_url"] = _presign(row.get("thumbnail_url"))
+    row["media_url"] = presign_or_none(row.get("media_url"))
+    row["thumbnail_url"] = presign_or_none(row.get("thumbnail_url"))
     return row
 
 

@@ -324,9 +324,9 @@ def _publish(row: dict[str, Any] | None) -> None:
     if row is None:
         return
     from chalicelib.services import realtime
-    from chalicelib.services.media_urls import presign
+    from chalicelib.services.inbox import shape_mensagem
 
-    mensagem = dict(row)
-    mensagem["media_url"] = presign(mensagem.get("media_url"))
-    mensagem["thumbnail_url"] = presign(mensagem.get("thumbnail_url"))
+    # The API's shape (presigned URLs, never raw keys); a presign failure after the commit
+    # gives a row without URLs rather than a retried job.
+    mensagem = shape_mensagem(row)
     realtime.publish("message:updated", {"mensagem": mensagem, "conversa_id": mensagem["conversa_id"]})

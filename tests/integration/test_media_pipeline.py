@@ -232,6 +232,39 @@ def test_transient_graph_failures_raise_and_record_nothing(media_env, status, co
     assert media.process_job(job).status == "stored"  # the retry works
 
 
+def test_an_s3_outage_raises_records_nothing_and_the_retry_stores(media_env):
+    from botocore.exceptions import ClientError
+
+    job = job_for(media_env.graph, jpeg_rotated_exif(64, 64, 1), "image/jpeg", "image")
+    media_env.s3.delete_bucket(Bucket=media_env.bucket)  # every S3 write now fails
+
+    with pytest.raises(ClientError):
+        media.process_job(job)
+
+    row = mensagem(job.mensagem_id)
+    assert row["media_url"] is None and "media_error" not in row["dados"]  # left for SQS to retry
+    assert media_rows() == [] and media_env.published == []
+    media_env.s3.create_bucket(Bucket=media_env.bucket)
+    assert media.process_job(job).status == "stored"
+    assert media_env.get(mensagem(job.mensagem_id)["media_url"])["ContentType"] == "image/jpeg"
+
+
+def test_a_presign_failure_after_the_commit_does_not_fail_the_job(media_env, monkeypatch):
+    from chalicelib.services import media_urls
+
+    def broken(key, expires=None):
+        raise RuntimeError("no credentials")
+
+    monkeypatch.setattr(media_urls, "presign", broken)
+    job = job_for(media_env.graph, jpeg_rotated_exif(64, 64, 1), "image/jpeg", "image")
+
+    assert media.process_job(job).status == "stored"  # not raised: a retry would only say already_stored
+
+    [(event, data)] = media_env.published
+    assert event == "message:updated" and data["mensagem"]["media_url"] is None  # no URL, never the raw key
+    assert mensagem(job.mensagem_id)["media_url"].startswith("media/")
+
+
 def test_redelivery_after_success_changes_nothing(media_env):
     job = job_for(media_env.graph, jpeg_rotated_exif(64, 64, 1), "image/jpeg", "image")
     assert media.process_job(job).status == "stored"

@@ -55,9 +55,9 @@ def test_status_is_published(webhook, published):
         (
             "message:status",
             {
-                "mensagem_id": one("SELECT id FROM mensagens WHERE whatsapp_id = :w", w=wamid)["id"],
+                "mensagem_id": str(one("SELECT id FROM mensagens WHERE whatsapp_id = :w", w=wamid)["id"]),
                 "whatsapp_id": wamid,
-                "conversa_id": one("SELECT id FROM conversas")["id"],
+                "conversa_id": str(one("SELECT id FROM conversas")["id"]),
                 "status_envio": "entregue",
                 "billing_category": "utility",
             },
@@ -72,8 +72,11 @@ def test_publishing_failure_never_fails_the_webhook(webhook, monkeypatch):
         raise RuntimeError("gateway down")
 
     monkeypatch.setattr(realtime, "publish_many", broken)
-    webhook.deliver(wa.value([wa.text(ANA, "oi")]))
-    assert count("mensagens") == 1
+    webhook.deliver(wa.value([wa.text(ANA, "oi"), wa.image(ANA, caption="foto")]))
+    assert count("mensagens") == 2
+    # The live events go out first: their failure must not keep the media job off the queue.
+    [job] = webhook.media_jobs()
+    assert job["mensagem_id"] == str(one("SELECT id FROM mensagens WHERE tipo = 'media'")["id"])
 
 
 def test_queue_failure_answers_500_and_the_retry_enqueues(webhook):
@@ -168,21 +171,31 @@ def test_message_new_never_carries_a_raw_storage_key(monkeypatch):
     from moto import mock_aws
 
     from chalicelib.config import reset_settings
-    from chalicelib.services import inbound
+    from chalicelib.services import inbound, realtime
     from chalicelib.services.media_urls import reset_clients
 
+    published: list[tuple[str, dict]] = []
+    monkeypatch.setattr(realtime, "publish_many", lambda events: published.extend(events) or 1)
     monkeypatch.setenv("MEDIA_BUCKET", "crm-media-test")
     reset_settings()
+    row = {
+        "id": "m1",
+        "conversa_id": "c1",
+        "media_url": "media/2026/foto.jpg",
+        "thumbnail_url": "media/2026/foto_thumb.jpg",
+    }
     with mock_aws():
         reset_clients()
         try:
-            shaped = inbound._shape_for_browser(
-                {"id": "m1", "media_url": "media/2026/foto.jpg", "thumbnail_url": "media/2026/foto_thumb.jpg"}
-            )
+            inbound._publish(inbound.StoreResult(mensagens=[{"mensagem": row, "contato_id": "k1"}]))
         finally:
             reset_clients()
             monkeypatch.delenv("MEDIA_BUCKET")
             reset_settings()
+    [(event, data)] = published
+    shaped = data["mensagem"]
+    assert event == "message:new" and data["conversa_id"] == "c1" and data["contato_id"] == "k1"
+    assert row["media_url"] == "media/2026/foto.jpg"  # the stored row itself is not rewritten
     assert shaped["media_url"].startswith("http") and "X-Amz-Signature=" in shaped["media_url"]
     assert "foto_thumb.jpg" in shaped["thumbnail_url"] and "X-Amz-Signature=" in shaped["thumbnail_url"]
 

@@ -16,6 +16,10 @@ ANA = "5511987654321"
 SECRET = "test-app-secret"
 
 
+def code(response) -> str:
+    return json.loads(response.body)["Code"]
+
+
 def test_handshake_answers_the_challenge(webhook):
     ok = webhook.client.http.get(
         "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=test-verify-token&hub.challenge=1158201444"
@@ -29,13 +33,14 @@ def test_handshake_answers_the_challenge(webhook):
 def test_missing_signature_is_401_and_nothing_is_stored(webhook):
     body = wa.encode(wa.envelope(wa.value([wa.text(ANA, "oi")])))
     response = webhook.post_bytes(body, {"Content-Type": "application/json"})
-    assert response.status_code == 401
+    assert (response.status_code, code(response)) == (401, "UnauthorizedError")
     assert count("mensagens") == 0 and count("contatos") == 0
 
 
 def test_wrong_signature_is_403_and_nothing_is_stored(webhook):
     payload = wa.envelope(wa.value([wa.text(ANA, "oi")]))
-    assert webhook.post(payload, secret="outro-segredo").status_code == 403
+    response = webhook.post(payload, secret="outro-segredo")
+    assert (response.status_code, code(response)) == (403, "ForbiddenError")
     body, headers = wa.signed(payload)
     tampered = body.replace(b"oi", b"io")
     assert webhook.post_bytes(tampered, headers).status_code == 403
@@ -56,13 +61,14 @@ def test_signature_is_over_the_raw_bytes_with_unicode_escapes(webhook):
 def test_body_over_3_mb_is_413(webhook):
     body = b'{"object":"whatsapp_business_account","pad":"' + b"x" * (3 * 1024 * 1024) + b'"}'
     response = webhook.post_bytes(body, {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, SECRET)})
-    assert response.status_code == 413
+    assert (response.status_code, code(response)) == (413, "PayloadTooLarge")
 
 
 def test_invalid_json_with_valid_signature_is_400(webhook):
     for body in (b"{not json", b"\xff\xfe\x00garbage", b"[" * 5000 + b"]" * 5000, b"[" * 100 + b"]" * 100):
         headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, SECRET)}
-        assert webhook.post_bytes(body, headers).status_code == 400, body[:20]
+        response = webhook.post_bytes(body, headers)
+        assert (response.status_code, code(response)) == (400, "BadRequestError"), body[:20]
     assert count("mensagens") == 0
 
 

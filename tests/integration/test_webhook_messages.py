@@ -353,3 +353,23 @@ def test_message_without_a_usable_sender_is_kept_in_eventos_once(webhook):
     assert count("mensagens") == 1
     evento = one("SELECT contato_id, dados FROM eventos WHERE tipo = 'whatsapp_descartado'")
     assert evento["contato_id"] is None and evento["dados"]["raw"]["from"] == "desconhecido"
+
+
+def test_a_conversation_a_racing_payload_opened_is_joined_not_duplicated(webhook, monkeypatch):
+    from chalicelib.repositories import contatos
+
+    upsert = contatos.upsert_inbound
+
+    def raced(items):  # as if a concurrent payload opened the conversation after our snapshot
+        return [{**r, "conversa_id": None, "conversa_nova": False} for r in upsert(items)]
+
+    monkeypatch.setattr(contatos, "upsert_inbound", raced)
+    summary = webhook.deliver(wa.value([wa.text(ANA, "oi"), wa.text("5511912345678", "olá")]))
+
+    assert summary["mensagens"] == 2 and summary["conversas_novas"] == 0  # the other payload announced them
+    stored = rows(
+        "SELECT k.telefone, m.conversa_id FROM mensagens m JOIN conversas c ON c.id = m.conversa_id"
+        " JOIN contatos k ON k.id = c.contato_id ORDER BY k.telefone"
+    )
+    assert [r["telefone"] for r in stored] == ["+5511912345678", ANA_E164]  # each in its contact's conversation
+    assert count("conversas") == 2 and stored[0]["conversa_id"] != stored[1]["conversa_id"]

@@ -224,3 +224,17 @@ def test_a_very_long_name_is_cut_keeping_its_extension():
     assert len(header) < 2000  # S3 refuses requests whose headers pass 8 KB
     assert exact.endswith(".pdf") and len(exact) == media_storage.MAX_FILENAME_CHARS
     assert ascii_name.endswith(".pdf") and ascii_name.startswith("ccc")
+
+
+def test_a_cold_start_imports_no_media_or_outbound_heavyweights():
+    """Every Lambda of the app imports app.py: Pillow, requests, boto3, pywebpush and the
+    worker's batch utilities are loaded only on the code paths that need them."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    heavy = ["PIL", "requests", "boto3", "pywebpush", "aws_lambda_powertools.utilities.batch"]
+    script = f"import sys, app; print([m for m in {heavy!r} if m in sys.modules])"
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stderr[-2000:]
