@@ -164,7 +164,8 @@ class InteressadoIn(Body):
 
 class TemplatesQuery(PageQuery):
     limit: int = Field(100, ge=1, le=500)
-    status: TemplateStatus | Literal["todos"] = "approved"
+    # One flat Literal (not a union) so a bad value's error names the field `status`.
+    status: Literal[TemplateStatus, "todos"] = "approved"
     category: TemplateCategory | None = None
     language: S(15) | None = None
 

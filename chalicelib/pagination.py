@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import json
+import uuid
 from typing import Any
 
 from chalicelib.http import ApiError, jsonable
@@ -47,9 +49,6 @@ def page(rows: list[dict[str, Any]], limit: int, key) -> dict[str, Any]:
 
 def decode_time_id(cursor: str | None) -> tuple[str, str] | tuple[None, None]:
     """A (timestamp, uuid) cursor, both checked so SQL never sees a value it cannot cast."""
-    import datetime as dt
-    import uuid
-
     values = decode(cursor, 2)
     if values is None:
         return None, None
@@ -66,8 +65,6 @@ def decode_time_id(cursor: str | None) -> tuple[str, str] | tuple[None, None]:
 
 def decode_time_seq(cursor: str | None) -> tuple[str, int] | tuple[None, None]:
     """A (timestamp, seq) cursor (message pages: mensagens.seq breaks same-second ties)."""
-    import datetime as dt
-
     values = decode(cursor, 2)
     if values is None:
         return None, None
@@ -83,14 +80,15 @@ def decode_time_seq(cursor: str | None) -> tuple[str, int] | tuple[None, None]:
 
 
 def decode_text_id(cursor: str | None) -> tuple[str, str] | tuple[None, None]:
-    import uuid
-
+    """A (name, uuid) cursor: a name that is not a string was never ours."""
     values = decode(cursor, 2)
     if values is None:
         return None, None
     text, row_id = values
+    if not isinstance(text, str):
+        raise invalid_cursor()
     try:
         uuid.UUID(str(row_id))
     except ValueError as exc:
         raise invalid_cursor() from exc
-    return str(text), str(row_id)
+    return text, str(row_id)

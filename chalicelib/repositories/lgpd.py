@@ -12,16 +12,6 @@ from typing import Any
 
 from chalicelib import db
 
-
-def lock_contato(contato_id: str) -> dict[str, Any] | None:
-    """The contact, locked until the transaction ends (two erasures of one contact serialise)."""
-    return db.query_one("SELECT * FROM contatos WHERE id = CAST(:id AS uuid) FOR UPDATE", id=contato_id)
-
-
-def admin_nome(admin_id: str) -> str | None:
-    return db.scalar("SELECT nome FROM administradores WHERE id = CAST(:id AS uuid)", id=admin_id)
-
-
 # --- export ---------------------------------------------------------------------------------
 
 

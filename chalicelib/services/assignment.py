@@ -119,8 +119,11 @@ def transfer(conversa_id: str, admin_id: str, atendente_id: str) -> dict[str, An
         row = conversas.transferir(conversa_id, str(admin_id), str(atendente_id))
         if row is None:
             raise _refusal(conversa_id, admin_id)
-        event = _assigned_event(row, admin_id, "conversa_transferida", atendente)
-    if str(row["anterior_id"]) != str(row["atendente_id"]):
+        # To oneself: nothing changed hands, so no timeline row and no live event.
+        mudou = str(row["anterior_id"]) != str(row["atendente_id"])
+        if mudou:
+            event = _assigned_event(row, admin_id, "conversa_transferida", atendente)
+    if mudou:
         _publish("conversation:assigned", event)
     return {"conversa": _answer(row)}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -55,8 +56,11 @@ def verify_token(token: str | None) -> dict[str, Any]:
         claims = jwt.decode(token, _secret(), algorithms=[ALGORITHM], options={"require": ["sub", "exp", "iat"]})
     except jwt.PyJWTError as exc:
         raise InvalidToken(str(exc)) from exc
-    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
-        raise InvalidToken("sub inválido")
+    # Every route casts the caller's id to uuid: a sub that is not one would be a 500 there.
+    try:
+        uuid.UUID(claims.get("sub"))
+    except (TypeError, ValueError, AttributeError):
+        raise InvalidToken("sub inválido") from None
     return claims
 
 

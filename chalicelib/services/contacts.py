@@ -22,6 +22,16 @@ def get_contato(contato_id: str) -> dict[str, Any]:
     return contato
 
 
+def _lock_editable(contato_id: str) -> dict[str, Any]:
+    """The contact, locked for this transaction; 404 if unknown, 409 if anonymised."""
+    contato = contatos.get(contato_id, for_update=True)
+    if contato is None:
+        raise not_found("Contato")
+    if contato.get("anonimizado"):
+        raise ApiError(409, "ContactAnonymized", "Este contato foi anonimizado e não pode ser editado.")
+    return contato
+
+
 def update_contato(contato_id: str, admin_id: str, patch) -> dict[str, Any]:
     """PATCH: only the fields sent change; a new `nome` marks it as set by an attendant."""
     try:
@@ -30,11 +40,7 @@ def update_contato(contato_id: str, admin_id: str, patch) -> dict[str, Any]:
         field = str(exc)
         raise ApiError(422, "ValidationError", f"Campo inválido: {field} (não pode ser nulo)", field=field) from None
     with db.transaction():
-        antes = contatos.get(contato_id, for_update=True)
-        if antes is None:
-            raise not_found("Contato")
-        if antes.get("anonimizado"):
-            raise ApiError(409, "ContactAnonymized", "Este contato foi anonimizado e não pode ser editado.")
+        antes = _lock_editable(contato_id)
         if not changes:
             return antes
         depois = contatos.update(contato_id, changes)
@@ -90,11 +96,7 @@ def put_interessado(contato_id: str, admin_id: str, body) -> tuple[dict[str, Any
     """Create or replace the lead; returns (row, created)."""
     data = body.model_dump()
     with db.transaction():
-        contato = contatos.get(contato_id, for_update=True)
-        if contato is None:
-            raise not_found("Contato")
-        if contato.get("anonimizado"):
-            raise ApiError(409, "ContactAnonymized", "Este contato foi anonimizado e não pode ser editado.")
+        _lock_editable(contato_id)
         row = interessados.upsert(contato_id, data)
         criado = bool(row.pop("criado"))
         eventos.registrar(

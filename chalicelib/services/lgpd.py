@@ -14,12 +14,12 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from chalicelib import db
 from chalicelib.http import ApiError, not_found
 from chalicelib.observability import logger
-from chalicelib.repositories import contatos, interessados
+from chalicelib.repositories import administradores, contatos, interessados
 from chalicelib.repositories import lgpd as repo
 
 # An export is one JSON response (API Gateway and Lambda cap it at 6 MB): bounded, and
@@ -42,7 +42,8 @@ class AnonimizarIn(BaseModel):
     """Erasure is irreversible: the caller must say so explicitly."""
 
     model_config = ConfigDict(extra="forbid")
-    confirmar: bool = Field(description="Precisa ser true: a anonimização é irreversível.")
+    # Strict: 1, "true" or "yes" must not erase a person's data; only the JSON literal true.
+    confirmar: StrictBool = Field(description="Precisa ser true: a anonimização é irreversível.")
 
 
 class ExportOut(BaseModel):
@@ -99,11 +100,11 @@ def exportar(contato_id: str, admin_id: str) -> dict[str, Any]:
 
 
 def _shape_media_file(row: dict[str, Any]) -> dict[str, Any]:
-    from chalicelib.services.inbox import _presign
+    from chalicelib.services.inbox import presign_or_none
 
     shaped = {k: v for k, v in row.items() if k not in ("storage_key", "thumbnail_key")}
-    shaped["url"] = _presign(row.get("storage_key"))
-    shaped["thumbnail_url"] = _presign(row.get("thumbnail_key"))
+    shaped["url"] = presign_or_none(row.get("storage_key"))
+    shaped["thumbnail_url"] = presign_or_none(row.get("thumbnail_key"))
     return shaped
 
 
@@ -137,7 +138,7 @@ def anonimizar(contato_id: str, admin_id: str, pedido: AnonimizarIn) -> dict[str
 
 def _anonimizar(contato_id: str, admin_id: str) -> dict[str, Any]:
     with db.transaction():
-        contato = repo.lock_contato(contato_id)
+        contato = contatos.get(contato_id, for_update=True)  # two erasures of one contact serialise
         if contato is None:
             raise not_found("Contato")
         if contato["anonimizado"]:
@@ -156,7 +157,7 @@ def _anonimizar(contato_id: str, admin_id: str) -> dict[str, Any]:
             contato_id,
             {
                 "por": admin_id,
-                "por_nome": repo.admin_nome(admin_id),
+                "por_nome": (administradores.get(admin_id) or {}).get("nome"),
                 "mensagens": int(contagens["mensagens"]),
                 "media_files": int(contagens["media_files"]),
                 "objetos_removidos": objetos,

@@ -104,7 +104,8 @@ def test_assign_to_named_admin_and_transfer_only_by_assignee(client, published):
     assert body(r)["conversa"]["atendente_id"] == str(bia["id"])
     # Ana no longer holds it: she can neither reassign nor transfer it.
     r = client.http.post(f"/conversas/{cid}/atribuir", headers=auth(ana), body=dumps({"atendente_id": str(caio["id"])}))
-    assert r.status_code == 409
+    assert r.status_code == 409 and body(r)["Code"] == "AssignedToOther"
+    assert db.scalar("SELECT atendente_id FROM conversas WHERE id = :id", id=cid) == bia["id"]
     r = client.http.post(
         f"/conversas/{cid}/transferir", headers=auth(ana), body=dumps({"atendente_id": str(caio["id"])})
     )
@@ -208,3 +209,41 @@ def test_publish_failure_does_not_fail_the_request(client, monkeypatch):
     cid = make_conversa(make_contato())["id"]
     assert client.http.post(f"/conversas/{cid}/atribuir", headers=auth(ana)).status_code == 200
     assert db.scalar("SELECT atendente_id FROM conversas WHERE id = :id", id=cid) == ana["id"]
+
+
+def test_a_database_error_mid_assignment_leaves_nothing_half_written(db_clean, published, monkeypatch):
+    from chalicelib.repositories import eventos
+
+    registrar = eventos.registrar
+    failing = [True]
+
+    def broken(*args, **kwargs):
+        if failing[0]:
+            raise RuntimeError("eventos insert failed")
+        return registrar(*args, **kwargs)
+
+    monkeypatch.setattr(eventos, "registrar", broken)
+    ana = make_admin("Ana")
+    cid = make_conversa(make_contato())["id"]
+    with pytest.raises(RuntimeError):
+        assignment.take(str(cid), str(ana["id"]))
+    # The UPDATE that took it was rolled back with the failed event row; nothing was announced.
+    assert db.query_one("SELECT atendente_id, atribuida_em FROM conversas WHERE id = :id", id=cid) == {
+        "atendente_id": None,
+        "atribuida_em": None,
+    }
+    assert published == []
+    failing[0] = False
+    assert assignment.take(str(cid), str(ana["id"]))["alterada"] is True  # and it can simply be retried
+    assert [e for e, _ in published] == ["conversation:assigned"]
+
+
+def test_transfer_to_oneself_changes_nothing_and_records_nothing(client, published):
+    ana = make_admin("Ana")
+    cid = make_conversa(make_contato())["id"]
+    client.http.post(f"/conversas/{cid}/atribuir", headers=auth(ana))
+    to_self = dumps({"atendente_id": str(ana["id"])})
+    r = client.http.post(f"/conversas/{cid}/transferir", headers=auth(ana), body=to_self)
+    assert r.status_code == 200 and body(r)["conversa"]["atendente_id"] == str(ana["id"])
+    assert _eventos("conversa_transferida") == []
+    assert [e for e, _ in published] == ["conversation:assigned"]  # the take only

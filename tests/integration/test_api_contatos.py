@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from chalice.test import Client
 
@@ -81,8 +83,17 @@ def test_patch_validation_names_the_field(client, payload, field):
 
 def test_anonymised_contact_cannot_be_edited(client):
     contato = make_contato(anonimizado=True)
-    r = client.http.patch(f"/contatos/{contato['id']}", headers=auth(make_admin("Ana")), body=dumps({"nome": "X"}))
-    assert r.status_code == 409
+    ana = make_admin("Ana")
+    r = client.http.patch(f"/contatos/{contato['id']}", headers=auth(ana), body=dumps({"nome": "X"}))
+    assert r.status_code == 409 and body(r)["Code"] == "ContactAnonymized"
+    r = client.http.put(f"/contatos/{contato['id']}/interessado", headers=auth(ana), body=dumps(LEAD))
+    assert r.status_code == 409 and body(r)["Code"] == "ContactAnonymized"
+    assert db.query_one("SELECT nome, nome_editado FROM contatos WHERE id = :id", id=contato["id"]) == {
+        "nome": contato["nome"],
+        "nome_editado": False,
+    }
+    assert db.scalar("SELECT count(*) FROM interessados") == 0
+    assert db.scalar("SELECT count(*) FROM eventos") == 0
 
 
 def test_interessado_put_creates_then_replaces_and_get_reads_it(client):
@@ -91,6 +102,9 @@ def test_interessado_put_creates_then_replaces_and_get_reads_it(client):
     assert client.http.get(f"/contatos/{contato['id']}/interessado", headers=auth(ana)).status_code == 404
     r = client.http.put(f"/contatos/{contato['id']}/interessado", headers=auth(ana), body=dumps(LEAD))
     assert r.status_code == 201
+    criado = body(r)
+    assert criado["contato_id"] == str(contato["id"]) and criado["instrumento_desejado"] == LEAD["instrumento_desejado"]
+    assert "criado" not in criado  # the upsert's flag is the status code, not a field
     r = client.http.put(
         f"/contatos/{contato['id']}/interessado",
         headers=auth(ana),
@@ -180,6 +194,12 @@ def test_templates_approved_by_default_and_filters(client):
     assert len(names("?status=todos")) == 4
     assert names("?language=en_US") == [("boas_vindas", "en_US")]
     assert client.http.get("/templates?category=spam", headers=auth(ana)).status_code == 422
+    bad_status = client.http.get("/templates?status=spam", headers=auth(ana))
+    assert bad_status.status_code == 422 and body(bad_status)["field"] == "status"
+    # A cursor whose name is not a string was not made by us: 422, not a page from "1".
+    forged = base64.urlsafe_b64encode(b'[1, "00000000-0000-0000-0000-000000000000"]').decode()
+    bad_cursor = client.http.get(f"/templates?cursor={forged}", headers=auth(ana))
+    assert bad_cursor.status_code == 422 and body(bad_cursor)["field"] == "cursor"
     page = body(client.http.get("/templates?limit=2", headers=auth(ana)))
     rest = body(client.http.get(f"/templates?limit=2&cursor={page['next_cursor']}", headers=auth(ana)))
     assert len(page["items"]) == 2 and len(rest["items"]) == 1 and rest["next_cursor"] is None

@@ -24,6 +24,8 @@ FUZZED_MODULES = {
     "chalicelib.routes.contatos",
     "chalicelib.routes.templates",
     "chalicelib.routes.mensagens",
+    "chalicelib.routes.lgpd",  # export and the anonymisation's confirmation check
+    "chalicelib.routes.relatorios",
 }
 
 ROUTES = sorted(
@@ -88,8 +90,12 @@ bodies = st.one_of(
 # WhatsApp's answers that map to a 4xx (others are a deliberate 502/504: nothing to fuzz there).
 graph_faults = st.sampled_from([None, None, None, 131047, 130429, 131056, 132000, 132001, 100, 131053])
 QUERY_KEYS = ["status", "atendente", "janela", "busca", "cursor", "limit", "category", "language"]
+QUERY_KEYS += ["de", "ate", "agrupar"]  # the cost report
 queries = st.dictionaries(
-    st.sampled_from(QUERY_KEYS), st.text(max_size=20) | st.sampled_from(["me", "nenhum", "0", "-1", "100"])
+    st.sampled_from(QUERY_KEYS),
+    st.text(max_size=20)
+    | st.sampled_from(["me", "nenhum", "0", "-1", "100", "mes", "0001-01-01", "9999-12-31"])
+    | st.dates().map(str),
 )
 
 

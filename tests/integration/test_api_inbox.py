@@ -115,6 +115,7 @@ def test_bad_filters_are_422(client, query):
 def test_tampered_cursor_is_422_not_500(client, cursor):
     r = client.http.get(f"/conversas?cursor={cursor}", headers=auth(make_admin("Ana")))
     assert r.status_code == 422
+    assert body(r)["Code"] == "ValidationError" and body(r)["field"] == "cursor"
 
 
 def test_pagination_is_stable_under_concurrent_inserts(client):

@@ -134,7 +134,7 @@ def test_anonymisation_cannot_be_undone_in_the_database(env):
 
 def test_confirmation_is_required_and_unknown_or_invalid_ids_are_404(env):
     kid = str(make_contato(TELEFONE, "Maria")["id"])
-    for payload in ({"confirmar": False}, {}, {"confirmar": True, "extra": 1}):
+    for payload in ({"confirmar": False}, {}, {"confirmar": True, "extra": 1}, {"confirmar": 1}, {"confirmar": "true"}):
         r = _anonimizar(env, kid, payload)
         assert r.status_code == 422, payload
         assert body(r)["Code"] == "ValidationError"

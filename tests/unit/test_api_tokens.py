@@ -9,6 +9,8 @@ import pytest
 
 from chalicelib.services.auth import InvalidToken, issue_token, verify_token
 
+ADMIN_ID = "11111111-1111-1111-1111-111111111111"
+
 
 def test_issued_token_verifies_and_lasts_twelve_hours():
     now = datetime.now(UTC)
@@ -20,12 +22,12 @@ def test_issued_token_verifies_and_lasts_twelve_hours():
 
 
 def test_bearer_prefix_is_accepted():
-    token, _ = issue_token("abc")
-    assert verify_token(f"Bearer {token}")["sub"] == "abc"
+    token, _ = issue_token(ADMIN_ID)
+    assert verify_token(f"Bearer {token}")["sub"] == ADMIN_ID
 
 
 def test_expired_token_is_refused():
-    token, _ = issue_token("abc", now=datetime.now(UTC) - timedelta(hours=12, seconds=5))
+    token, _ = issue_token(ADMIN_ID, now=datetime.now(UTC) - timedelta(hours=12, seconds=5))
     with pytest.raises(InvalidToken):
         verify_token(token)
 
@@ -46,8 +48,14 @@ def test_expired_token_is_refused():
         jwt.encode(
             {"iat": 0, "exp": 4_000_000_000}, "test-auth-secret-0123456789abcdef0123456789abcdef", algorithm="HS256"
         ),
+        # Well signed, but its sub is no admin id (every route casts it to uuid).
+        jwt.encode(
+            {"sub": "abc", "iat": 0, "exp": 4_000_000_000},
+            "test-auth-secret-0123456789abcdef0123456789abcdef",
+            algorithm="HS256",
+        ),
     ],
-    ids=["none", "empty", "bearer-only", "garbage", "wrong-secret", "alg-none", "no-sub"],
+    ids=["none", "empty", "bearer-only", "garbage", "wrong-secret", "alg-none", "no-sub", "sub-not-uuid"],
 )
 def test_bad_tokens_are_refused(token):
     with pytest.raises(InvalidToken):
@@ -90,6 +98,6 @@ def test_unset_or_short_secret_neither_issues_nor_verifies(auth_secret, secret):
 
 def test_a_32_byte_secret_is_enough(auth_secret):
     auth_secret("k" * 32)
-    token, _ = issue_token("abc")
-    assert verify_token(token)["sub"] == "abc"
-    assert jwt.decode(token, "k" * 32, algorithms=["HS256"])["sub"] == "abc"
+    token, _ = issue_token(ADMIN_ID)
+    assert verify_token(token)["sub"] == ADMIN_ID
+    assert jwt.decode(token, "k" * 32, algorithms=["HS256"])["sub"] == ADMIN_ID
