@@ -92,8 +92,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def use_local_stack_defaults() -> None:
+    """STAGE=local: what is unset points at `make run`'s fakes (its ports and names), so a
+    command run from another shell never reaches Meta or AWS."""
+    from chalicelib.local import aws
+    from chalicelib.local.fake_graph import GRAPH_VERSION
+    from chalicelib.local.stack import LOCAL_ENV_DEFAULTS
+
+    for key, value in LOCAL_ENV_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    graph = f"http://127.0.0.1:{os.environ.get('FAKE_GRAPH_PORT', '5002')}/{GRAPH_VERSION}"
+    os.environ.setdefault("WHATSAPP_GRAPH_URL", graph)
+    if not os.environ.get("AWS_ENDPOINT_URL"):
+        endpoint = f"http://127.0.0.1:{os.environ.get('MOTO_PORT', '5001')}"
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+        aws.use_fake_credentials()
+        os.environ.setdefault("MEDIA_BUCKET", aws.LOCAL_BUCKET)
+        os.environ.setdefault("MEDIA_QUEUE_URL", aws.local_queue_url(endpoint))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if os.environ.get("STAGE") == "local":
+        use_local_stack_defaults()
     return args.func(args)
 
 

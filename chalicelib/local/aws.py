@@ -10,6 +10,7 @@ import boto3
 LOCAL_BUCKET = "crm-inbox-media-local"
 LOCAL_QUEUE = "crm-inbox-media"
 LOCAL_DLQ = "crm-inbox-media-dlq"
+MOTO_ACCOUNT_ID = "123456789012"  # moto's default account: it appears in the queue URLs
 MAX_RECEIVE_COUNT = 5
 VISIBILITY_TIMEOUT_SECONDS = 180  # above the media worker's Lambda timeout (120 s)
 
@@ -58,3 +59,8 @@ def create_media_resources(endpoint_url: str | None = None) -> dict[str, str]:
         },
     )["QueueUrl"]
     return {"bucket": LOCAL_BUCKET, "queue_url": queue_url, "dlq_url": dlq_url}
+
+
+def local_queue_url(endpoint_url: str, name: str = LOCAL_QUEUE) -> str:
+    """The URL moto gives a queue of create_media_resources (without asking it)."""
+    return f"{endpoint_url.rstrip('/')}/{MOTO_ACCOUNT_ID}/{name}"

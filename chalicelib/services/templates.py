@@ -55,40 +55,37 @@ CATEGORY_MAP = {
 }
 
 
+def _mapped(mapping: dict[str, str], value: Any, fallback: str, what: str) -> str:
+    mapped = mapping.get(str(value or "").upper())
+    if mapped is None:
+        logger.warning(f"unknown template {what}", extra={what: value})
+        return fallback
+    return mapped
+
+
 def map_status(value: Any) -> str:
-    status = STATUS_MAP.get(str(value or "").upper())
-    if status is None:
-        # Unknown means unusable until Meta says otherwise: never guess "approved".
-        logger.warning("unknown template status", extra={"status": value})
-        return "pending"
-    return status
+    # Unknown means unusable until Meta says otherwise: never guess "approved".
+    return _mapped(STATUS_MAP, value, "pending", "status")
 
 
 def map_category(value: Any) -> str:
-    category = CATEGORY_MAP.get(str(value or "").upper())
-    if category is None:
-        # Marketing is the strictest category (always charged, opt-outs enforced).
-        logger.warning("unknown template category", extra={"category": value})
-        return "marketing"
-    return category
+    # Marketing is the strictest category (always charged, opt-outs enforced).
+    return _mapped(CATEGORY_MAP, value, "marketing", "category")
 
 
 def _examples(component: dict[str, Any], kind: str) -> tuple[list[str], dict[str, str]]:
     """Positional and named example values Meta keeps next to a component's text."""
+    if kind not in ("body", "header"):
+        return [], {}
     example = component.get("example") or {}
-    positional: list[str] = []
-    named: dict[str, str] = {}
-    if kind == "body":
-        rows = example.get("body_text") or []
-        positional = [str(v) for v in (rows[0] if rows and isinstance(rows[0], list) else rows)]
-        for item in example.get("body_text_named_params") or []:
-            if isinstance(item, dict) and "param_name" in item:
-                named[item["param_name"]] = str(item.get("example", ""))
-    elif kind == "header":
-        positional = [str(v) for v in example.get("header_text") or []]
-        for item in example.get("header_text_named_params") or []:
-            if isinstance(item, dict) and "param_name" in item:
-                named[item["param_name"]] = str(item.get("example", ""))
+    rows = example.get(f"{kind}_text") or []
+    # body_text is a list of rows (the first one is used); header_text is one flat row.
+    positional = [str(v) for v in (rows[0] if rows and isinstance(rows[0], list) else rows)]
+    named = {
+        item["param_name"]: str(item.get("example", ""))
+        for item in example.get(f"{kind}_text_named_params") or []
+        if isinstance(item, dict) and "param_name" in item
+    }
     return positional, named
 
 

@@ -4,32 +4,21 @@ bad or expired token — never 403 or 500 — and a sign-in whose token opens th
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 
-from chalicelib.config import reset_settings
+from tests.e2e.stack_support import running_stack
 from tests.integration.api_support import make_admin, make_contato, make_conversa, token_for
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def stack(db_clean, tmp_path):
-    from chalicelib.local.stack import LocalStack
-
-    saved = dict(os.environ)
-    local = LocalStack(api_port=0, moto_port=0, data_dir=str(tmp_path / "pg"), components=[])
-    try:
-        local.start()
+def stack(db_clean):
+    with running_stack(components=[]) as local:
         yield local
-    finally:
-        local.stop()
-        os.environ.clear()
-        os.environ.update(saved)
-        reset_settings()
 
 
 def test_tokens_over_http(stack):
@@ -58,7 +47,8 @@ def test_tokens_over_http(stack):
     taken = requests.post(stack.api_url + f"/conversas/{conversa['id']}/atribuir", headers=auth, timeout=10)
     assert taken.status_code == 200
     assert taken.json()["conversa"]["atendente_id"] == str(admin["id"])
-    assert requests.get(stack.api_url + "/health", timeout=10).status_code == 200
+    health = requests.get(stack.api_url + "/health", timeout=10)  # open to all, no token
+    assert health.status_code == 200 and health.json() == {"status": "ok", "database": "ok"}
 
 
 def test_twenty_admins_take_one_conversation_over_http_exactly_one_wins(stack):

@@ -12,6 +12,8 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from tests.e2e.stack_support import running_stack
+
 pytestmark = pytest.mark.e2e
 
 WA_ID = "5511987654321"
@@ -20,21 +22,12 @@ WA_ID = "5511987654321"
 @pytest.fixture(scope="module")
 def stack(database_url):
     from chalicelib import db
-    from chalicelib.config import reset_settings
-    from chalicelib.local.stack import LocalStack
 
-    saved_env = dict(os.environ)
-    os.environ["DATABASE_URL"] = database_url
+    os.environ["DATABASE_URL"] = database_url  # the session's database (already exported by its fixture)
     db.close()
     db.execute("TRUNCATE administradores, contatos, templates, ws_conexoes, push_subscriptions CASCADE")
-    running = LocalStack(api_port=0, moto_port=0).start()
-    try:
+    with running_stack() as running:
         yield running
-    finally:
-        running.stop()
-        os.environ.clear()
-        os.environ.update(saved_env)
-        reset_settings()
 
 
 def _component(stack, class_name: str):

@@ -3,12 +3,12 @@ event source mapping would, and the photo ends in moto's S3 with its thumbnail, 
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
 import requests
 
+from tests.e2e.stack_support import running_stack
 from tests.integration.media_support import mensagem, new_mensagem, reset_clients, sha256_b64
 from tests.media_images import jpeg_rotated_exif
 
@@ -16,27 +16,17 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def stack(db_clean, tmp_path, monkeypatch):
+def stack(db_clean, monkeypatch):
     from chalicelib.local.stack import LocalStack
 
-    # Only the media path is exercised: no REST API. (chalice.local rewires the app object's
-    # class when it serves it, so a second in-process API in the same test run would fail.)
+    # Only the media path is exercised: no REST API.
     monkeypatch.setattr(LocalStack, "_start_api", lambda self: None)
-    saved = dict(os.environ)
-    local = LocalStack(
-        api_port=0,
-        moto_port=0,
-        data_dir=str(tmp_path / "pg"),
-        components=["chalicelib.local.fake_graph:FakeWhatsAppComponent", "chalicelib.local.queue_pump:QueuePump"],
-    )
+    components = ["chalicelib.local.fake_graph:FakeWhatsAppComponent", "chalicelib.local.queue_pump:QueuePump"]
     try:
-        local.start()
-        reset_clients()
-        yield local
+        with running_stack(components=components) as local:
+            reset_clients()
+            yield local
     finally:
-        local.stop()
-        os.environ.clear()
-        os.environ.update(saved)
         reset_clients()
 
 

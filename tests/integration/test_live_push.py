@@ -198,6 +198,34 @@ def test_an_unassigned_conversation_is_pushed_to_every_admin(push_service, clien
         assert browser.decrypt(request["body"])["body"] == "📷 Foto"
 
 
+def test_without_subscriptions_an_inbound_message_costs_one_query_and_no_wait(db_clean, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chalicelib import db
+    from chalicelib.services import push
+
+    conversa_id = make_conversa()["id"]
+    statements = []
+    real_query = db.query
+    me = threading.get_ident()  # another test's leftover thread must not count here
+
+    def counting_query(sql, **kw):
+        if threading.get_ident() == me:
+            statements.append(sql)
+        return real_query(sql, **kw)
+
+    monkeypatch.setattr(db, "query", counting_query)
+
+    pools = []  # notify_inbound swallows errors: record, do not raise
+    monkeypatch.setattr(push, "ThreadPoolExecutor", lambda *a, **kw: pools.append(a) or ThreadPoolExecutor(*a, **kw))
+    result = push.notify_inbound([{"id": "m", "conversa_id": conversa_id, "conteudo": "oi", "tipo": "texto"}])
+
+    assert result == {"sent": 0, "gone": 0, "failed": 0, "timed_out": 0}
+    assert len(statements) == 1 and pools == []
+    assert push.notify_inbound([{"id": "m", "conversa_id": conversa_id, "direcao": "saida"}])["sent"] == 0
+    assert len(statements) == 1  # outbound messages are not pushed: not even the lookup
+
+
 @pytest.mark.parametrize("status", [404, 410])
 def test_a_subscription_the_push_service_says_is_gone_is_deleted(push_service, client, status):
     from chalicelib import db
@@ -266,6 +294,43 @@ def test_subscriptions_api(vapid, client):
     assert client.http.delete("/push/subscriptions", headers=headers, body=body).status_code == 404
 
 
+_KEYS = {"p256dh": Browser("https://fcm.googleapis.com/fcm/send/k").subscription["keys"]["p256dh"], "auth": "A" * 22}
+_URL = "https://push.example.com/x"
+_BAD_SUBSCRIPTIONS = {
+    "a list": ([], None),
+    "a string": ("https://fcm.googleapis.com/x", None),
+    "no endpoint": ({"keys": _KEYS}, "endpoint"),
+    "endpoint null": ({"endpoint": None, "keys": _KEYS}, "endpoint"),
+    "endpoint a number": ({"endpoint": 42, "keys": _KEYS}, "endpoint"),
+    "endpoint a broken url": ({"endpoint": "https://[::1", "keys": _KEYS}, "endpoint"),
+    "endpoint without host": ({"endpoint": "https://", "keys": _KEYS}, "endpoint"),
+    "keys a string": ({"endpoint": _URL, "keys": "k"}, "keys"),
+    "keys a list": ({"endpoint": _URL, "keys": [_KEYS]}, "keys"),
+    "p256dh a number": ({"endpoint": _URL, "keys": {**_KEYS, "p256dh": 4}}, "keys.p256dh"),
+    "p256dh not ascii": ({"endpoint": _URL, "keys": {**_KEYS, "p256dh": "é" * 87}}, "keys.p256dh"),
+    "auth too short": ({"endpoint": _URL, "keys": {**_KEYS, "auth": "AAAA"}}, "keys.auth"),
+    "auth null": ({"endpoint": _URL, "keys": {**_KEYS, "auth": None}}, "keys.auth"),
+}
+
+
+@pytest.mark.parametrize("body, field", _BAD_SUBSCRIPTIONS.values(), ids=_BAD_SUBSCRIPTIONS.keys())
+def test_a_subscription_body_of_the_wrong_shape_is_a_422_naming_the_field(db_clean, client, body, field):
+    from chalicelib import db
+
+    response = _subscribe(client, make_admin(), body)
+    assert response.status_code == 422, response.body
+    if field is not None:
+        assert json.loads(response.body)["field"] == field
+    assert db.scalar("SELECT count(*) FROM push_subscriptions") == 0
+
+
+@pytest.mark.parametrize("body", ["{", "[1, 2]", '{"endpoint": 42}', '{"endpoint": ""}', '"x"'])
+def test_an_unsubscribe_body_of_the_wrong_shape_is_a_4xx(db_clean, client, body):
+    headers = {"Authorization": f"Bearer {token_for(make_admin())}", "Content-Type": "application/json"}
+    response = client.http.delete("/push/subscriptions", headers=headers, body=body)
+    assert response.status_code == (400 if body == "{" else 422), response.body
+
+
 def _post_webhook(client, payload):
     from chalicelib.local.payloads import signed
 
@@ -303,6 +368,10 @@ def test_a_slow_push_service_does_not_hold_the_webhook_answer(push_service, clie
 
     assert response.status_code == 200
     assert elapsed < 1.0, elapsed
+    # The message was stored before the push was attempted, and a push that timed out keeps it.
+    from chalicelib import db
+
+    assert db.scalar("SELECT count(*) FROM mensagens WHERE conteudo = 'Oi' AND direcao = 'entrada'") == 1
     time.sleep(0.7)  # let the abandoned request time out while this test still captures its log
 
 

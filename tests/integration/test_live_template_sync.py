@@ -174,11 +174,14 @@ def test_post_templates_sync_and_the_cli_run_the_sync(graph, capsys):
         unauthenticated = client.http.post("/templates/sync")
     assert response.status_code == 200, response.body
     assert json.loads(response.body)["templates"] == 5
+    assert set(_stored()) == {(t["name"], t["language"]) for t in TEMPLATES}
     assert unauthenticated.status_code == 401
 
     graph.set_templates(TEMPLATES[:4])
     assert main(["sync-templates"]) == 0
     assert "1 removido(s)" in capsys.readouterr().out
+    gone = (TEMPLATES[4]["name"], TEMPLATES[4]["language"])
+    assert [key for key, t in _stored().items() if t["status"] == "deleted"] == [gone]
 
 
 def test_post_templates_sync_answers_502_when_whatsapp_fails(graph):

@@ -89,6 +89,45 @@ def test_a_bad_or_expired_token_is_refused_and_nothing_is_stored(gateway, token)
     assert [e["requestContext"]["routeKey"] for e in gateway.invocations] == ["$connect"]
 
 
+def _signed(claims: dict, secret: str | None = None, algorithm: str = "HS256") -> str:
+    """A JWT signed with `secret` (the app's own by default; no key for alg "none")."""
+    import jwt
+
+    from chalicelib.config import get_settings
+
+    key = None if algorithm == "none" else secret or get_settings().auth_secret
+    return jwt.encode(claims, key, algorithm=algorithm)
+
+
+_NOW = int(time.time())
+_GARBAGE_QUERIES = {
+    "no query string": "",
+    "no token": "?other=1",
+    "bearer prefix only": "?token=Bearer%20",
+    "undecodable bytes": "?token=%FF%FE%00",
+    "three dots": "?token=a.b.c",
+    "wrong secret": "?token=" + _signed({"sub": "x", "exp": _NOW + 600, "iat": _NOW}, secret="s" * 40),
+    "alg none": "?token=" + _signed({"sub": "x", "exp": _NOW + 600, "iat": _NOW}, algorithm="none"),
+}
+
+
+@pytest.mark.parametrize("query", _GARBAGE_QUERIES.values(), ids=_GARBAGE_QUERIES.keys())
+def test_garbage_in_the_connect_query_is_a_403_never_a_500(gateway, query):
+    with pytest.raises(InvalidStatus) as refused:
+        connect(f"{gateway.url}/{query}", open_timeout=5)
+    assert refused.value.response.status_code == 403
+    assert _rows() == []
+
+
+@pytest.mark.parametrize("sub", ["root", 42, ""])
+def test_a_validly_signed_token_naming_no_admin_of_ours_is_a_403(gateway, sub):
+    now = int(time.time())
+    with pytest.raises(InvalidStatus) as refused:
+        connect(f"{gateway.url}/?token={_signed({'sub': sub, 'exp': now + 600, 'iat': now})}", open_timeout=5)
+    assert refused.value.response.status_code == 403
+    assert _rows() == []
+
+
 def test_a_token_of_a_removed_admin_is_refused(gateway):
     from chalicelib import db
 
