@@ -34,6 +34,7 @@ LOCAL_ENV_DEFAULTS = {
     "AUTH_SECRET": "local-auth-secret-change-me-in-production-0123456789",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
+    "CONSOLE_ORIGINS": "http://127.0.0.1:8080",  # the console's component sets its real origin
 }
 
 
