@@ -31,6 +31,10 @@ def delete_for_admin(admin_id: str, endpoint: str) -> int:
     )
 
 
+def delete_for_admin_all(admin_id: str) -> int:
+    return db.execute("DELETE FROM push_subscriptions WHERE admin_id = :admin_id", admin_id=admin_id)
+
+
 def delete_by_endpoints(endpoints: list[str]) -> int:
     if not endpoints:
         return 0

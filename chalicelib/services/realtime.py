@@ -142,6 +142,23 @@ def _send_unordered(client, connection_ids: list[str], payloads: list[bytes], de
     return [result[cid] for cid in connection_ids]
 
 
+def close_connections(connection_ids: list[str]) -> int:
+    """Close sockets (a deactivated account's); returns how many API Gateway closed. Best
+    effort: a socket that cannot be closed now receives nothing, since its row is gone."""
+    endpoint = get_settings().ws_management_url
+    if not endpoint or not connection_ids:
+        return 0
+    client = _management_client(endpoint)
+    closed = 0
+    for connection_id in connection_ids:
+        try:
+            client.delete_connection(ConnectionId=connection_id)
+            closed += 1
+        except Exception as exc:  # noqa: BLE001 - already gone, or the API is slow: the row is gone anyway
+            logger.info("websocket close failed", extra={"connection_id": connection_id, "error": str(exc)})
+    return closed
+
+
 def audience() -> list[str]:
     """The open connections, or none when there is no management API to reach them."""
     if not get_settings().ws_management_url:
