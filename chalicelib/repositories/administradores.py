@@ -6,15 +6,14 @@ from typing import Any
 
 from chalicelib import db
 
-
-# What the API shows of an account (never the hash nor the token version).
-_PUBLIC = "id, nome, email, papel, ativo, desativado_em, created_at, updated_at"
+# Every query lists what the API shows of an account: never the hash nor the token version
+# (except the sign-in's, which needs them).
 
 
 def create(nome: str, email: str, senha_hash: str, papel: str = "atendente") -> dict[str, Any]:
     return db.query_one(
         "INSERT INTO administradores (nome, email, senha_hash, papel) VALUES (:nome, :email, :senha_hash, :papel)"
-        f" RETURNING {_PUBLIC}",
+        " RETURNING id, nome, email, papel, ativo, desativado_em, created_at, updated_at",
         nome=nome,
         email=email,
         senha_hash=senha_hash,
@@ -31,7 +30,7 @@ def upsert(nome: str, email: str, senha_hash: str) -> dict[str, Any]:
         " ON CONFLICT (email) DO UPDATE SET nome = EXCLUDED.nome, senha_hash = EXCLUDED.senha_hash,"
         " papel = 'admin', ativo = true, desativado_em = NULL,"
         " token_version = administradores.token_version + 1"
-        f" RETURNING {_PUBLIC}",
+        " RETURNING id, nome, email, papel, ativo, desativado_em, created_at, updated_at",
         nome=nome,
         email=email,
         senha_hash=senha_hash,
@@ -40,20 +39,23 @@ def upsert(nome: str, email: str, senha_hash: str) -> dict[str, Any]:
 
 def get_by_email_with_hash(email: str) -> dict[str, Any] | None:
     return db.query_one(
-        f"SELECT {_PUBLIC}, senha_hash, token_version FROM administradores WHERE email = :email",
+        "SELECT id, nome, email, papel, ativo, desativado_em, created_at, updated_at, senha_hash, token_version"
+        " FROM administradores WHERE email = :email",
         email=email,
     )
 
 
 def get(admin_id: str) -> dict[str, Any] | None:
-    return db.query_one(f"SELECT {_PUBLIC} FROM administradores WHERE id = :id", id=admin_id)
+    return db.query_one(
+        "SELECT id, nome, email, papel, ativo, desativado_em, created_at, updated_at FROM administradores"
+        " WHERE id = :id",
+        id=admin_id,
+    )
 
 
 def session(admin_id: str) -> dict[str, Any] | None:
     """What the authorizer checks on every request (a primary-key read)."""
-    return db.query_one(
-        "SELECT papel, ativo, token_version FROM administradores WHERE id = :id", id=admin_id
-    )
+    return db.query_one("SELECT papel, ativo, token_version FROM administradores WHERE id = :id", id=admin_id)
 
 
 def deactivate(admin_id: str) -> bool:
@@ -71,7 +73,7 @@ def deactivate(admin_id: str) -> bool:
 def list_page(after_nome: str | None, after_id: str | None, limit: int) -> list[dict[str, Any]]:
     """Admins by name, keyset after (nome, id)."""
     return db.query(
-        f"SELECT {_PUBLIC} FROM administradores"
+        "SELECT id, nome, email, papel, ativo, desativado_em, created_at, updated_at FROM administradores"
         " WHERE CAST(:after_id AS uuid) IS NULL OR (nome, id) > (CAST(:after_nome AS varchar), CAST(:after_id AS uuid))"
         " ORDER BY nome, id LIMIT :limit",
         after_nome=after_nome,

@@ -23,9 +23,7 @@ def remove(connection_id: str) -> int:
 
 def remove_for_admin(admin_id: str) -> list[str]:
     """Forget an account's connections; returns their ids (to close them)."""
-    rows = db.query(
-        "DELETE FROM ws_conexoes WHERE admin_id = :admin_id RETURNING connection_id", admin_id=admin_id
-    )
+    rows = db.query("DELETE FROM ws_conexoes WHERE admin_id = :admin_id RETURNING connection_id", admin_id=admin_id)
     return [row["connection_id"] for row in rows]
 
 
