@@ -125,7 +125,7 @@ def _media_metadata(graph, media_id: str) -> dict[str, Any]:
 
 
 def _download(job: MediaJob, graph, bucket: str, key: str, deadline: float | None = None) -> tuple[StoredObject, str]:
-    from chalicelib.whatsapp.graph import GraphError
+    from chalicelib.whatsapp.graph import GraphError, UnsafeMediaUrl
 
     limit = media_storage.size_limit(job.kind, job.animated)
     meta = _media_metadata(graph, job.whatsapp_media_id)
@@ -158,7 +158,11 @@ def _download(job: MediaJob, graph, bucket: str, key: str, deadline: float | Non
                     deadline=deadline,
                 )
                 break
+        except UnsafeMediaUrl as exc:
+            raise _unsafe_url(meta) from exc
         except GraphError as exc:
+            if exc.type == "redirect":  # the token and the request stay with Meta's hosts
+                raise _unsafe_url(meta) from exc
             # The URL expired between the two calls: one fresh URL, then let SQS retry.
             if exc.status == 404 and attempt == 1:
                 logger.info(
@@ -168,6 +172,21 @@ def _download(job: MediaJob, graph, bucket: str, key: str, deadline: float | Non
                 continue
             raise
     return stored, meta["url"]
+
+
+def _unsafe_url(meta: dict[str, Any]) -> MediaRejected:
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(str(meta.get("url"))).hostname
+    except ValueError:
+        host = None
+    logger.warning("media URL refused (host or redirect off Meta's media hosts)", extra={"host": host})
+    return MediaRejected(
+        "url_nao_permitida",
+        "O WhatsApp indicou um endereço de download fora dos servidores de mídia da Meta; o arquivo não foi baixado.",
+        host=host,
+    )
 
 
 def _oversize(limit: int, size: int) -> MediaRejected:
