@@ -22,9 +22,12 @@ def conversas(contato_id: str) -> list[dict[str, Any]]:
     )
 
 
-def mensagens(contato_id: str, limit: int) -> list[dict[str, Any]]:
-    """Messages of all the contact's conversations, oldest first, at most `limit`, each with the
-    files stored for it (`media_files`, aggregated: one statement, no query per message)."""
+def mensagens(
+    contato_id: str, limit: int, after_created_at: str | None = None, after_seq: int | None = None
+) -> list[dict[str, Any]]:
+    """Messages of all the contact's conversations, oldest first, at most `limit`, after the
+    (created_at, seq) keyset when given, each with the files stored for it (`media_files`,
+    aggregated: one statement, no query per message)."""
     return db.query(
         """
         SELECT m.*, a.nome AS enviado_por_nome,
@@ -38,11 +41,15 @@ def mensagens(contato_id: str, limit: int) -> list[dict[str, Any]]:
           JOIN conversas c ON c.id = m.conversa_id
           LEFT JOIN administradores a ON a.id = m.enviado_por
          WHERE c.contato_id = CAST(:id AS uuid)
+           AND (CAST(:after_seq AS bigint) IS NULL
+                OR (m.created_at, m.seq) > (CAST(:after_ts AS timestamptz), CAST(:after_seq AS bigint)))
          ORDER BY m.created_at, m.seq
          LIMIT :limit
         """,
         id=contato_id,
         limit=limit,
+        after_ts=after_created_at,
+        after_seq=after_seq,
     )
 
 

@@ -84,3 +84,46 @@ def test_one_publish_stops_starting_sends_at_its_deadline(management, monkeypatc
     assert time.monotonic() - started < 1.5
     assert counts["skipped"] >= 7
     assert len(api.posts) <= 3
+
+
+# --- the LGPD export, bounded in bytes ------------------------------------------------------
+
+from tests.integration import lgpd_support  # noqa: E402
+
+env = lgpd_support.env  # the fixture, shared with the LGPD tests
+
+
+def test_the_export_is_bounded_in_bytes_and_pages_through_the_rest(env, monkeypatch):
+    import json
+
+    from chalicelib import db
+    from chalicelib.services import lgpd
+    from tests.integration.api_support import body, make_contato, make_conversa
+
+    monkeypatch.setattr(lgpd, "MAX_EXPORT_BYTES", 400_000)
+    contato = make_contato("+5511988887777", "Maria")
+    conversa = make_conversa(contato)
+    # 150 messages of 8 KB each: 1.2 MB, three times the page budget.
+    db.execute(
+        "INSERT INTO mensagens (conversa_id, conteudo, direcao, tipo, status_envio, created_at)"
+        " SELECT :c, repeat('x', 8000) || g, 'entrada', 'texto', 'recebida', now() - make_interval(secs => 200 - g)"
+        " FROM generate_series(1, 150) g",
+        c=contato and conversa["id"],
+    )
+    seen, cursor, pages = [], None, 0
+    while True:
+        path = f"/contatos/{contato['id']}/export" + (f"?cursor={cursor}" if cursor else "")
+        r = env.get(path)
+        assert r.status_code == 200, r.body
+        assert len(r.body) <= 400_000 + 20_000  # the budget, plus one message's worth at most
+        doc = body(r)
+        pages += 1
+        seen += [m["conteudo"] for c in doc["conversas"] for m in c["mensagens"]]
+        cursor = doc["next_cursor"]
+        assert doc["truncado"] is (cursor is not None)
+        if cursor is None:
+            break
+        assert pages < 10
+    assert pages >= 3
+    assert seen == ["x" * 8000 + str(g) for g in range(1, 151)]
+    assert json.loads(json.dumps(doc))["contato"]["telefone"] == "+5511988887777"
