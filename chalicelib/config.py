@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     aws_region: str = Field("us-east-1", alias="AWS_DEFAULT_REGION")
 
     auth_secret: str = Field("", alias="AUTH_SECRET")
+    # Key of the keyed hashes that replace an erased contact's ids (chalicelib.services.pseudonym);
+    # AUTH_SECRET when unset.
+    pseudonym_secret: str = Field("", alias="PSEUDONYM_SECRET")
 
     vapid_public_key: str = Field("", alias="VAPID_PUBLIC_KEY")
     vapid_private_key: str = Field("", alias="VAPID_PRIVATE_KEY")

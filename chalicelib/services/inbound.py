@@ -165,9 +165,13 @@ def is_opt_out(text: str | None) -> bool:
 
 
 def evento(tipo: str, dados: dict[str, Any], contato_id: str | None = None) -> dict[str, Any]:
-    """An eventos row keyed by its content: a redelivered payload writes it once."""
+    """An eventos row keyed by its content: a redelivered payload writes it once. The key is
+    a keyed hash (a plain one of a payload that holds little more than a number could be
+    reversed by trying numbers)."""
+    from chalicelib.services.pseudonym import keyed
+
     digest = hashlib.sha256(json.dumps(dados, sort_keys=True, default=str).encode()).hexdigest()
-    return {"contato_id": contato_id, "tipo": tipo, "dados": dados, "chave": f"{tipo}:{digest}"}
+    return {"contato_id": contato_id, "tipo": tipo, "dados": dados, "chave": keyed(f"{tipo}:{digest}")}
 
 
 # Parsed payload ------------------------------------------------------------------------------
@@ -372,6 +376,8 @@ def _status_row(raw: Any, parsed: ParsedPayload) -> dict[str, Any] | None:
 
 
 def _parse_messages_value(value: Value, raw_value: dict[str, Any], parsed: ParsedPayload) -> None:
+    from chalicelib.services.pseudonym import keyed
+
     for raw_contact in value.contacts:
         contact = parse_or_none(WaContact, raw_contact)
         if contact is None or not contact.wa_id:
@@ -416,7 +422,9 @@ def _parse_messages_value(value: Value, raw_value: dict[str, Any], parsed: Parse
                 "optar": choice == "resume",
                 "payload": raw_pref,
                 "created_at": created_at.isoformat(),
-                "chave": f"user_preferences:{telefone}:{choice}:{int(created_at.timestamp())}",
+                # Keyed: the key must not name the number (it outlives an erasure, to keep
+                # a redelivered preference a duplicate).
+                "chave": keyed(f"user_preferences:{telefone}:{choice}:{int(created_at.timestamp())}"),
             }
         )
 
@@ -638,6 +646,7 @@ def store(parsed: ParsedPayload) -> StoreResult:
     from chalicelib.repositories import mensagens
 
     result = StoreResult()
+    _recognise_erased_ids(parsed)
     messages = parsed.messages
     if messages:
         existing = {r["whatsapp_id"]: r for r in mensagens.existing_by_whatsapp_ids([m.whatsapp_id for m in messages])}
@@ -667,6 +676,31 @@ def store(parsed: ParsedPayload) -> StoreResult:
                 raise
             logger.warning("webhook transaction retried", extra={"attempt": attempt, "error": str(exc)[:200]})
     raise AssertionError("unreachable")
+
+
+def _recognise_erased_ids(parsed: ParsedPayload) -> None:
+    """An erased contact's messages keep a keyed hash of their wamid (it encodes the number).
+    A wamid arriving again (a redelivery, a late status) is swapped for its stored hash, so
+    the duplicate check and the status update find the message as before."""
+    from chalicelib.repositories import mensagens
+    from chalicelib.services.pseudonym import keyed
+
+    ids = {m.whatsapp_id for m in parsed.messages} | {s["whatsapp_id"] for s in parsed.statuses}
+    ids.discard(None)
+    if not ids:
+        return
+    hashed = {keyed(w): w for w in ids}
+    erased = {hashed[r["whatsapp_id"]]: r["whatsapp_id"] for r in mensagens.existing_by_whatsapp_ids(list(hashed))}
+    if not erased:
+        return
+    for message in parsed.messages:
+        if message.whatsapp_id in erased:
+            message.whatsapp_id = erased[message.whatsapp_id]
+    for status in parsed.statuses:
+        if status["whatsapp_id"] in erased:
+            status["whatsapp_id"] = erased[status["whatsapp_id"]]
+            if isinstance(status.get("payload"), dict):
+                status["payload"] = {**status["payload"], "id": status["whatsapp_id"]}
 
 
 TRANSACTION_ATTEMPTS = 3

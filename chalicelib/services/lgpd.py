@@ -113,6 +113,12 @@ def exportar(contato_id: str, admin_id: str, cursor: str | None = None) -> dict[
     conversas = repo.conversas(contato_id)
     mensagens, next_cursor = _mensagens_page(contato_id, cursor)
     eventos = repo.eventos(contato_id, MAX_EVENTOS + 1) if cursor is None else []
+    # Webhook parts stored without a contact that name the contact's numbers or message ids.
+    sem_contato = (
+        repo.partes_sem_contato(_enderecos(contato, repo.numeros_historicos(contato_id)) + repo.wamids(contato_id), 500)
+        if cursor is None and not contato.get("anonimizado")
+        else []
+    )
     por_conversa: dict[str, list[dict[str, Any]]] = {str(c["id"]): [] for c in conversas}
     for mensagem in mensagens:
         mensagem.pop("_created_at"), mensagem.pop("_seq")
@@ -125,6 +131,7 @@ def exportar(contato_id: str, admin_id: str, cursor: str | None = None) -> dict[
         "interessado": interessados.get_by_contato(contato_id) if cursor is None else None,
         "conversas": [{**c, "mensagens": por_conversa.get(str(c["id"]), [])} for c in conversas],
         "eventos": eventos[:MAX_EVENTOS],
+        "partes_sem_contato": sem_contato,
         "truncado": truncado,
         "next_cursor": next_cursor,
         "limites": {"mensagens": MAX_MENSAGENS, "eventos": MAX_EVENTOS, "bytes": MAX_EXPORT_BYTES},
@@ -179,13 +186,18 @@ def _anonimizar(contato_id: str, admin_id: str) -> dict[str, Any]:
         if contato["anonimizado"]:
             raise ApiError(409, "ContactAnonymized", "Este contato já foi anonimizado.")
         locations = repo.media_locations(contato_id)
-        enderecos = _enderecos(contato)
+        # Before anything is wiped: every number the contact ever had, and the WhatsApp ids of
+        # its messages (Meta's ids encode the number), to find what is stored under them.
+        enderecos = _enderecos(contato, repo.numeros_historicos(contato_id))
+        wamids = repo.wamids(contato_id)
         telefone = new_placeholder()
         novo = repo.anonimizar_contato(contato_id, telefone, telefone.lstrip("+"))
         interessados_removidos = int(novo.pop("interessados_removidos") or 0)
         contagens = repo.anonimizar_mensagens(contato_id)
+        _pseudonimizar_ids(contato_id, wamids)
         repo.anonimizar_eventos(contato_id)
-        repo.remover_status_pendentes(enderecos)
+        repo.remover_status_pendentes(enderecos, wamids)
+        repo.apagar_partes_sem_contato(enderecos + wamids)
         encerradas = repo.encerrar_conversas(contato_id)
         objetos = purge_objects(locations)  # last: an S3 failure rolls all of the above back
         repo.registrar_anonimizacao(
@@ -219,14 +231,30 @@ def _anonimizar(contato_id: str, admin_id: str) -> dict[str, Any]:
     }
 
 
-def _enderecos(contato: dict[str, Any]) -> list[str]:
-    """The forms of the number WhatsApp may use as recipient_id (digits, with or without 9)."""
+def _enderecos(contato: dict[str, Any], anteriores: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The forms of every number of the contact WhatsApp may use as recipient_id (digits, with
+    or without the ninth digit), the current one and `anteriores` (before number changes)."""
     from chalicelib.whatsapp.phones import brazilian_variants
 
-    enderecos = [t.lstrip("+") for t in brazilian_variants(contato["telefone"])]
+    enderecos: list[str] = []
+    for numero in [contato["telefone"], *anteriores]:
+        numero = "+" + numero.lstrip("+")
+        try:
+            enderecos += [t.lstrip("+") for t in brazilian_variants(numero)]
+        except Exception:  # noqa: BLE001 - an odd stored value still counts as itself
+            enderecos.append(numero.lstrip("+"))
     if contato.get("wa_id"):
         enderecos.append(contato["wa_id"])
-    return enderecos
+    return sorted(set(enderecos))
+
+
+def _pseudonimizar_ids(contato_id: str, wamids: list[str]) -> None:
+    """wamids and event keys become keyed hashes: they held the number (Meta's wamid format,
+    `user_preferences:+55…`), and the same id arriving again must still be recognised."""
+    from chalicelib.services.pseudonym import keyed
+
+    repo.pseudonimizar_wamids(contato_id, {w: keyed(w) for w in wamids})
+    repo.pseudonimizar_chaves({str(r["id"]): keyed(r["chave"]) for r in repo.chaves_eventos(contato_id)})
 
 
 def _is_placeholder_collision(exc: Exception) -> bool:
