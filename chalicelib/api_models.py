@@ -87,6 +87,16 @@ class AdministradorIn(Body):
         "atendente", description="admin gerencia a equipe; atendente atende as conversas"
     )
 
+    @field_validator("senha")
+    @classmethod
+    def _senha_forte(cls, value: str) -> str:
+        from chalicelib.services.password_policy import problem
+
+        reason = problem(value)
+        if reason:
+            raise ValueError(reason)
+        return value
+
     _check_email = field_validator("email")(_email)
 
 

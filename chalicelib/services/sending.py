@@ -166,9 +166,13 @@ def _send_once(conversa_id: str, admin_id: str, pedido: Pedido, idempotency_key:
     if not idempotency_key:
         return _send(conversa_id, admin_id, pedido, None, deadline, _Progress())
     chave = idempotency_key.strip()
-    if not chave or len(chave) > 255:
+    # Printable characters only: a NUL cannot be stored in PostgreSQL text (it was a 500).
+    if not chave or len(chave) > 255 or not chave.isprintable():
         raise ApiError(
-            422, "ValidationError", "Idempotency-Key inválida (1 a 255 caracteres).", field="Idempotency-Key"
+            422,
+            "ValidationError",
+            "Idempotency-Key inválida (1 a 255 caracteres imprimíveis).",
+            field="Idempotency-Key",
         )
     request_hash = _request_hash(conversa_id, pedido)
     replay = _claim_or_replay(admin_id, chave, request_hash, conversa_id)

@@ -1,0 +1,135 @@
+"""The smaller findings of issue 16 §5, one test (or a few) each."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from chalice.test import Client
+
+from app import app
+from chalicelib import db
+from tests.integration.api_support import auth, body, dumps, make_admin, make_contato, make_conversa
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+def client(db_clean):
+    with Client(app) as c:
+        yield c
+
+
+# --- API answers: nosniff and no-store ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/me", "/conversas", "/health", "/nao-existe"])
+def test_every_api_answer_says_nosniff_and_no_store(client, path):
+    ana = make_admin("Ana")
+    r = client.http.get(path, headers=auth(ana))
+    assert r.headers.get("X-Content-Type-Options") == "nosniff", (path, r.headers)
+    assert r.headers.get("Cache-Control") == "no-store", (path, r.headers)
+
+
+def test_a_login_answer_is_never_cached(client):
+    make_admin("Ana")
+    r = client.http.post(
+        "/auth/login", headers=JSON, body=dumps({"email": "ana@escola.com.br", "senha": "senha-segura-1"})
+    )
+    assert r.status_code == 200
+    assert r.headers.get("Cache-Control") == "no-store"
+
+
+# --- nesting and NUL: 4xx, never 500 ---------------------------------------------------------------
+
+
+def test_deeply_nested_json_is_a_400(client):
+    ana = make_admin("Ana")
+    deep = "[" * 100_000 + "]" * 100_000
+    for path in ("/administradores", "/auth/login"):
+        r = client.http.post(path, headers=auth(ana), body=deep)
+        assert r.status_code == 400, (path, r.status_code, r.body)
+        assert body(r)["Code"] == "BadRequestError"
+    nested = '{"nome": ' * 5000 + '"x"' + "}" * 5000
+    r = client.http.post("/administradores", headers=auth(ana), body=nested)
+    assert 400 <= r.status_code < 500
+
+
+def test_a_nul_in_text_is_a_422(client):
+    ana = make_admin("Ana")
+    contato = make_contato()
+    r = client.http.patch(f"/contatos/{contato['id']}", headers=auth(ana), body=json.dumps({"nome": "Ma\u0000ria"}))
+    assert r.status_code == 422, r.body
+    r = client.http.post(
+        "/auth/login", headers=JSON, body=json.dumps({"email": "ana@escola.com.br", "senha": "a\u0000b"})
+    )
+    assert r.status_code in (400, 422), r.body
+
+
+def test_a_nul_in_the_idempotency_key_is_a_422(client):
+    ana = make_admin("Ana")
+    conversa = make_conversa(make_contato(), atendente_id=ana["id"], atribuida_em="2026-11-01T00:00:00Z")
+    r = client.http.post(
+        f"/conversas/{conversa['id']}/mensagens",
+        headers={**auth(ana), "Idempotency-Key": "abc\x00def"},
+        body=json.dumps({"tipo": "texto", "conteudo": "oi"}),
+    )
+    assert r.status_code == 422, r.body
+    assert body(r)["field"] == "Idempotency-Key"
+
+
+# --- an anonymised contact's conversation stays closed ----------------------------------------------
+
+
+def test_an_anonymised_contacts_conversation_cannot_be_reopened(client):
+    ana = make_admin("Ana")
+    contato = make_contato(anonimizado=True, telefone="+999123456789012", nome=None)
+    conversa = make_conversa(contato, status="encerrada", closed_at="2026-11-01T00:00:00Z")
+    r = client.http.post(f"/conversas/{conversa['id']}/reabrir", headers=auth(ana))
+    assert r.status_code == 409, r.body
+    assert body(r)["Code"] == "ContactAnonymized"
+    assert db.scalar("SELECT status FROM conversas WHERE id = :id", id=conversa["id"]) == "encerrada"
+
+
+# --- password policy ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "senha", ["12345678", "password", " " * 8, " " * 12, "password123", "1234567890", "aaaaaaaaaaaa"]
+)
+def test_weak_passwords_are_refused(client, senha):
+    ana = make_admin("Ana")
+    r = client.http.post(
+        "/administradores",
+        headers=auth(ana),
+        body=dumps({"nome": "Carla", "email": "carla@escola.com.br", "senha": senha}),
+    )
+    assert r.status_code == 422, (senha, r.body)
+    assert body(r)["field"] == "senha"
+
+
+def test_a_long_uncommon_passphrase_is_accepted(client):
+    ana = make_admin("Ana")
+    r = client.http.post(
+        "/administradores",
+        headers=auth(ana),
+        body=dumps({"nome": "Carla", "email": "carla@escola.com.br", "senha": "violão azul na escola"}),
+    )
+    assert r.status_code == 201, r.body
+
+
+def test_the_cli_refuses_a_common_password(db_clean):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ADMIN_PASSWORD": "password123"}
+    done = subprocess.run(
+        [sys.executable, "-m", "chalicelib.cli", "create-admin", "--email", "a@b.co", "--nome", "A"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert db.scalar("SELECT count(*) FROM administradores") == 0
