@@ -16,8 +16,11 @@ from typing import Any
 
 TOKEN_LIFETIME = timedelta(hours=12)
 ALGORITHM = "HS256"
-# Five failures for one email inside this window lock that email until the window passes.
+# Five failures for one e-mail from one source (IP) inside this window lock that e-mail from
+# that source until the window passes; twenty failures from one source on any e-mails lock the
+# source. Failures elsewhere never lock the attendant out of their own sign-in.
 MAX_FAILED_LOGINS = 5
+MAX_FAILED_PER_SOURCE = 20
 FAILED_LOGIN_WINDOW = timedelta(minutes=15)
 # HS256 keys shorter than the hash output (32 bytes) are brute-forceable offline from a single
 # token (RFC 7518 §3.2): refuse them instead of signing sessions anyone could forge.
@@ -120,8 +123,9 @@ def _dummy_hash() -> str:
     return _DUMMY_HASH[0]
 
 
-def login(email: str, senha: str) -> dict[str, Any]:
-    """Check the password under the per-email lockout; returns {token, expires_at, administrador}."""
+def login(email: str, senha: str, source: str | None = None) -> dict[str, Any]:
+    """Check the password under the lockout (per e-mail and source, and per source);
+    returns {token, expires_at, administrador}. `source` is the caller's IP."""
     import math
 
     from chalicelib import db
@@ -131,12 +135,18 @@ def login(email: str, senha: str) -> dict[str, Any]:
 
     _secret()  # a deploy without a usable AUTH_SECRET fails before touching the lockout
     email = email.strip().lower()
+    origem = (source or "")[:64]
     window = int(FAILED_LOGIN_WINDOW.total_seconds())
     with db.transaction():
-        login_attempts.lock_email(email)
-        recent = login_attempts.recent_failures(email, window)
+        login_attempts.lock_email(email, origem)
+        recent = login_attempts.recent_failures(email, origem, window)
+        blocked_by = None
         if recent["falhas"] >= MAX_FAILED_LOGINS:
-            unlock_at = login_attempts.oldest_blocking(email, window, MAX_FAILED_LOGINS)
+            blocked_by = (email, MAX_FAILED_LOGINS)
+        elif recent["falhas_origem"] >= MAX_FAILED_PER_SOURCE:
+            blocked_by = (None, MAX_FAILED_PER_SOURCE)
+        if blocked_by:
+            unlock_at = login_attempts.oldest_blocking(blocked_by[0], origem, window, blocked_by[1])
             retry_after = max(1, math.ceil((unlock_at - recent["agora"]).total_seconds())) if unlock_at else window
             raise ApiError(
                 429,
@@ -149,9 +159,9 @@ def login(email: str, senha: str) -> dict[str, Any]:
         ok = verify_password(admin["senha_hash"] if admin else _dummy_hash(), senha)
         ok = ok and admin["ativo"]  # a deactivated account answers like a wrong password
         if not (admin and ok):
-            login_attempts.record_failure(email)
+            login_attempts.record_failure(email, origem)
         else:
-            login_attempts.clear(email)
+            login_attempts.clear(email, origem)
     if not (admin and ok):
         raise ApiError(401, "InvalidCredentials", "E-mail ou senha incorretos.")
     if recent["falhas"] == 0:

@@ -15,3 +15,12 @@ ALTER TABLE administradores
     ADD COLUMN desativado_em timestamptz,
     ADD CONSTRAINT administradores_desativado_coerente CHECK (ativo = (desativado_em IS NULL));
 ALTER TABLE administradores ALTER COLUMN papel SET DEFAULT 'atendente';
+
+-- Lockout per source and e-mail. Failures were counted per e-mail only, so anyone anywhere
+-- could keep an attendant locked out by failing five times. Now a failure records where it
+-- came from (the caller's IP as API Gateway saw it): five failures lock that e-mail from that
+-- source only, and one source failing on many e-mails (a spray) is locked for all of them.
+ALTER TABLE login_tentativas ADD COLUMN origem varchar(64) NOT NULL DEFAULT '';
+DROP INDEX idx_login_tentativas_email;
+CREATE INDEX idx_login_tentativas_email_origem ON login_tentativas (email, origem, created_at);
+CREATE INDEX idx_login_tentativas_origem ON login_tentativas (origem, created_at);

@@ -133,3 +133,35 @@ def test_the_cli_refuses_a_common_password(db_clean):
     )
     assert done.returncode == 2
     assert db.scalar("SELECT count(*) FROM administradores") == 0
+
+
+# --- lockout: per source and e-mail, so nobody can lock an attendant out from elsewhere ----------
+
+
+def _try(email, senha, source):
+    from chalicelib.http import ApiError
+    from chalicelib.services import auth as auth_service
+
+    try:
+        auth_service.login(email, senha, source=source)
+        return 200
+    except ApiError as exc:
+        return exc.status
+
+
+def test_failures_from_one_source_do_not_lock_the_attendant_out_elsewhere(db_clean):
+    make_admin("Ana")
+    for _ in range(5):
+        assert _try("ana@escola.com.br", "errada-errada", "203.0.113.9") == 401
+    assert _try("ana@escola.com.br", "senha-segura-1", "203.0.113.9") == 429  # the attacker's source
+    assert _try("ana@escola.com.br", "senha-segura-1", "198.51.100.7") == 200  # Ana, from the school
+
+
+def test_one_source_spraying_many_emails_is_slowed_down(db_clean):
+    from chalicelib.services.auth import MAX_FAILED_PER_SOURCE
+
+    make_admin("Ana")
+    for i in range(MAX_FAILED_PER_SOURCE):
+        assert _try(f"pessoa{i}@escola.com.br", "errada-errada", "203.0.113.9") == 401
+    assert _try("ana@escola.com.br", "senha-segura-1", "203.0.113.9") == 429
+    assert _try("ana@escola.com.br", "senha-segura-1", "198.51.100.7") == 200
