@@ -429,7 +429,7 @@ def _parse_messages_value(value: Value, raw_value: dict[str, Any], parsed: Parse
         )
 
 
-def _parse_template_value(raw_value: dict[str, Any], parsed: ParsedPayload) -> None:
+def _parse_template_value(raw_value: dict[str, Any], parsed: ParsedPayload, entry_time: str | None = None) -> None:
     update = parse_or_none(TemplateStatusUpdate, raw_value)
     if update is None or not update.event:
         parsed.ignored.append("template status update without event")
@@ -447,6 +447,7 @@ def _parse_template_value(raw_value: dict[str, Any], parsed: ParsedPayload) -> N
             "status": status,
             "category": None,
             "reason": update.reason,
+            "status_at": entry_time,  # orders status changes (a replay must not undo a newer one)
         }
     )
 
@@ -471,21 +472,28 @@ def _merge_template_updates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per template (one UPDATE ... FROM applies only one source row per target): a
     status and a category change of the same template in one payload both apply, later wins."""
     merged: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
-    for row in rows:
+    # In Meta's order (the entry's time; rows without one keep payload order, first).
+    for row in sorted(rows, key=lambda r: r.get("status_at") or ""):
         key = (row.get("whatsapp_id"), row.get("name"), row.get("language"))
         current = merged.setdefault(key, {"status": None, "category": None})
         current.update({k: v for k, v in row.items() if v is not None or k not in current})
     return list(merged.values())
 
 
-def _parse_account_change(field_name: str, entry_id: str | None, raw_value: dict[str, Any], parsed: ParsedPayload):
+def _parse_account_change(
+    field_name: str,
+    entry_id: str | None,
+    raw_value: dict[str, Any],
+    parsed: ParsedPayload,
+    entry_time: str | None = None,
+):
     """A change that is not about messages: template status and category updates change
     `templates`; all of them (quality updates, account updates, fields Meta adds later too)
     are kept whole in an eventos row and logged."""
     tipo = FIELD_EVENTO_TIPOS.get(field_name, UNKNOWN_FIELD_TIPO)
     parsed.eventos.append(evento(tipo, {"field": field_name[:100], "entry_id": entry_id, "value": raw_value}))
     if field_name == "message_template_status_update":
-        _parse_template_value(raw_value, parsed)
+        _parse_template_value(raw_value, parsed, entry_time)
     elif field_name == "message_template_quality_update":
         quality = parse_or_none(TemplateQualityUpdate, raw_value)
         if quality is not None:
@@ -546,7 +554,9 @@ def parse_payload(payload: Any) -> ParsedPayload:
                 if settings.whatsapp_waba_id and entry.id and entry.id != settings.whatsapp_waba_id:
                     parsed.ignored.append(f"{field_name!r} of another account {entry.id}")
                     continue
-                _parse_account_change(field_name, entry.id, change.value, parsed)
+                entry_time = raw_entry.get("time")
+                at = parse_timestamp(entry_time).isoformat() if entry_time is not None else None
+                _parse_account_change(field_name, entry.id, change.value, parsed, at)
                 continue
             value = parse_or_none(Value, change.value)
             if value is None:

@@ -24,3 +24,8 @@ ALTER TABLE login_tentativas ADD COLUMN origem varchar(64) NOT NULL DEFAULT '';
 DROP INDEX idx_login_tentativas_email;
 CREATE INDEX idx_login_tentativas_email_origem ON login_tentativas (email, origem, created_at);
 CREATE INDEX idx_login_tentativas_origem ON login_tentativas (origem, created_at);
+
+-- Template status webhooks in the order Meta made them: the entry's `time` of the newest
+-- status applied. A replayed or late APPROVED older than a PAUSED already applied changes
+-- nothing. NULL: no webhook with a time has set the status yet.
+ALTER TABLE templates ADD COLUMN status_webhook_at timestamptz;

@@ -165,3 +165,27 @@ def test_one_source_spraying_many_emails_is_slowed_down(db_clean):
         assert _try(f"pessoa{i}@escola.com.br", "errada-errada", "203.0.113.9") == 401
     assert _try("ana@escola.com.br", "senha-segura-1", "203.0.113.9") == 429
     assert _try("ana@escola.com.br", "senha-segura-1", "198.51.100.7") == 200
+
+
+# --- template status updates in the order Meta made them -----------------------------------------
+
+
+def test_a_replayed_older_approved_does_not_undo_a_newer_paused(db_clean):
+    from chalicelib.local import payloads as wa
+    from chalicelib.services import inbound
+
+    db.execute(
+        "INSERT INTO templates (whatsapp_id, name, language, status, category, body)"
+        " VALUES ('900000000000001', 'aula', 'pt_BR', 'approved', 'marketing', 'Olá')"
+    )
+
+    def deliver(event, at):
+        payload = wa.envelope(("message_template_status_update", wa.template_status_update("aula", event=event)))
+        payload["entry"][0]["time"] = at
+        inbound.handle_payload(payload)
+
+    deliver("PAUSED", 1764200000)
+    deliver("APPROVED", 1764100000)  # older: a replay, or a delivery that arrived late
+    assert db.scalar("SELECT CAST(status AS text) FROM templates") == "paused"
+    deliver("APPROVED", 1764300000)  # newer: it applies
+    assert db.scalar("SELECT CAST(status AS text) FROM templates") == "approved"
