@@ -132,12 +132,13 @@ def _download(job: MediaJob, graph, bucket: str, key: str, deadline: float | Non
     declared_size = _int_or_none(meta.get("file_size"))
     if declared_size is not None and declared_size > limit:
         raise _oversize(limit, declared_size)
-    mime_type = job.mime_type or meta.get("mime_type") or "application/octet-stream"
+    declared = job.mime_type or meta.get("mime_type") or "application/octet-stream"
+    # What S3 serves it as: never an active type (the declared one stays in mensagens.media_mime).
+    mime_type, disposition = media_storage.safe_content_type(job.kind, declared)
     expected_sha = job.sha256 or meta.get("sha256")
-    disposition = None
     if job.kind == "document":
         disposition = media_storage.content_disposition(
-            job.filename or f"documento{media_storage.extension_for(mime_type)}"
+            job.filename or f"documento{media_storage.extension_for(declared)}"
         )
     for attempt in (1, 2):
         try:

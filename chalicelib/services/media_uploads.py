@@ -76,6 +76,10 @@ def _is_opus(mime_type: str) -> bool:
 
 
 def check_declared(media_type: str, mime_type: str, voz: bool, field_prefix: str = "") -> None:
+    from chalicelib.services.media_storage import valid_mime
+
+    if not valid_mime(mime_type):  # it goes into headers: no CR/LF, no control characters
+        raise ApiError(422, "ValidationError", "Tipo MIME malformado.", field=f"{field_prefix}mime_type")
     base = base_mime(mime_type)
     if base not in ALLOWED_MIME[media_type]:
         raise ApiError(

@@ -189,3 +189,48 @@ def test_a_replayed_older_approved_does_not_undo_a_newer_paused(db_clean):
     assert db.scalar("SELECT CAST(status AS text) FROM templates") == "paused"
     deliver("APPROVED", 1764300000)  # newer: it applies
     assert db.scalar("SELECT CAST(status AS text) FROM templates") == "approved"
+
+
+# --- strict MIME types, safe stored objects -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "mime", ["image/jpeg; x=1\r\nX-Evil: 1", "image/jpeg\r\n", 'image/jpeg; name="a\nb"', "image/jpeg;\x00"]
+)
+def test_a_mime_type_with_control_characters_is_refused(db_clean, mime):
+    from chalicelib.http import ApiError
+    from chalicelib.services.media_uploads import check_declared
+
+    with pytest.raises(ApiError) as refused:
+        check_declared("image", mime, False)
+    assert refused.value.status == 422 and refused.value.extra["field"] == "mime_type"
+
+
+from tests.integration import media_support  # noqa: E402
+
+media_env = media_support.media_env
+
+
+@pytest.mark.parametrize("kind", ["audio", "video"])
+def test_customer_media_declared_as_html_is_stored_as_an_inert_download(media_env, kind):
+    from chalicelib.services import media
+    from tests.integration.media_support import job_for, mensagem
+
+    job = job_for(media_env.graph, b"<html><script>alert(1)</script></html>", "text/html", kind)
+    outcome = media.process_job(job)
+    assert outcome.status == "stored", outcome
+    obj = media_env.get(mensagem(job.mensagem_id)["media_url"])
+    assert obj["ContentType"] == "application/octet-stream"
+    assert obj["ContentDisposition"].startswith("attachment")
+
+
+def test_every_stored_customer_file_has_a_content_disposition(media_env):
+    from chalicelib.services import media
+    from tests.integration.media_support import job_for, mensagem
+    from tests.media_images import ogg_opus_voice_note
+
+    job = job_for(media_env.graph, ogg_opus_voice_note(), "audio/ogg; codecs=opus", "audio")
+    assert media.process_job(job).status == "stored"
+    obj = media_env.get(mensagem(job.mensagem_id)["media_url"])
+    assert obj["ContentType"].startswith("audio/ogg")
+    assert obj["ContentDisposition"] == "inline"
