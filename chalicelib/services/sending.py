@@ -505,10 +505,12 @@ def _check_media(admin_id: str, pedido: EnviarMedia) -> dict[str, Any]:
             "Arquivo não encontrado: envie-o antes pela URL de POST /media/uploads.",
             field="key",
         )
+    media_uploads.check_declared_size(bucket, key, head, "key" if pedido.key else "upload_id")
     size = int(head.get("ContentLength") or 0)
     media_uploads.check_size(pedido.media_type, size)
     first_bytes = _read_head(bucket, key, 64)
     media_uploads.check_content(pedido.media_type, pedido.mime_type, first_bytes)
+    media_uploads.mark_sent(bucket, key)
     filename = pedido.filename or key.rsplit("/", 1)[-1]
     return {
         "bucket": bucket,
