@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from chalice import Chalice, ConvertToMiddleware, Response
 
-from chalicelib import http
-from chalicelib.observability import logger, metrics, tracer
+from chalicelib import http, observability
+from chalicelib.observability import logger, metrics
 
 app = Chalice(app_name="crm-inbox", configure_logs=False)
 # WebSocket handlers are still an experimental Chalice feature: deploys refuse them without this.
 app.experimental_feature_flags.update(["WEBSOCKETS"])
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context))
-app.register_middleware(ConvertToMiddleware(tracer.capture_lambda_handler))
+# Powertools' tracer.capture_lambda_handler where tracing is on, built on the first traced call.
+app.register_middleware(ConvertToMiddleware(observability.capture_lambda_handler))
 app.register_middleware(ConvertToMiddleware(metrics.log_metrics))
 http.install(app)
 
