@@ -5,8 +5,8 @@ route module would build every pydantic model and load every service and reposit
 of them (issue 17). So app.py registers, for each row below, a stand-in view with the route's
 path, method and authorizer: `app.routes` is complete at import (API Gateway, `chalice
 package`, the local gateway and the OpenAPI document all read it). The first call of any of a
-module's routes imports that module and registers its blueprint, whose real entries then take
-the stand-ins' places.
+module's routes imports that module and registers its blueprint, whose views then replace the
+stand-ins in their entries.
 
 The route modules' own `@bp.route(...)` decorators stay the truth; tests/unit/test_cold_start.py
 fails when this table drifts from them.
@@ -97,11 +97,11 @@ class RouteModules:
             self.load(module)
 
     def _swap_in(self, blueprint) -> None:
-        # Chalice's own registration builds the real entries, into an empty table: re-registering
-        # a path and method raises. They are then assigned over the stand-ins, never deleted and
-        # re-added, since the table may be being iterated (the OpenAPI and Swagger generators read
-        # a view's description, which loads its module). Chalice is not thread-safe anyway; the
-        # lock keeps the local servers' threads from loading a module twice.
+        # Chalice's own registration builds the real entries, into an empty table (re-registering
+        # a path and method raises), and then lends them their views: the stand-in entries stay,
+        # with whatever was set on them since import, and the table keeps its shape while it may
+        # be being iterated (the OpenAPI and Swagger generators read a view's description, which
+        # loads its module). The lock keeps the local servers' threads from loading twice.
         table = self._app.routes
         self._app.routes = defaultdict(dict)
         try:
@@ -111,9 +111,10 @@ class RouteModules:
             self._app.routes = table
         for path, methods in fresh.items():
             for method, entry in methods.items():
-                if method not in table.get(path, {}):
+                stand_in = table.get(path, {}).get(method)
+                if stand_in is None:
                     raise RuntimeError(f"{method} {path} is missing from chalicelib/routes/table.py")
-                table[path][method] = entry
+                stand_in.view_function = entry.view_function
 
 
 class LazyView:
