@@ -124,7 +124,9 @@ class LazyView:
     def __init__(self, modules: RouteModules, module: str, name: str):
         self._modules = modules
         self._module = module
-        self.__name__ = name
+        # What a function tells of itself, known without importing it (tests select routes by module).
+        self.__name__ = self.__qualname__ = name
+        self.__module__ = f"chalicelib.routes.{module}"
 
     def view(self):
         return getattr(self._modules.load(self._module), self.__name__)

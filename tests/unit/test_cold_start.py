@@ -127,7 +127,8 @@ print(json.dumps({
 _DESCRIBE = """
 def described(routes):
     return sorted(
-        [path, method, e.view_name, getattr(e.authorizer, "name", None), e.content_types, e.api_key_required, e.cors]
+        [path, method, e.view_name, e.view_function.__module__, getattr(e.authorizer, "name", None),
+         e.content_types, e.api_key_required, e.cors]
         for path, methods in routes.items() for method, e in methods.items()
     )
 """
@@ -166,6 +167,7 @@ for name in ("authorizer", *table.ROUTES, "media_worker", "jobs"):
 @declared.route("/health", methods=["GET"])
 def health():  # app.py's own route
     pass
+health.__module__ = "app"
 
 print(json.dumps(described(declared.routes)))
 """
