@@ -29,6 +29,12 @@ for _key, _value in {
     os.environ[_key] = _value
 for _key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "DATABASE_URL"):
     os.environ.pop(_key, None)
+# The console's origin in tests (CORS); the local gateway answers its own errors as deployed.
+os.environ["CONSOLE_ORIGINS"] = "http://127.0.0.1:8080"
+
+from chalicelib.local import gateway  # noqa: E402 - after the environment is set
+
+gateway.install()
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +72,47 @@ def db_clean(database_url):
         db.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")  # names from pg_tables
     yield database_url
     db.close()
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """Live events published by the test, in order, each validated against its contract."""
+    from tests.live_capture import capture_live_events
+
+    return capture_live_events(monkeypatch)
+
+
+def run_admin_sql(sql: str) -> None:
+    """CREATE/DROP DATABASE on a connection of its own, without the app's statement timeout
+    (a busy machine must not fail a fixture at 15 s) and outside any transaction."""
+    from chalicelib import db
+
+    conn = db.connect()
+    try:
+        conn.run("SET statement_timeout = 0")
+        conn.run(sql)
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def scratch_database(database_url):
+    """A new, empty database on the embedded server; DATABASE_URL points at it meanwhile."""
+    import uuid
+
+    from chalicelib import db
+    from chalicelib.config import reset_settings
+
+    name = f"scratch_{uuid.uuid4().hex[:12]}"
+    run_admin_sql(f"CREATE DATABASE {name}")  # generated identifier, not input
+    scratch_url = database_url.replace("/postgres?", f"/{name}?")
+    db.close()
+    os.environ["DATABASE_URL"] = scratch_url
+    reset_settings()
+    try:
+        yield scratch_url
+    finally:
+        db.close()
+        os.environ["DATABASE_URL"] = database_url
+        reset_settings()
+        run_admin_sql(f"DROP DATABASE {name} WITH (FORCE)")

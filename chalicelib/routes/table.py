@@ -64,7 +64,7 @@ ROUTES: dict[str, dict[str, str]] = {
 }
 
 # Every other route of the table is behind the authorizer.
-PUBLIC = {"POST /auth/login", "GET /webhooks/whatsapp", "POST /webhooks/whatsapp"}
+PUBLIC = {"POST /auth/login", "GET /openapi.json", "GET /webhooks/whatsapp", "POST /webhooks/whatsapp"}
 
 
 class RouteModules:

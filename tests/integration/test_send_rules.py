@@ -127,6 +127,28 @@ def test_an_unknown_template_is_a_validation_error(db_clean, graph, events):
     assert (caught.value.status, caught.value.code, caught.value.extra["field"]) == (422, "ValidationError", "name")
 
 
+@pytest.mark.parametrize("variables", ['"oops"', "[1, 2]", '[{"component": "body"}]', '{"a": 1}'])
+def test_a_template_row_with_malformed_variables_is_read_from_its_components(db_clean, graph, events, variables):
+    """A hand-edited or old row must not answer 500: its components say what it expects."""
+    admin = make_admin()
+    conversa_id = make_conversa(atendente_id=admin)
+    template_id = make_template()
+    db.execute(
+        "UPDATE templates SET variables = CAST(:v AS jsonb) WHERE id = CAST(:id AS uuid)", v=variables, id=template_id
+    )
+    result = sending.send(conversa_id, admin, template())
+    assert result.status == 201
+    assert result.body["mensagem"]["conteudo"] == "Olá Bia, sua aula é amanhã."
+    db.execute(
+        "UPDATE templates SET variables = '[1]', components = CAST(:c AS jsonb) WHERE id = CAST(:id AS uuid)",
+        c='[{"type": "BODY", "text": 5}]',
+        id=template_id,
+    )
+    with pytest.raises(ApiError) as caught:
+        sending.send(conversa_id, admin, template())
+    assert caught.value.status == 422 and caught.value.code == "ValidationError"
+
+
 @pytest.mark.parametrize(
     "parametros",
     [["Bia"], ["Bia", "amanhã", "extra"], {"1": "Bia"}, {"1": "Bia", "2": "x", "3": "y"}, ["Bia", "linha\nquebrada"]],
@@ -224,15 +246,10 @@ def test_sending_in_an_unassigned_conversation_takes_it(db_clean, graph, events)
     assert result.body["atribuida"] is True
     row = conversa(conversa_id)
     assert str(row["atendente_id"]) == admin and row["atribuida_em"] is not None
-    assigned = [data for event, data in events if event == "conversation:assigned"]
-    assert assigned == [
-        {
-            "conversa_id": conversa_id,
-            "atendente_id": admin,
-            "atendente": {"id": admin, "nome": "Ana"},
-            "anterior_id": None,
-        }
-    ]
+    assert [e for e, _ in events][:2] == ["conversation:assigned", "message:new"]  # taken, then the message
+    [assigned] = [data for event, data in events if event == "conversation:assigned"]
+    assert assigned["anterior_id"] is None and assigned["conversa"]["id"] == conversa_id
+    assert assigned["conversa"]["atendente"] == {"id": admin, "nome": "Ana"}
 
 
 def test_a_refused_send_does_not_take_the_conversation(db_clean, graph, events):
@@ -267,10 +284,12 @@ def test_message_new_then_status_are_published(db_clean, graph, events):
     conversa_id = make_conversa(atendente_id=admin)
     sending.send(conversa_id, admin, texto())
     names = [e for e, _ in events]
-    assert names == ["message:new", "message:status", "conversation:updated"]  # then its new activity
+    # The pendente message and its inbox item at once; the tick and the item again once sent.
+    assert names == ["message:new", "conversation:updated", "message:status", "conversation:updated"]
     new = events[0][1]
     assert new["mensagem"]["status_envio"] == "pendente" and new["conversa_id"] == conversa_id
-    status = events[1][1]
+    assert new["mensagem"]["enviado_por_nome"] == "Ana"
+    status = events[2][1]
     assert status["status_envio"] == "enviada" and status["whatsapp_id"] == graph.sent_messages[0]["_wamid"]
     assert status["billing_category"] == "service"
 

@@ -160,6 +160,7 @@ print(json.dumps({"at_import": at_import, "loaded": described(app.routes), "othe
         + """
 import importlib, json
 from chalice import Chalice
+from chalicelib import http
 from chalicelib.routes import table
 declared = Chalice(app_name="declared")
 for name in ("authorizer", *table.ROUTES, "media_worker", "jobs"):
@@ -168,6 +169,7 @@ for name in ("authorizer", *table.ROUTES, "media_worker", "jobs"):
 def health():  # app.py's own route
     pass
 health.__module__ = "app"
+http.install_cors_preflight(declared)  # as app.py does, after every route
 
 print(json.dumps(described(declared.routes)))
 """
