@@ -234,3 +234,42 @@ def test_every_stored_customer_file_has_a_content_disposition(media_env):
     obj = media_env.get(mensagem(job.mensagem_id)["media_url"])
     assert obj["ContentType"].startswith("audio/ogg")
     assert obj["ContentDisposition"] == "inline"
+
+
+# --- the WhatsApp id survives a database failure after the send -------------------------------------
+
+
+def test_a_send_whose_recording_failed_gets_its_whatsapp_id_back_from_the_idempotency_record(
+    db_clean, send_graph, monkeypatch
+):
+    from chalicelib.http import ApiError
+    from chalicelib.repositories import envios
+    from chalicelib.services import send_sweep, sending
+    from tests.integration.send_support import make_admin as send_admin
+    from tests.integration.send_support import make_conversa as send_conversa
+
+    admin = send_admin()
+    conversa_id = send_conversa(atendente_id=admin)
+    real = envios.mark_sent
+
+    def database_dies(*args, **kwargs):
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(envios, "mark_sent", database_dies)
+    pedido = sending.EnviarTexto(tipo="texto", conteudo="Sua aula é amanhã")
+    with pytest.raises(ApiError) as failed:
+        sending.send(conversa_id, admin, pedido, idempotency_key="k-db-caiu")
+    whatsapp_id = failed.value.extra["whatsapp_id"]
+    monkeypatch.setattr(envios, "mark_sent", real)
+    row = db.query_one("SELECT status_envio::text AS s, whatsapp_id FROM mensagens")
+    assert (row["s"], row["whatsapp_id"]) == ("pendente", None)
+
+    result = send_sweep.sweep_unconfirmed_sends()
+    assert result["envios_recuperados"] == 1
+    row = db.query_one("SELECT status_envio::text AS s, whatsapp_id FROM mensagens")
+    assert (row["s"], row["whatsapp_id"]) == ("enviada", whatsapp_id)
+
+
+from tests.integration import send_support  # noqa: E402
+
+send_graph = send_support.graph
