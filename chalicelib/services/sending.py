@@ -761,7 +761,14 @@ def _claim_or_replay(admin_id: str, chave: str, request_hash: str, conversa_id: 
     """None when this request owns the key; else the first request's stored answer."""
     deadline = time.monotonic() + IDEMPOTENCY_WAIT_SECONDS
     while True:
-        if envios.claim_key(admin_id, chave, request_hash, conversa_id):
+        try:
+            claimed = envios.claim_key(admin_id, chave, request_hash, conversa_id)
+        except Exception as exc:
+            # The key row references the conversation: an unknown id is a 404, not a 500.
+            if exc.args and isinstance(exc.args[0], dict) and exc.args[0].get("C") == "23503":
+                raise ApiError(404, "NotFoundError", "Conversa não encontrada.") from exc
+            raise
+        if claimed:
             return None
         row = envios.get_key(admin_id, chave)
         if row is None:

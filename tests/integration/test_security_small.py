@@ -273,3 +273,15 @@ def test_a_send_whose_recording_failed_gets_its_whatsapp_id_back_from_the_idempo
 from tests.integration import send_support  # noqa: E402
 
 send_graph = send_support.graph
+
+
+def test_an_idempotency_key_on_an_unknown_conversation_is_a_404(client):
+    import uuid
+
+    ana = make_admin("Ana")
+    r = client.http.post(
+        f"/conversas/{uuid.uuid4()}/mensagens",
+        headers={**auth(ana), "Idempotency-Key": "k-1"},
+        body=json.dumps({"tipo": "texto", "conteudo": "oi"}),
+    )
+    assert r.status_code == 404, r.body
