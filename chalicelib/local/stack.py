@@ -22,6 +22,8 @@ COMPONENTS: list[str] = [
     "chalicelib.local.queue_pump:QueuePump",
     "chalicelib.local.ws_gateway:WebSocketGatewayComponent",
     "chalicelib.local.scheduler:SchedulerComponent",
+    # Last: its /config.json hands out the gateway's URL and VAPID key.
+    "chalicelib.local.console:ConsoleComponent",
 ]
 
 # Local defaults only: a real deployment sets every one of these in its environment.

@@ -1,0 +1,147 @@
+"""The attendants' console end to end: a real Chromium, the whole local stack, live events."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.console.conftest import (
+    check_axe,
+    component,
+    console_url,
+    customer_writes,
+    new_admin,
+    new_wa_id,
+    post_webhook,
+    sign_in,
+)
+
+pytestmark = pytest.mark.e2e
+
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+
+
+def _wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _sent_to(stack, wa_id: str) -> list[dict]:
+    graph = component(stack, "FakeWhatsAppComponent").graph
+    return [m for m in list(graph.sent_messages) if m.get("to") in (wa_id, f"+{wa_id}")]
+
+
+def _open_conversation(page, nome: str):
+    page.get_by_role("list", name="Conversas").get_by_role("link").filter(has_text=nome).click()
+    expect(page.get_by_role("heading", name=nome)).to_be_visible()
+
+
+def test_sign_in_explains_a_wrong_password_survives_a_reload_and_signs_out(stack, pages):
+    pages.allow(r"status of 401")  # Chromium logs the refused login's response itself
+    admin = new_admin("Carla")
+    page = pages.new()
+    page.goto(console_url(stack) + "/")
+    check_axe(page, "sign-in")
+
+    page.get_by_label("E-mail").fill(admin["email"])
+    page.get_by_label("Senha").fill("senha-errada-123")
+    page.get_by_role("button", name="Entrar").click()
+    expect(page.get_by_role("alert")).to_have_text("E-mail ou senha incorretos.")
+
+    sign_in(page, stack, admin)
+    page.reload()
+    expect(page.get_by_role("list", name="Conversas")).to_be_attached()
+    page.get_by_role("button", name="Sair").click()
+    expect(page.get_by_role("button", name="Entrar")).to_be_visible()
+
+
+def test_a_customer_appears_live_is_taken_answered_and_the_tick_follows_whatsapp(stack, pages):
+    from chalicelib.local import payloads
+
+    ana, bruno = new_admin("Ana"), new_admin("Bruno")
+    page = pages.new()
+    sign_in(page, stack, ana)
+    other = pages.new()
+    sign_in(other, stack, bruno)
+
+    wa_id = new_wa_id()
+    customer_writes(stack, wa_id, "Olá! Quero aula de violão", "Joana Silva")
+    conversas = page.get_by_role("list", name="Conversas")
+    item = conversas.get_by_role("link").filter(has_text="Joana Silva")
+    expect(item).to_contain_text("Olá! Quero aula de violão")  # live, no reload
+    expect(item).to_contain_text("Sem atendente")
+    check_axe(page, "inbox")
+
+    _open_conversation(page, "Joana Silva")
+    _open_conversation(other, "Joana Silva")
+    expect(page.get_by_role("log", name="Mensagens")).to_contain_text("Olá! Quero aula de violão")
+
+    page.get_by_role("button", name="Assumir").click()
+    expect(page.get_by_role("button", name="Transferir")).to_be_visible()
+    # The second attendant sees the assignment change live and cannot send.
+    expect(other.get_by_text("Atendente: Ana").first).to_be_visible()
+    expect(other.get_by_role("button", name="Assumir")).to_have_count(0)
+    expect(other.get_by_role("textbox", name="Mensagem")).to_be_disabled()
+    expect(other.get_by_role("button", name="Enviar")).to_be_disabled()
+
+    box = page.get_by_role("textbox", name="Mensagem")
+    box.fill("Oi Joana!")
+    box.press("Shift+Enter")
+    box.press_sequentially("Temos turmas à tarde.")
+    box.press("Enter")
+    expect(box).to_have_value("")
+    sent = _wait_for(lambda: _sent_to(stack, wa_id), what="the fake WhatsApp to receive the reply")
+    assert sent[-1]["type"] == "text"
+    assert sent[-1]["text"]["body"] == "Oi Joana!\nTemos turmas à tarde."
+    log = page.get_by_role("log", name="Mensagens")
+    bubble = log.get_by_role("article").filter(has_text="Temos turmas à tarde.")
+    expect(bubble.get_by_role("img", name="Enviada")).to_be_visible()
+    check_axe(page, "conversation")
+
+    statuses = [payloads.status(sent[-1]["_wamid"], "delivered", wa_id)]
+    post_webhook(stack, payloads.envelope(payloads.value(statuses=statuses)))
+    expect(bubble.get_by_role("img", name="Entregue")).to_be_visible()
+    expect(other.get_by_role("log", name="Mensagens")).to_contain_text("Temos turmas à tarde.")
+
+    if os.environ.get("CONSOLE_SCREENSHOTS"):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        customer_writes(stack, new_wa_id(), "Vocês têm aula de piano para crianças?", "Marcos Lima")
+        expect(conversas.get_by_role("link").filter(has_text="Marcos Lima")).to_be_visible()
+        page.screenshot(path=str(SCREENSHOTS / "conversa-desktop.png"))
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.screenshot(path=str(SCREENSHOTS / "conversa-390.png"))
+        page.get_by_role("link", name="Voltar para as conversas").click()
+        page.screenshot(path=str(SCREENSHOTS / "inbox-390.png"))
+        page.set_viewport_size({"width": 1280, "height": 800})
+        page.goto(console_url(stack) + "/")
+        expect(conversas.get_by_role("link").filter(has_text="Marcos Lima")).to_be_visible()
+        page.screenshot(path=str(SCREENSHOTS / "inbox-desktop.png"))
+
+
+def test_a_taken_conversation_is_refused_with_the_name_of_who_took_it(stack, pages):
+    from chalicelib import db
+
+    pages.allow(r"status of 409")  # Chromium logs the refused request itself
+    ana, bruno = new_admin("Ana"), new_admin("Bruno")
+    customer_writes(stack, new_wa_id(), "Bom dia", "Paula Reis")
+    page = pages.new()
+    sign_in(page, stack, bruno)
+    _open_conversation(page, "Paula Reis")
+    expect(page.get_by_role("button", name="Assumir")).to_be_visible()
+    # Ana took it a moment ago and Bruno's page has not heard yet (no live event here).
+    conversa_id = page.url.rsplit("/", 1)[1]
+    db.execute("UPDATE conversas SET atendente_id = :a, atribuida_em = now() WHERE id = :c", a=ana["id"], c=conversa_id)
+
+    page.get_by_role("button", name="Assumir").click()
+    expect(page.get_by_role("alert")).to_have_text("Ana já assumiu esta conversa.")
+    expect(page.get_by_text("Atendente: Ana").first).to_be_visible()  # the view converged
+    expect(page.get_by_role("button", name="Assumir")).to_have_count(0)
