@@ -145,3 +145,95 @@ def test_a_taken_conversation_is_refused_with_the_name_of_who_took_it(stack, pag
     expect(page.get_by_role("alert")).to_have_text("Ana já assumiu esta conversa.")
     expect(page.get_by_text("Atendente: Ana").first).to_be_visible()  # the view converged
     expect(page.get_by_role("button", name="Assumir")).to_have_count(0)
+
+
+def test_a_document_is_uploaded_with_progress_and_sent(stack, pages, tmp_path):
+    ana = new_admin("Ana")
+    wa_id = new_wa_id()
+    customer_writes(stack, wa_id, "Pode mandar o contrato?", "Rita Souza")
+    page = pages.new()
+    sign_in(page, stack, ana)
+    _open_conversation(page, "Rita Souza")
+    page.get_by_role("button", name="Assumir").click()
+
+    pdf = tmp_path / "contrato-2027.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n" + b"0" * 50_000 + b"\n%%EOF\n")
+    with page.expect_file_chooser() as chooser:
+        page.get_by_role("button", name="Anexar arquivo").click()
+    chooser.value.set_files(str(pdf))
+    expect(page.get_by_text("contrato-2027.pdf")).to_be_visible()
+    page.get_by_role("textbox", name="Mensagem").fill("Segue o contrato")
+    page.get_by_role("button", name="Enviar").click()
+
+    sent = _wait_for(lambda: [m for m in _sent_to(stack, wa_id) if m["type"] == "document"], what="the document")
+    assert sent[-1]["document"]["filename"] == "contrato-2027.pdf"
+    assert sent[-1]["document"]["caption"] == "Segue o contrato"
+    bubble = page.get_by_role("log", name="Mensagens").get_by_role("article").filter(has_text="contrato-2027.pdf")
+    expect(bubble.get_by_role("img", name="Enviada")).to_be_visible()
+
+
+def test_a_closed_window_offers_an_approved_template_with_parameters(stack, pages):
+    from chalicelib import db
+    from chalicelib.services.templates import sync_templates
+
+    graph = component(stack, "FakeWhatsAppComponent").graph
+    graph.set_templates([
+        {
+            "id": "9001", "name": "retomar_contato", "language": "pt_BR", "status": "APPROVED", "category": "UTILITY",
+            "components": [{"type": "BODY", "text": "Olá {{1}}, ainda quer a aula de {{2}}?"}],
+        }
+    ])  # fmt: skip
+    sync_templates()
+    ana = new_admin("Ana")
+    wa_id = new_wa_id()
+    customer_writes(stack, wa_id, "Oi, semana passada falei com vocês", "Lucas Prado")
+    db.execute(
+        "UPDATE conversas SET window_expires_at = now() - interval '1 hour'"
+        " WHERE contato_id = (SELECT id FROM contatos WHERE wa_id = :w)",
+        w=wa_id,
+    )
+    page = pages.new()
+    sign_in(page, stack, ana)
+    _open_conversation(page, "Lucas Prado")
+    expect(page.get_by_text("Janela de 24 horas fechada")).to_be_visible()
+    expect(page.get_by_role("textbox", name="Mensagem")).to_have_count(0)
+
+    page.get_by_role("button", name="Enviar template").click()
+    page.get_by_label("Template", exact=True).select_option(label="retomar_contato (pt_BR)")
+    page.get_by_label("Parâmetro {{1}}").fill("Lucas")
+    preview = page.get_by_role("region", name="Prévia do template")
+    expect(preview).to_have_text("Olá Lucas, ainda quer a aula de {{2}}?")  # live, as it is typed
+    page.get_by_label("Parâmetro {{2}}").fill("bateria")
+    expect(preview).to_have_text("Olá Lucas, ainda quer a aula de bateria?")
+    page.get_by_role("button", name="Enviar template").click()
+
+    sent = _wait_for(lambda: [m for m in _sent_to(stack, wa_id) if m["type"] == "template"], what="the template")
+    template = sent[-1]["template"]
+    assert template["name"] == "retomar_contato"
+    values = [p["text"] for c in template["components"] for p in c.get("parameters", [])]
+    assert values == ["Lucas", "bateria"]
+
+
+def test_the_console_reconnects_after_the_gateway_restarts_and_converges(stack, pages):
+    from chalicelib.local.ws_gateway import LocalWebSocketGateway
+
+    pages.allow(r"WebSocket connection to .* failed")  # Chromium's own log while the gateway is down
+    ana = new_admin("Ana")
+    page = pages.new()
+    sign_in(page, stack, ana)
+
+    gateway_component = component(stack, "WebSocketGatewayComponent")
+    old = gateway_component.gateway
+    gateway_component.stop()
+    expect(page.get_by_role("status").filter(has_text="Reconectando…")).to_be_visible()
+    # Written while the console had no live connection: only the refetch can bring it.
+    customer_writes(stack, new_wa_id(), "Escrevi enquanto vocês estavam fora", "Tiago Melo")
+    gateway_component.gateway = LocalWebSocketGateway(old.host, old.port, old.management_port)
+    gateway_component.start()
+
+    expect(page.get_by_role("status").filter(has_text="Conectado")).to_be_visible(timeout=20_000)
+    item = page.get_by_role("list", name="Conversas").get_by_role("link").filter(has_text="Tiago Melo")
+    expect(item).to_contain_text("Escrevi enquanto vocês estavam fora")
+    # And live again: the next message arrives without a reload.
+    customer_writes(stack, new_wa_id(), "Agora ao vivo", "Vera Dias")
+    expect(page.get_by_role("list", name="Conversas").get_by_role("link").filter(has_text="Vera Dias")).to_be_visible()

@@ -210,7 +210,7 @@ function TemplateForm({ disabled, onEnviar, onCancelar }: { disabled: boolean; o
   return (
     <form
       className="template"
-      aria-label="Template"
+      aria-label="Envio de template"
       onSubmit={async (e) => {
         e.preventDefault();
         if (!template) return;

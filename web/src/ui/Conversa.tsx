@@ -173,7 +173,7 @@ function Conteudo({ m }: { m: Mensagem }) {
   const tipo = extra.media_type ?? null;
   const media = m.media_url ?? null;
   const texto = m.conteudo ? <p className="texto">{m.conteudo}</p> : null;
-  const erroMidia = typeof dados.media_error === "string" ? dados.media_error : null;
+  const erroMidia = typeof dados.media_error === "string" ? dados.media_error : typeof (dados.media as { error?: unknown } | undefined)?.error === "string" ? String((dados.media as { error: string }).error) : null;
   if (tipo === "location") {
     const loc = (dados.location ?? dados) as { latitude?: number; longitude?: number; name?: string };
     const href = loc.latitude !== undefined ? `https://www.openstreetmap.org/?mlat=${loc.latitude}&mlon=${loc.longitude}#map=17/${loc.latitude}/${loc.longitude}` : null;
@@ -212,8 +212,9 @@ function Conteudo({ m }: { m: Mensagem }) {
     );
   }
   if (tipo === "document" && media) {
-    const nome = (dados.filename as string) || "Documento";
-    const tamanho = typeof dados.size_bytes === "number" ? ` (${formatTamanho(dados.size_bytes)})` : "";
+    const info = (typeof dados.media === "object" && dados.media !== null ? dados.media : {}) as { filename?: string; size_bytes?: number };
+    const nome = info.filename || (typeof dados.filename === "string" ? dados.filename : "") || "Documento";
+    const tamanho = typeof info.size_bytes === "number" ? ` (${formatTamanho(info.size_bytes)})` : "";
     return (
       <div>
         📄 <a href={media} target="_blank" rel="noreferrer">{nome}</a>
