@@ -237,3 +237,57 @@ def test_the_console_reconnects_after_the_gateway_restarts_and_converges(stack, 
     # And live again: the next message arrives without a reload.
     customer_writes(stack, new_wa_id(), "Agora ao vivo", "Vera Dias")
     expect(page.get_by_role("list", name="Conversas").get_by_role("link").filter(has_text="Vera Dias")).to_be_visible()
+
+
+def test_a_photo_arrives_as_a_placeholder_then_its_thumbnail_opens_the_full_image(stack, pages):
+    import io
+
+    from PIL import Image
+
+    from chalicelib.local import payloads
+
+    out = io.BytesIO()
+    Image.new("RGB", (640, 480), (30, 120, 200)).save(out, "JPEG")
+    media = component(stack, "FakeWhatsAppComponent").graph.add_media(out.getvalue(), "image/jpeg")
+    page = pages.new()
+    sign_in(page, stack, new_admin("Ana"))
+    wa_id = new_wa_id()
+    customer_writes(stack, wa_id, "Vou mandar a foto da partitura", "Beatriz Nunes")
+    _open_conversation(page, "Beatriz Nunes")
+
+    photo = payloads.image(wa_id, caption="Minha partitura", media_id=media.media_id, sha256=media.sha256_b64)
+    post_webhook(stack, payloads.envelope(payloads.value(messages=[photo], profiles={wa_id: "Beatriz Nunes"})))
+    thumbnail = page.get_by_role("log", name="Mensagens").get_by_role("img", name="Minha partitura")
+    expect(thumbnail).to_be_visible(timeout=20_000)  # message:updated replaced the placeholder
+    link = page.get_by_role("link", name="Abrir imagem em tamanho real")
+    assert "thumb" not in (link.get_attribute("href") or "").split("?")[0]
+    assert page.evaluate("(img) => img.naturalWidth > 0", thumbnail.element_handle())
+
+
+def test_the_keyboard_alone_signs_in_opens_a_conversation_and_sends(stack, pages):
+    admin = new_admin("Davi")
+    wa_id = new_wa_id()
+    customer_writes(stack, wa_id, "Oi, tem vaga?", "Helena Costa")
+    page = pages.new()
+    page.goto(console_url(stack) + "/")
+    expect(page.get_by_label("E-mail")).to_be_focused()  # the sign-in starts in its first field
+    page.keyboard.type(admin["email"])
+    page.keyboard.press("Tab")
+    page.keyboard.type("senha-forte-de-teste-123")
+    page.keyboard.press("Enter")
+    link = page.get_by_role("list", name="Conversas").get_by_role("link").filter(has_text="Helena Costa")
+    expect(link).to_be_visible()
+    for _ in range(40):  # Tab through the header and filters to the conversation
+        page.keyboard.press("Tab")
+        if link.evaluate("(el) => el === document.activeElement"):
+            break
+    expect(link).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Helena Costa")).to_be_visible()
+    page.get_by_role("button", name="Assumir").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Liberar")).to_be_visible()
+    page.get_by_role("textbox", name="Mensagem").focus()
+    page.keyboard.type("Tem sim!")
+    page.keyboard.press("Enter")
+    _wait_for(lambda: _sent_to(stack, wa_id), what="the reply sent from the keyboard")

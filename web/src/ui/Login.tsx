@@ -43,7 +43,7 @@ export function Login() {
         <h1 id="login-titulo">Caixa de entrada da escola</h1>
         {aviso && <p className="aviso">{aviso}</p>}
         <label htmlFor="email">E-mail</label>
-        <input id="email" type="email" autoComplete="username" required value={email} onChange={(e) => setEmail(e.target.value)} />
+        <input id="email" type="email" autoComplete="username" autoFocus required value={email} onChange={(e) => setEmail(e.target.value)} />
         <label htmlFor="senha">Senha</label>
         <input id="senha" type="password" autoComplete="current-password" required value={senha} onChange={(e) => setSenha(e.target.value)} />
         {erro && (
