@@ -83,7 +83,7 @@ def _browser_figures(stack, runs: int) -> None:
         )
         page.get_by_role("status").filter(has_text="Conectado").wait_for()
 
-        latencies = []
+        latencies, from_post = [], []
         for i in range(runs * 4):
             texto = f"bench mensagem {i} {time.time_ns()}"
             page.evaluate(_STAMP_WHEN_SHOWN, texto)
@@ -91,14 +91,22 @@ def _browser_figures(stack, runs: int) -> None:
             request = urllib.request.Request(
                 f"{stack.api_url}/webhooks/whatsapp", data=body, headers=headers, method="POST"
             )
+            posted = time.time() * 1000
             with urllib.request.urlopen(request, timeout=30) as response:
                 assert response.status == 200
                 answered = time.time() * 1000
             page.wait_for_function("() => window.__seen !== null", timeout=15_000)
-            latencies.append(page.evaluate("() => window.__seen") - answered)
+            seen = page.evaluate("() => window.__seen")
+            latencies.append(seen - answered)
+            from_post.append(seen - posted)
         print(
             f"webhook 200 -> message visible in the inbox ({len(latencies)} messages): "
-            f"median {statistics.median(latencies):.0f} ms, max {max(latencies):.0f} ms (aim <= 300)"
+            f"median {statistics.median(latencies):.0f} ms, max {max(latencies):.0f} ms (aim <= 300;"
+            " negative: on screen before the 200 reached the sender)"
+        )
+        print(
+            f"webhook POST sent -> message visible: median {statistics.median(from_post):.0f} ms,"
+            f" max {max(from_post):.0f} ms"
         )
         browser.close()
 

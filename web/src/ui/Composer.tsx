@@ -166,8 +166,8 @@ export function Composer({ conversa, meId }: { conversa: ConversaItem; meId: str
             e.target.value = "";
           }}
         />
-        <button type="button" aria-label="Anexar arquivo" title="Anexar arquivo" disabled={deOutro || enviando} onClick={() => fileInput.current?.click()}>
-          📎
+        <button type="button" className="anexar" disabled={deOutro || enviando} onClick={() => fileInput.current?.click()}>
+          Anexar arquivo
         </button>
         <label htmlFor="mensagem" className="sr-only">
           Mensagem
