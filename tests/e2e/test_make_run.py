@@ -30,6 +30,7 @@ def test_make_run_answers_health_and_the_readme_walk_through_then_stops_on_ctrl_
         FAKE_GRAPH_PORT=str(free_port()),
         WS_PORT=str(free_port()),
         WS_MANAGEMENT_PORT=str(free_port()),
+        CONSOLE_PORT=str(console_port := free_port()),
         LOCAL_DATA_DIR=str(tmp_path / "pg"),
     )
     proc = subprocess.Popen(
@@ -50,6 +51,7 @@ def test_make_run_answers_health_and_the_readme_walk_through_then_stops_on_ctrl_
         assert body is not None, "no /health answer within 60 s"
         assert '"database":"ok"' in body
         _readme_walk_through(env, port, tmp_path / "pg")
+        _console_is_served(console_port, port, int(env["WS_PORT"]))
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)
@@ -58,6 +60,20 @@ def test_make_run_answers_health_and_the_readme_walk_through_then_stops_on_ctrl_
     assert "stopping..." in output
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+
+
+def _console_is_served(console_port: int, api_port: int, ws_port: int) -> None:
+    """The console's build, its client-side routes, and the runtime config pointing at this stack."""
+    import json
+
+    base = f"http://127.0.0.1:{console_port}"
+    with urllib.request.urlopen(f"{base}/conversas/qualquer", timeout=10) as response:
+        assert '<div id="root">' in response.read().decode()
+    with urllib.request.urlopen(f"{base}/config.json", timeout=10) as response:
+        config = json.load(response)
+    assert config["apiUrl"] == f"http://127.0.0.1:{api_port}"
+    assert config["wsUrl"] == f"ws://127.0.0.1:{ws_port}"
+    assert config["vapidPublicKey"]
 
 
 def _readme_walk_through(stack_env: dict[str, str], port: int, data_dir: Path) -> None:
