@@ -173,7 +173,9 @@ function Conteudo({ m }: { m: Mensagem }) {
   const tipo = extra.media_type ?? null;
   const media = m.media_url ?? null;
   const texto = m.conteudo ? <p className="texto">{m.conteudo}</p> : null;
-  const erroMidia = typeof dados.media_error === "string" ? dados.media_error : typeof (dados.media as { error?: unknown } | undefined)?.error === "string" ? String((dados.media as { error: string }).error) : null;
+  // The media worker records why a download failed (dados.media_error: {code, message}).
+  const falhaMidia = dados.media_error as { message?: string } | string | undefined;
+  const erroMidia = typeof falhaMidia === "string" ? falhaMidia : (falhaMidia?.message ?? null);
   if (tipo === "location") {
     const loc = (dados.location ?? dados) as { latitude?: number; longitude?: number; name?: string };
     const href = loc.latitude !== undefined ? `https://www.openstreetmap.org/?mlat=${loc.latitude}&mlon=${loc.longitude}#map=17/${loc.latitude}/${loc.longitude}` : null;
@@ -187,7 +189,7 @@ function Conteudo({ m }: { m: Mensagem }) {
   if (tipo && !media) {
     return (
       <div>
-        <p className="placeholder">{erroMidia ? `Não foi possível baixar a mídia: ${erroMidia}` : "Baixando mídia…"}</p>
+        <p className="placeholder">{erroMidia ? erroMidia : "Baixando mídia…"}</p>
         {texto}
       </div>
     );
