@@ -1,4 +1,4 @@
-"""Inbound WhatsApp webhook processing (DESIGN §6, WHATSAPP.md).
+"""Inbound WhatsApp webhook processing.
 
 `handle_payload(payload)` takes a parsed, signature-checked body and stores everything in
 it: all entries, changes, messages and statuses, in one transaction, set-based. It is split
@@ -8,8 +8,8 @@ the commit. What no message, status or template row can hold (account-level chan
 errors, items of an odd shape) is kept whole in `eventos`, so nothing Meta sends is lost.
 
 Round trips for a one-message payload: the duplicate check, BEGIN, contacts + conversation,
-message + window + contact effects, one read of the conversations the messages touched (for
-conversation:new / conversation:updated), COMMIT.
+message + window + contact effects, COMMIT; then, only when a browser is connected, the
+reads that build the live events (chalicelib.services.live_events).
 """
 
 from __future__ import annotations
@@ -571,9 +571,7 @@ def parse_payload(payload: Any) -> ParsedPayload:
 @dataclass
 class StoreResult:
     mensagens: list[dict[str, Any]] = field(default_factory=list)  # {mensagem, contato_id}
-    conversas_novas: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)  # (conversa, contato)
-    # Existing conversations a new message changed (window, nao_lidas, ultima_atividade_em).
-    conversas_atualizadas: list[dict[str, Any]] = field(default_factory=list)
+    conversas_novas: list[str] = field(default_factory=list)  # ids of the conversations opened
     statuses: list[dict[str, Any]] = field(default_factory=list)
     templates: list[dict[str, Any]] = field(default_factory=list)
     media_jobs: list[dict[str, Any]] = field(default_factory=list)
@@ -687,10 +685,10 @@ def _is_retryable(exc: Exception) -> bool:
 
 
 def _store_transaction(parsed: ParsedPayload, messages: list[InboundRow], result: StoreResult) -> StoreResult:
-    from chalicelib.repositories import contatos, conversas, eventos, mensagens, templates
+    from chalicelib.repositories import contatos, eventos, mensagens, templates
+    from chalicelib.services import live_events
 
     result.mensagens, result.conversas_novas, result.statuses, result.templates = [], [], [], []
-    result.conversas_atualizadas = []
     result.media_jobs = [j for j in result.media_jobs if j.get("duplicate")]
     with db.transaction():
         if messages:
@@ -708,27 +706,28 @@ def _store_transaction(parsed: ParsedPayload, messages: list[InboundRow], result
                 job = jobs_by_wamid.get(r["mensagem"]["whatsapp_id"])
                 if job:
                     result.media_jobs.append({**job, "mensagem_id": str(r["mensagem"]["id"])})
-            inserted_conversas = {str(r["mensagem"]["conversa_id"]) for r in inserted}
-            new_conversas = [
-                c for c in contacts.values() if c["conversa_nova"] and str(c["conversa_id"]) in inserted_conversas
-            ]
-            if inserted_conversas:
-                # One read (after 0005's trigger moved nao_lidas and ultima_atividade_em, and the
-                # insert moved the window) for conversation:new and conversation:updated alike.
-                rows = {str(r["id"]): r for r in conversas.get_many_json(sorted(inserted_conversas))}
-                for c in new_conversas:
-                    conversa = rows.pop(str(c["conversa_id"]), None)
-                    if conversa is not None:
-                        contato = {"id": c["contato_id"], "nome": c["nome"], "telefone": c["telefone"]}
-                        result.conversas_novas.append((conversa, contato))
-                result.conversas_atualizadas = list(rows.values())
+            inserted_conversas = sorted({str(r["mensagem"]["conversa_id"]) for r in inserted})
+            novas = {str(c["conversa_id"]) for c in contacts.values() if c["conversa_nova"]}
+            result.conversas_novas = [c for c in inserted_conversas if c in novas]
+            # The window, nao_lidas and the last message moved: every inbox hears it.
+            for conversa_id in inserted_conversas:
+                if conversa_id in novas:
+                    live_events.conversation_new(conversa_id)
+                else:
+                    live_events.conversation_updated(conversa_id)
+            for r in inserted:
+                live_events.message_new(r["mensagem"]["id"])
         if parsed.statuses:
             mensagens.lock_whatsapp_ids([st["whatsapp_id"] for st in parsed.statuses])
             result.statuses = mensagens.apply_statuses(parsed.statuses)
+            for status in result.statuses:
+                live_events.message_status(status["mensagem_id"])
         if parsed.user_preferences:
             contatos.apply_user_preferences(parsed.user_preferences)
         if parsed.templates:
             result.templates = templates.update_from_webhook(parsed.templates)
+            for template in result.templates:
+                live_events.template_updated(template["id"])
         if parsed.eventos:
             eventos.insert_many(parsed.eventos)
     return result
@@ -768,35 +767,6 @@ def _apply_number_changes(
 
 
 # After commit --------------------------------------------------------------------------------
-def _publish(result: StoreResult) -> None:
-    """Live events; never fails the webhook (the data is committed)."""
-    from chalicelib.services import realtime
-    from chalicelib.services.inbox import shape_mensagem  # presigned URLs, never raw keys; never raises
-
-    events: list[tuple[str, dict[str, Any]]] = []
-    for conversa, contato in result.conversas_novas:
-        events.append(("conversation:new", {"conversa": conversa, "contato": contato}))
-    for conversa in result.conversas_atualizadas:
-        events.append(("conversation:updated", {"conversa": conversa}))
-    for r in result.mensagens:
-        mensagem = shape_mensagem(r["mensagem"])
-        events.append(
-            (
-                "message:new",
-                {"mensagem": mensagem, "conversa_id": mensagem["conversa_id"], "contato_id": r["contato_id"]},
-            )
-        )
-    events += [("message:status", realtime.message_status_data(s)) for s in result.statuses]
-    for t in result.templates:
-        events.append(("template:updated", {"template": t}))
-    if not events:
-        return
-    try:
-        realtime.publish_many(events)
-    except Exception:  # noqa: BLE001 - live updates are best effort
-        logger.exception("publishing inbound events failed")
-
-
 def _enqueue_media(result: StoreResult) -> None:
     """Raises when the queue refuses: the webhook answers 500, Meta retries, and the retry
     finds the message stored without media and enqueues again."""
@@ -818,10 +788,9 @@ def handle_payload(payload: Any) -> dict[str, Any]:
     parsed = parse_payload(sanitize(payload))
     if parsed.ignored:
         logger.info("webhook parts ignored", extra={"reasons": parsed.ignored[:20], "count": len(parsed.ignored)})
+    # The live events go out at the commit, so before the media jobs: a fast worker's
+    # message:updated must not reach a browser that has not heard of the message yet.
     result = store(parsed)
-    # message:new goes out before the media jobs: a fast worker's message:updated for the same
-    # message must not reach a browser that has not heard of the message yet.
-    _publish(result)
     try:
         _enqueue_media(result)
     except Exception as exc:
