@@ -100,6 +100,11 @@ class LocalStack:
         os.environ["MEDIA_QUEUE_URL"] = self.resources["queue_url"]
         os.environ["MEDIA_DLQ_URL"] = self.resources["dlq_url"]
         reset_settings()
+        # Clients cached by an earlier stack in this process (tests) would still call its moto.
+        from chalicelib.services import media_jobs, media_urls
+
+        media_jobs.reset_client()
+        media_urls.reset_clients()
 
         for path in self.component_paths:
             module_name, class_name = path.split(":")

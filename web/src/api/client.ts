@@ -58,7 +58,8 @@ export class ApiError extends Error {
     public status: number,
     public code: string,
     message: string,
-    public body: ApiErrorBody & Record<string, unknown>,
+    // The contract's error codes, or NetworkError when the API could not be reached.
+    public body: Omit<ApiErrorBody, "Code"> & { Code: string } & Record<string, unknown>,
   ) {
     super(message);
   }

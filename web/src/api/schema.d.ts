@@ -255,7 +255,7 @@ export interface paths {
         /** Mensagens da conversa, mais recentes primeiro */
         get: operations["get_list_mensagens"];
         put?: never;
-        /** Enviar texto, mídia ou template (header Idempotency-Key opcional) */
+        /** Enviar texto, mídia ou template */
         post: operations["post_enviar_mensagem"];
         delete?: never;
         options?: never;
@@ -304,7 +304,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** health */
+        /** Saúde do serviço e do banco de dados */
         get: operations["get_health"];
         put?: never;
         post?: never;
@@ -355,7 +355,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Esta descrição da API (OpenAPI 3.1) */
+        /** Esta descrição da API (OpenAPI 3.1), pública: não contém segredos */
         get: operations["get_openapi_json"];
         put?: never;
         post?: never;
@@ -862,58 +862,73 @@ export interface components {
             /** Next Cursor */
             next_cursor: string | null;
         };
-        /** ConversationAssignedEvent */
+        /** ConversationAssignedData */
+        ConversationAssignedData: {
+            /**
+             * Anterior Id
+             * @description quem atendia antes (null: ninguém)
+             */
+            anterior_id: string | null;
+            conversa: components["schemas"]["ConversaItem"];
+        };
+        /**
+         * ConversationAssignedEvent
+         * @description Quem atende mudou (assumir, transferir, liberar, enviar numa conversa sem atendente).
+         */
         ConversationAssignedEvent: {
-            data: {
-                anterior_id: string | null;
-                conversa: components["schemas"]["ConversaItem"];
-            };
+            data: components["schemas"]["ConversationAssignedData"];
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
             type: "conversation:assigned";
         };
-        /** ConversationClosedEvent */
+        /**
+         * ConversationClosedEvent
+         * @description Conversa encerrada.
+         */
         ConversationClosedEvent: {
-            data: {
-                conversa: components["schemas"]["ConversaItem"];
-            };
+            data: components["schemas"]["ConversationData"];
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
             type: "conversation:closed";
         };
-        /** ConversationNewEvent */
+        /** ConversationData */
+        ConversationData: {
+            conversa: components["schemas"]["ConversaItem"];
+        };
+        /**
+         * ConversationNewEvent
+         * @description Conversa aberta por um contato.
+         */
         ConversationNewEvent: {
-            data: {
-                conversa: components["schemas"]["ConversaItem"];
-            };
+            data: components["schemas"]["ConversationData"];
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
             type: "conversation:new";
         };
-        /** ConversationUpdatedEvent */
+        /**
+         * ConversationUpdatedEvent
+         * @description O item da caixa de entrada mudou (mensagem, janela, lida, contato, reaberta).
+         */
         ConversationUpdatedEvent: {
-            data: {
-                conversa: components["schemas"]["ConversaItem"];
-            };
+            data: components["schemas"]["ConversationData"];
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
             type: "conversation:updated";
         };
-        /** ConversationWindowClosedEvent */
+        /**
+         * ConversationWindowClosedEvent
+         * @description A janela de 24 horas da conversa fechou.
+         */
         ConversationWindowClosedEvent: {
-            data: {
-                contato_id: string;
-                conversa_id: string;
-                window_expires_at: string | null;
-            };
+            data: components["schemas"]["WindowClosedData"];
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
@@ -1032,9 +1047,33 @@ export interface components {
              */
             tipo: "texto";
         };
+        /**
+         * ErroEnvio
+         * @description WhatsApp's reason for a failure (a status webhook's error, or the send's own).
+         */
+        ErroEnvio: {
+            /**
+             * Code
+             * @default null
+             */
+            code?: number | string | null;
+            /**
+             * Message
+             * @default null
+             */
+            message?: string | null;
+            /**
+             * Title
+             * @default null
+             */
+            title?: string | null;
+        };
+        /** @description Todo erro 4xx/5xx: Code estável (o cliente age por ele), Message em português. */
         Error: {
-            Code: string;
+            /** @enum {string} */
+            Code: "ActiveConversationExists" | "AssignedToOther" | "BadRequestError" | "Conflict" | "ContactAnonymized" | "ConversationActive" | "ConversationClosed" | "EmailInUse" | "ForbiddenError" | "IdempotencyInProgress" | "InternalError" | "InvalidCredentials" | "MediaQueueUnavailable" | "MethodNotAllowed" | "NotAssigned" | "NotFoundError" | "OptedOut" | "PayloadTooLarge" | "PushNotConfigured" | "RateLimited" | "ServiceUnavailable" | "StorageUnavailable" | "TemplateNotApproved" | "TooManyRequests" | "Unauthorized" | "UnsupportedMediaType" | "ValidationError" | "WhatsAppAuthError" | "WhatsAppError" | "WhatsAppRejected" | "WhatsAppUnavailable" | "WindowClosed";
             Message: string;
+            /** @description ValidationError: o campo com problema */
             field?: string | null;
         };
         /** Evento */
@@ -1231,6 +1270,8 @@ export interface components {
         };
         /** Mensagem */
         Mensagem: {
+            /** Billing Category */
+            billing_category: ("service" | "utility" | "marketing" | "authentication") | null;
             /** Conteudo */
             conteudo: string;
             /**
@@ -1244,38 +1285,57 @@ export interface components {
              */
             created_at: string;
             /**
+             * Dados
+             * @description O restante específico do tipo: coordenadas, contatos, reação, contexto de resposta, erros
+             */
+            dados: {
+                [key: string]: unknown;
+            };
+            /**
              * Direcao
              * @enum {string}
              */
             direcao: "entrada" | "saida";
             /** Enviado Por */
             enviado_por: string | null;
-            /**
-             * Enviado Por Nome
-             * @default null
-             */
-            enviado_por_nome?: string | null;
+            /** Enviado Por Nome */
+            enviado_por_nome: string | null;
             /**
              * Id
              * Format: uuid
              */
             id: string;
+            /** Media Mime */
+            media_mime: string | null;
+            /** Media Type */
+            media_type: ("image" | "audio" | "document" | "video" | "location") | null;
             /**
              * Media Url
              * @description URL pré-assinada, válida por 15 minutos
-             * @default null
              */
-            media_url?: string | null;
-            /** Status Envio */
-            status_envio: string;
+            media_url: string | null;
+            /**
+             * Status Envio
+             * @enum {string}
+             */
+            status_envio: "pendente" | "enviada" | "entregue" | "lida" | "reproduzida" | "falhou" | "recebida";
             /**
              * Thumbnail Url
              * @description URL pré-assinada, válida por 15 minutos
-             * @default null
              */
-            thumbnail_url?: string | null;
-            /** Tipo */
-            tipo: string;
+            thumbnail_url: string | null;
+            /**
+             * Tipo
+             * @enum {string}
+             */
+            tipo: "texto" | "interativo" | "reacao" | "contatos" | "sistema" | "nao_suportado" | "template" | "media";
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Whatsapp Id */
+            whatsapp_id: string | null;
         } & {
             [key: string]: unknown;
         };
@@ -1298,8 +1358,21 @@ export interface components {
              * Format: uuid
              */
             id: string;
-            /** Tipo */
-            tipo: string;
+            /**
+             * Media Type
+             * @default null
+             */
+            media_type?: ("image" | "audio" | "document" | "video" | "location") | null;
+            /**
+             * Status Envio
+             * @default null
+             */
+            status_envio?: ("pendente" | "enviada" | "entregue" | "lida" | "reproduzida" | "falhou" | "recebida") | null;
+            /**
+             * Tipo
+             * @enum {string}
+             */
+            tipo: "texto" | "interativo" | "reacao" | "contatos" | "sistema" | "nao_suportado" | "template" | "media";
         } & {
             [key: string]: unknown;
         };
@@ -1310,44 +1383,68 @@ export interface components {
             /** Next Cursor */
             next_cursor: string | null;
         };
-        /** MessageNewEvent */
+        /** MessageData */
+        MessageData: {
+            /**
+             * Conversa Id
+             * Format: uuid
+             */
+            conversa_id: string;
+            mensagem: components["schemas"]["Mensagem"];
+        };
+        /**
+         * MessageNewEvent
+         * @description Uma mensagem nova (entrada ou saída).
+         */
         MessageNewEvent: {
-            data: {
-                conversa_id: string;
-                mensagem: components["schemas"]["Mensagem"];
-            };
+            data: components["schemas"]["MessageData"];
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
             type: "message:new";
         };
-        /** MessageStatusEvent */
+        /** MessageStatusData */
+        MessageStatusData: {
+            /** Billing Category */
+            billing_category: ("service" | "utility" | "marketing" | "authentication") | null;
+            /**
+             * Conversa Id
+             * Format: uuid
+             */
+            conversa_id: string;
+            erro: components["schemas"]["ErroEnvio"] | null;
+            /**
+             * Mensagem Id
+             * Format: uuid
+             */
+            mensagem_id: string;
+            /**
+             * Status Envio
+             * @enum {string}
+             */
+            status_envio: "pendente" | "enviada" | "entregue" | "lida" | "reproduzida" | "falhou" | "recebida";
+            /** Whatsapp Id */
+            whatsapp_id: string | null;
+        };
+        /**
+         * MessageStatusEvent
+         * @description Tique de uma mensagem enviada (só avança).
+         */
         MessageStatusEvent: {
-            data: {
-                billing_category: string | null;
-                conversa_id: string;
-                erro: {
-                    code: number;
-                    message: string;
-                    title: string;
-                } | null;
-                mensagem_id: string;
-                status_envio: string;
-                whatsapp_id: string | null;
-            };
+            data: components["schemas"]["MessageStatusData"];
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
             type: "message:status";
         };
-        /** MessageUpdatedEvent */
+        /**
+         * MessageUpdatedEvent
+         * @description A mensagem mudou: mídia pronta ou com erro, envio que falhou.
+         */
         MessageUpdatedEvent: {
-            data: {
-                conversa_id: string;
-                mensagem: components["schemas"]["Mensagem"];
-            };
+            data: components["schemas"]["MessageData"];
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
@@ -1413,11 +1510,16 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
-        /** TemplateUpdatedEvent */
+        /** TemplateData */
+        TemplateData: {
+            template: components["schemas"]["Template"];
+        };
+        /**
+         * TemplateUpdatedEvent
+         * @description Um template mudou (sincronização ou webhook).
+         */
         TemplateUpdatedEvent: {
-            data: {
-                template: components["schemas"]["Template"];
-            };
+            data: components["schemas"]["TemplateData"];
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
@@ -1438,6 +1540,24 @@ export interface components {
              * Format: uuid
              */
             atendente_id: string;
+        };
+        /** WindowClosedData */
+        WindowClosedData: {
+            /**
+             * Contato Id
+             * Format: uuid
+             */
+            contato_id: string;
+            /**
+             * Conversa Id
+             * Format: uuid
+             */
+            conversa_id: string;
+            /**
+             * Window Expires At
+             * Format: date-time
+             */
+            window_expires_at: string;
         };
     };
     responses: never;
@@ -1469,8 +1589,35 @@ export interface operations {
                     "application/json": components["schemas"]["AdministradoresPage"];
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1502,8 +1649,62 @@ export interface operations {
                     "application/json": components["schemas"]["Administrador"];
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Requisição inválida */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Corpo grande demais */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Tipo de conteúdo não suportado */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1535,8 +1736,53 @@ export interface operations {
                     "application/json": components["schemas"]["LoginOut"];
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Requisição inválida */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Corpo grande demais */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Tipo de conteúdo não suportado */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1568,8 +1814,35 @@ export interface operations {
                     "application/json": components["schemas"]["ContatosPage"];
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1599,8 +1872,35 @@ export interface operations {
                     "application/json": components["schemas"]["ContatoDetalhe"];
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Não encontrado */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1634,8 +1934,71 @@ export interface operations {
                     "application/json": components["schemas"]["Contato"];
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Requisição inválida */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Não encontrado */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Corpo grande demais */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Tipo de conteúdo não suportado */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1669,8 +2032,71 @@ export interface operations {
                     "application/json": components["schemas"]["AnonimizarOut"];
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Requisição inválida */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Não encontrado */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Corpo grande demais */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Tipo de conteúdo não suportado */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1703,8 +2129,44 @@ export interface operations {
                     "application/json": components["schemas"]["EventosPage"];
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Não encontrado */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1734,8 +2196,35 @@ export interface operations {
                     "application/json": components["schemas"]["ExportOut"];
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Não encontrado */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1765,8 +2254,35 @@ export interface operations {
                     "application/json": components["schemas"]["Interessado"];
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Não encontrado */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1800,8 +2316,71 @@ export interface operations {
                     "application/json": components["schemas"]["Interessado"];
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Requisição inválida */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Não encontrado */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Corpo grande demais */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Tipo de conteúdo não suportado */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1837,8 +2416,35 @@ export interface operations {
                     "application/json": components["schemas"]["ConversasPage"];
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1868,8 +2474,35 @@ export interface operations {
                     "application/json": components["schemas"]["ConversaItem"];
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Não encontrado */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1903,8 +2536,80 @@ export interface operations {
                     "application/json": components["schemas"]["ConversaOut"];
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Requisição inválida */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Não encontrado */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflito com o estado atual */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Corpo grande demais */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Tipo de conteúdo não suportado */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1934,8 +2639,44 @@ export interface operations {
                     "application/json": components["schemas"]["ConversaOut"];
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Não encontrado */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflito com o estado atual */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1965,8 +2706,44 @@ export interface operations {
                     "application/json": components["schemas"]["ConversaOut"];
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Não encontrado */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflito com o estado atual */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1996,8 +2773,44 @@ export interface operations {
                     "application/json": components["schemas"]["ConversaOut"];
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Não encontrado */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflito com o estado atual */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2030,8 +2843,44 @@ export interface operations {
                     "application/json": components["schemas"]["MensagensPage"];
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Não encontrado */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2044,7 +2893,10 @@ export interface operations {
     post_enviar_mensagem: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Uma chave por mensagem composta (ex.: um UUID), repetida nas novas tentativas: a mesma chave devolve a primeira resposta em vez de enviar de novo. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 conversa_id: string;
             };
@@ -2065,8 +2917,107 @@ export interface operations {
                     "application/json": components["schemas"]["EnviarMensagemOut"];
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Requisição inválida */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Não encontrado */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflito com o estado atual */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Corpo grande demais */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Tipo de conteúdo não suportado */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Limite atingido (veja Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description O WhatsApp recusou ou falhou */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description O WhatsApp não respondeu a tempo */
+            504: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2096,8 +3047,44 @@ export interface operations {
                     "application/json": components["schemas"]["ConversaOut"];
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Não encontrado */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflito com o estado atual */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2131,8 +3118,80 @@ export interface operations {
                     "application/json": components["schemas"]["ConversaOut"];
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Requisição inválida */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Não encontrado */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflito com o estado atual */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Corpo grande demais */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Tipo de conteúdo não suportado */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2160,8 +3219,17 @@ export interface operations {
                     "application/json": Record<string, never>;
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2189,8 +3257,26 @@ export interface operations {
                     "application/json": components["schemas"]["Administrador"];
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2222,8 +3308,62 @@ export interface operations {
                     "application/json": components["schemas"]["MediaUploadOut"];
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Requisição inválida */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Corpo grande demais */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Tipo de conteúdo não suportado */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2251,8 +3391,17 @@ export interface operations {
                     "application/json": Record<string, never>;
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2280,8 +3429,26 @@ export interface operations {
                     "application/json": Record<string, never>;
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2309,8 +3476,26 @@ export interface operations {
                     "application/json": Record<string, never>;
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2338,8 +3523,26 @@ export interface operations {
                     "application/json": Record<string, never>;
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2373,8 +3576,35 @@ export interface operations {
                     "application/json": components["schemas"]["CustosOut"];
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2408,8 +3638,35 @@ export interface operations {
                     "application/json": components["schemas"]["TemplatesPage"];
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2437,8 +3694,26 @@ export interface operations {
                     "application/json": Record<string, never>;
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2466,8 +3741,17 @@ export interface operations {
                     "application/json": Record<string, never>;
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2495,8 +3779,17 @@ export interface operations {
                     "application/json": Record<string, never>;
                 };
             };
-            /** @description Erro */
-            "4XX": {
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

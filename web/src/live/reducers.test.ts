@@ -104,7 +104,7 @@ describe("conversation header", () => {
     expect(reduceConversa(c, other)).toBe(c);
   });
   it("closes the window", () => {
-    const e: LiveEvent = { type: "conversation:window_closed", data: { conversa_id: "a", contato_id: "ct-a", window_expires_at: null } };
+    const e: LiveEvent = { type: "conversation:window_closed", data: { conversa_id: "a", contato_id: "ct-a", window_expires_at: "2026-12-01T09:00:00Z" } };
     expect(reduceConversa(c, e)!.janela_aberta).toBe(false);
   });
 });
@@ -127,7 +127,7 @@ describe("messages", () => {
 
   it("message:status moves ticks forward only, and a failure carries its reason", () => {
     const sent = upsertMensagem(data, mensagem("s1", "a", { direcao: "saida", status_envio: "enviada" }));
-    const status = (s: string, erro: { code: number; title: string; message: string } | null = null): LiveEvent => ({
+    const status = (s: Mensagem["status_envio"], erro: { code: number; title: string; message: string } | null = null): LiveEvent => ({
       type: "message:status", data: { mensagem_id: "s1", whatsapp_id: "w", conversa_id: "a", status_envio: s, billing_category: null, erro },
     });
     const read = reduceMensagens(reduceMensagens(sent, "a", status("lida")), "a", status("entregue"))!;

@@ -124,10 +124,11 @@ export function reduceConversa(conversa: ConversaItem | undefined, event: LiveEv
 
 export const PENDING_PREFIX = "pendente:";
 
-const STATUS_ORDER = ["pendente", "enviada", "entregue", "lida", "reproduzida"];
+type StatusEnvio = Mensagem["status_envio"];
+const STATUS_ORDER: StatusEnvio[] = ["pendente", "enviada", "entregue", "lida", "reproduzida"];
 
 /** A status never goes back (a late "delivered" after "read"); a failure always shows. */
-export function statusSeguinte(atual: string, novo: string): string {
+export function statusSeguinte(atual: StatusEnvio, novo: StatusEnvio): StatusEnvio {
   if (novo === "falhou" || atual === "falhou") return novo === "falhou" ? novo : atual;
   return STATUS_ORDER.indexOf(novo) >= STATUS_ORDER.indexOf(atual) ? novo : atual;
 }

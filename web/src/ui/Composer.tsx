@@ -42,7 +42,16 @@ export function Composer({ conversa, meId }: { conversa: ConversaItem; meId: str
       conteudo: previa,
       status_envio: "pendente",
       enviado_por: meId,
+      enviado_por_nome: null,
       created_at: new Date().toISOString(),
+      updated_at: new Date().toISOString(),
+      billing_category: null,
+      dados: {},
+      media_mime: null,
+      media_type: null,
+      media_url: null,
+      thumbnail_url: null,
+      whatsapp_id: null,
     };
     client.setQueryData<MensagensData>(cacheKey, (data) => (data ? upsertMensagem(data, pendente) : data));
     try {
