@@ -166,7 +166,6 @@ def test_a_browser_sees_the_simulated_conversation_arrive_live(stack):
         assert code == 0, lines
 
         new = _next_event(ws, lambda e: e["type"] == "conversation:new")
-        # One shape for every conversation event: the inbox item, contact summary inside.
         assert new["data"]["conversa"]["contato"]["telefone"] == f"+{sender}"
         assert new["data"]["conversa"]["contato"]["nome"] == "Joana Silva"
         conversa_id = new["data"]["conversa"]["id"]
