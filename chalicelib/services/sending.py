@@ -171,6 +171,9 @@ def _send_once(conversa_id: str, admin_id: str, pedido: Pedido, idempotency_key:
             422, "ValidationError", "Idempotency-Key inválida (1 a 255 caracteres).", field="Idempotency-Key"
         )
     request_hash = _request_hash(conversa_id, pedido)
+    # The key's row references the conversation: an unknown one is a 404, not a foreign-key 500.
+    if not db.scalar("SELECT 1 FROM conversas WHERE id = CAST(:id AS uuid)", id=conversa_id):
+        raise ApiError(404, "NotFoundError", "Conversa não encontrada.")
     replay = _claim_or_replay(admin_id, chave, request_hash, conversa_id)
     if replay is not None:
         return replay
