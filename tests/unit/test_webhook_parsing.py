@@ -136,7 +136,7 @@ def test_contacts_system_unsupported_order_unknown():
     row = _one(wa.unsupported(CUSTOMER))
     assert row.tipo == "nao_suportado" and row.dados["errors"][0]["code"] == 131051
     row = _one(wa.order(CUSTOMER))
-    assert row.tipo == "nao_suportado" and row.dados["raw"]["order"]["catalog_id"] == "123"
+    assert row.tipo == "texto" and row.dados["raw"]["order"]["catalog_id"] == "123"  # issue 11: readable
     row = _one(wa.message(CUSTOMER, "hologram", {"x": 1}, novo_campo=True))
     assert row.tipo == "nao_suportado" and row.dados["raw"]["novo_campo"] is True
 
@@ -225,7 +225,21 @@ def test_user_changed_number_names_the_new_number():
 
 def test_order_text_is_its_content():
     row = _one(wa.order(CUSTOMER))
-    assert (row.tipo, row.conteudo) == ("nao_suportado", "Pedido")
+    assert (row.tipo, row.conteudo) == ("texto", "Pedido:\n1 × aula-1: BRL 150,00\nTotal: BRL 150,00\nPedido")
+
+
+def test_order_text_lists_items_quantities_prices_and_total():
+    order = {
+        "catalog_id": "1",
+        "product_items": [
+            {"product_retailer_id": "violao", "quantity": 2, "item_price": "1234.5", "currency": "BRL"},
+            {"product_retailer_id": "cordas", "quantity": "3", "item_price": 20, "currency": "BRL"},
+        ],
+    }
+    assert inbound.order_text(order) == (
+        "Pedido:\n2 × violao: BRL 1.234,50\n3 × cordas: BRL 20,00\nTotal: BRL 2.529,00"
+    )
+    assert inbound.order_text({"product_items": "x"}) == "Pedido:"
 
 
 def test_account_changes_are_kept_as_eventos():
@@ -261,13 +275,13 @@ def test_account_changes_are_kept_as_eventos():
 
 def test_unusable_messages_and_unknown_value_keys_are_kept():
     nobody = wa.text("não é telefone", "oi")
-    parsed = inbound.parse_payload(wa.envelope(wa.value([nobody, "texto solto"], message_echoes=[{"x": 1}])))
+    parsed = inbound.parse_payload(wa.envelope(wa.value([nobody, "texto solto"], campo_futuro=[{"x": 1}])))
     assert parsed.messages == []
     by_tipo = {}
     for e in parsed.eventos:
         by_tipo.setdefault(e["tipo"], []).append(e["dados"])
     assert [d["raw"] for d in by_tipo["whatsapp_descartado"]] == [nobody, "texto solto"]
-    assert by_tipo["whatsapp_webhook"][0]["campos"] == {"message_echoes": [{"x": 1}]}
+    assert by_tipo["whatsapp_webhook"][0]["campos"] == {"campo_futuro": [{"x": 1}]}  # message_echoes is read (0010)
 
 
 def test_odd_siblings_never_hide_the_messages_of_a_value():
