@@ -989,6 +989,8 @@ def _store_transaction(parsed: ParsedPayload, messages: list[InboundRow], result
                     conversa = rows.pop(str(c["conversa_id"]), None)
                     if conversa is not None:
                         contato = {"id": c["contato_id"], "nome": c["nome"], "telefone": c["telefone"]}
+                        if c.get("username"):  # a username user (0010) may have neither name nor phone
+                            contato["username"] = c["username"]
                         result.conversas_novas.append((conversa, contato))
                 result.conversas_atualizadas = list(rows.values())
         if parsed.alteracoes or result.mensagens:

@@ -182,12 +182,15 @@ def _anonimizar(contato_id: str, admin_id: str) -> dict[str, Any]:
 
 
 def _enderecos(contato: dict[str, Any]) -> list[str]:
-    """The forms of the number WhatsApp may use as recipient_id (digits, with or without 9)."""
+    """The forms of the number WhatsApp may use as recipient_id (digits, with or without 9),
+    and the BSUID it uses as recipient_user_id (a contact may have only one of the two)."""
     from chalicelib.whatsapp.phones import brazilian_variants
 
-    enderecos = [t.lstrip("+") for t in brazilian_variants(contato["telefone"])]
+    enderecos = [t.lstrip("+") for t in brazilian_variants(contato["telefone"])] if contato["telefone"] else []
     if contato.get("wa_id"):
         enderecos.append(contato["wa_id"])
+    if contato.get("bsuid"):
+        enderecos.append(contato["bsuid"])
     return enderecos
 
 
