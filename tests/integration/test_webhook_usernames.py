@@ -5,6 +5,7 @@ recipient_user_id, and the payloads Meta documents for them (docs/identity.md)."
 # ruff: noqa: F811 - the `webhook` fixture is imported from webhook_support
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 
@@ -261,3 +262,118 @@ def test_signup_by_bsuid_only_is_an_opt_in_and_unknown_values_are_consent_eviden
         ]
         is None
     )
+
+
+# Edits, revokes, echoes, orders, typeless locations ----------------------------------------------
+def test_an_edit_changes_the_text_keeps_the_previous_one_and_publishes_message_updated(webhook, published):
+    original = wa.text(ANA, "Aula na terça?", timestamp=1_763_000_000)
+    webhook.deliver(wa.value([original]))
+    published.clear()
+    edicao = wa.edit(ANA, original["id"], "Aula na quarta?", timestamp=1_763_000_060)
+    summary = webhook.deliver(wa.value([edicao]))
+    assert summary["mensagens"] == 0 and summary["alteradas"] == 1
+    m = one("SELECT * FROM mensagens")  # not a message of its own
+    assert m["conteudo"] == "Aula na quarta?"
+    assert [(e["conteudo_anterior"], e["conteudo"], e["whatsapp_id"]) for e in m["dados"]["edicoes"]] == [
+        ("Aula na terça?", "Aula na quarta?", edicao["id"])
+    ]
+    assert [e for e, _ in published] == ["message:updated"]
+    assert published[0][1]["mensagem"]["conteudo"] == "Aula na quarta?"
+    assert published[0][1]["conversa_id"] == str(m["conversa_id"])
+    published.clear()
+    webhook.deliver(wa.value([dict(edicao)]))  # redelivery: nothing changes, nothing published
+    assert one("SELECT * FROM mensagens") == m and published == []
+
+
+def test_an_edit_of_an_unknown_message_waits_and_applies_when_the_original_arrives(webhook, published):
+    original = wa.text(ANA, "Quanto custa?", timestamp=1_763_000_000)
+    webhook.deliver(wa.value([wa.edit(ANA, original["id"], "Quanto custa o violão?", timestamp=1_763_000_030)]))
+    assert count("mensagens") == 0
+    assert one("SELECT * FROM mensagens_alteracoes")["aplicada_em"] is None
+    published.clear()
+    webhook.deliver(wa.value([original]))
+    m = one("SELECT * FROM mensagens")
+    assert (
+        m["conteudo"] == "Quanto custa o violão?" and m["dados"]["edicoes"][0]["conteudo_anterior"] == "Quanto custa?"
+    )
+    assert [e for e, _ in published] == ["conversation:new", "message:new", "message:updated"]
+    assert one("SELECT * FROM mensagens_alteracoes")["aplicada_em"] is not None
+
+
+def test_a_revoke_hides_the_text_and_later_edits_do_not_bring_it_back(webhook, published):
+    original = wa.text(ANA, "meu CPF é 123", timestamp=1_763_000_000)
+    webhook.deliver(wa.value([original]))
+    published.clear()
+    revogacao = wa.revoke(ANA, original["id"], timestamp=1_763_000_010)
+    webhook.deliver(wa.value([revogacao]))
+    m = one("SELECT * FROM mensagens")
+    assert m["conteudo"] == "" and "raw" not in m["dados"]
+    assert m["dados"]["revogada"]["whatsapp_id"] == revogacao["id"]
+    assert "123" not in json.dumps(m["dados"], default=str)
+    assert [e for e, _ in published] == ["message:updated"]
+    webhook.deliver(wa.value([wa.edit(ANA, original["id"], "meu CPF é 456", timestamp=1_763_000_005)]))
+    assert one("SELECT conteudo FROM mensagens")["conteudo"] == ""
+    published.clear()
+    webhook.deliver(wa.value([dict(revogacao)]))
+    assert one("SELECT dados FROM mensagens")["dados"]["revogada"]["whatsapp_id"] == revogacao["id"]
+    assert published == []
+
+
+def test_echoes_are_outbound_messages_in_order_count_as_our_reply_and_are_never_sent(webhook, published):
+    pergunta = wa.text(ANA, "Tem aula sábado?", timestamp=1_763_000_000)
+    webhook.deliver(wa.value([pergunta]))
+    assert one("SELECT nao_lidas FROM conversas")["nao_lidas"] == 1
+    eco1 = wa.echo(ANA, "Temos sim, às 10h!", timestamp=1_763_000_100)
+    eco2 = wa.echo(ANA, "Quer agendar?", timestamp=1_763_000_100)
+    webhook.deliver(wa.echoes(eco1, eco2))
+    stored = rows("SELECT * FROM mensagens ORDER BY created_at, seq")
+    assert [(m["direcao"], m["conteudo"]) for m in stored] == [
+        ("entrada", "Tem aula sábado?"),
+        ("saida", "Temos sim, às 10h!"),
+        ("saida", "Quer agendar?"),
+    ]
+    for m in stored[1:]:
+        assert m["status_envio"] == "enviada" and m["enviado_por"] is None
+        assert m["dados"]["origem"] == "whatsapp_business_app"
+    conversa = one("SELECT * FROM conversas")
+    assert conversa["nao_lidas"] == 0  # answered
+    assert count("contatos") == 1 and count("conversas") == 1
+    webhook.deliver(wa.echoes(dict(eco1), dict(eco2)))  # redelivery
+    assert count("mensagens") == 3
+    # Never re-sent: nothing for the unconfirmed-send sweep.
+    assert rows("SELECT id FROM mensagens WHERE status_envio = 'pendente'") == []
+    # The cost report does not bill them (Meta does not bill app messages to the Cloud API).
+    from chalicelib.repositories import custos
+
+    totals = [r for r in custos.report(dt.date(2025, 11, 1), dt.date(2025, 11, 30), "month", "UTC") if r["sem_periodo"]]
+    assert all(r["mensagens"] == 0 for r in totals)
+
+
+def test_an_echo_to_a_username_user_files_into_its_conversation(webhook):
+    webhook.deliver(wa.username_value([wa.text(None, "oi")], BSUID, username="ana"))
+    webhook.deliver(wa.echoes(wa.echo(None, "Olá, Ana!", to_user_id=BSUID)))
+    assert count("contatos") == 1 and count("conversas") == 1
+    assert [m["direcao"] for m in rows("SELECT direcao FROM mensagens ORDER BY created_at, seq")] == [
+        "entrada",
+        "saida",
+    ]
+
+
+def test_a_location_without_type_is_stored_as_a_location(webhook):
+    msg = wa.location(ANA)
+    del msg["type"]
+    webhook.deliver(wa.value([msg]))
+    m = one("SELECT * FROM mensagens")
+    assert (m["tipo"], m["media_type"], m["conteudo"]) == ("media", "location", "Escola de Música - Av. Paulista, 1000")
+    assert m["dados"]["location"]["latitude"] == -23.561414
+    webhook.deliver(wa.value([dict(msg)]))
+    assert count("mensagens") == 1
+
+
+def test_an_order_is_readable_and_its_redelivery_changes_nothing(webhook):
+    msg = wa.order(ANA)
+    webhook.deliver(wa.value([msg]))
+    m = one("SELECT * FROM mensagens")
+    assert m["conteudo"].startswith("Pedido:\n1 × aula-1: BRL 150,00")
+    webhook.deliver(wa.value([dict(msg)]))
+    assert one("SELECT * FROM mensagens") == m
