@@ -182,6 +182,19 @@ def remover_status_pendentes(enderecos: list[str]) -> int:
     )
 
 
+def remover_alteracoes_pendentes(enderecos: list[str]) -> int:
+    """Edits and revokes still waiting for their original (0010) name their sender by phone
+    (`from`) or BSUID (`from_user_id`) in the raw copy."""
+    if not enderecos:
+        return 0
+    return db.execute(
+        "DELETE FROM mensagens_alteracoes"
+        " WHERE dados -> 'raw' ->> 'from' IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))"
+        "    OR dados -> 'raw' ->> 'from_user_id' IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))",
+        ids=json.dumps(sorted(set(enderecos))),
+    )
+
+
 def encerrar_conversas(contato_id: str) -> list[dict[str, Any]]:
     """Close the contact's open conversation (nobody may answer an erased contact)."""
     return db.query(

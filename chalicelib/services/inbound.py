@@ -394,13 +394,13 @@ def _message_row(
     if telefone is None and bsuid is not None and bsuid in by_bsuid and by_bsuid[bsuid].get("telefone"):
         telefone = by_bsuid[bsuid]["telefone"]
         endereco = by_bsuid[bsuid]["wa_id"]
+    created_at = parse_timestamp(msg.timestamp)
+    if msg.id and (msg.type or "").strip() in CHANGE_KINDS:  # found by the original's wamid, not the sender
+        _change_row(msg, raw, created_at, parsed)
+        return None
     if not msg.id or (telefone is None and bsuid is None):
         parsed.ignored.append(f"message without id or sender ({msg.id!r}, {endereco!r})")
         _discard(parsed, "mensagem", raw, "sem id ou remetente utilizável")
-        return None
-    created_at = parse_timestamp(msg.timestamp)
-    if (msg.type or "").strip() in CHANGE_KINDS:
-        _change_row(msg, raw, created_at, parsed)
         return None
     mapped = map_message(msg, raw)
     row = InboundRow(

@@ -151,6 +151,7 @@ def _anonimizar(contato_id: str, admin_id: str) -> dict[str, Any]:
         contagens = repo.anonimizar_mensagens(contato_id)
         repo.anonimizar_eventos(contato_id)
         repo.remover_status_pendentes(enderecos)
+        repo.remover_alteracoes_pendentes(enderecos)
         encerradas = repo.encerrar_conversas(contato_id)
         objetos = purge_objects(locations)  # last: an S3 failure rolls all of the above back
         repo.registrar_anonimizacao(
