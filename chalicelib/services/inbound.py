@@ -107,6 +107,8 @@ KNOWN_VALUE_KEYS = frozenset(
 MESSAGE_FIELDS = ("messages", "user_preferences", "smb_message_echoes")
 # Message types that change an earlier message instead of being one (mensagens_alteracoes).
 CHANGE_KINDS = ("edit", "revoke")
+# What of a message of an odd shape is kept to store it as nao_suportado (its head, no body).
+HEAD_FIELDS = frozenset(MessageHead.model_fields) - {"type"}
 # Echoes of messages our staff sent from the WhatsApp Business app on our number.
 ECHO_ORIGEM = "whatsapp_business_app"
 
@@ -380,7 +382,8 @@ def _message_row(
             _discard(parsed, "mensagem", raw, "não é um objeto")
             return None
         # A body of an unexpected shape: stored as nao_suportado with its raw object.
-        msg = InboundMessage.model_validate({"from": head.from_, "id": head.id, "timestamp": head.timestamp})
+        # The head keeps who it is from or to (phone and BSUID), so it still finds its contact.
+        msg = InboundMessage.model_validate(head.model_dump(by_alias=True, include=HEAD_FIELDS))
         msg.type = f"invalid:{head.type}" if head.type else None
     # The customer: the sender of a message, the recipient of an echo. The phone may be
     # absent (username users); contacts[] may name the BSUID where the message does not.
