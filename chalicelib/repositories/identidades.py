@@ -115,6 +115,7 @@ def _params(ident: dict[str, Any]) -> dict[str, Any]:
 
 
 def mesclar(sobrevivente_id: str, absorvido_id: str, motivo: dict[str, Any]) -> dict[str, Any]:
+    """Returns {contato: the survivor, conversas_ids: the conversations moved or closed}."""
     ids = {"s": str(sobrevivente_id), "a": str(absorvido_id)}
     fechada = db.query_one(
         """
@@ -143,6 +144,7 @@ def mesclar(sobrevivente_id: str, absorvido_id: str, motivo: dict[str, Any]) -> 
             UPDATE eventos SET contato_id = CAST(:s AS uuid) WHERE contato_id = CAST(:a AS uuid) RETURNING id
         )
         SELECT (SELECT count(*) FROM conv) AS conversas, (SELECT count(*) FROM lead) AS interessados,
+               (SELECT coalesce(jsonb_agg(id), '[]'::jsonb) FROM conv) AS conversas_ids,
                (SELECT count(*) FROM ev) AS eventos,
                (SELECT to_jsonb(i) FROM interessados i WHERE i.contato_id = CAST(:a AS uuid)) AS lead_descartado
         """,
@@ -163,7 +165,7 @@ def mesclar(sobrevivente_id: str, absorvido_id: str, motivo: dict[str, Any]) -> 
         "interessado_descartado": movidos["lead_descartado"],
         **motivo,
     }
-    return db.query_one(
+    sobrevivente = db.query_one(
         """
         WITH sobrevivente AS (
             UPDATE contatos k SET
@@ -209,6 +211,8 @@ def mesclar(sobrevivente_id: str, absorvido_id: str, motivo: dict[str, Any]) -> 
         },
         opt_in_at=absorvido["opt_in_at"].isoformat() if absorvido.get("opt_in_at") else None,
     )
+    ids = [str(i) for i in movidos["conversas_ids"]] + ([str(fechada["id"])] if fechada else [])
+    return {"contato": sobrevivente, "conversas_ids": sorted(set(ids))}
 
 
 def trocar_bsuid(contato_id: str, novo: str, dados: dict[str, Any], chave: str) -> dict[str, Any] | None:

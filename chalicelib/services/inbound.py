@@ -789,7 +789,7 @@ def _message_json(row: InboundRow, contato_id: str, conversa_id: str) -> dict[st
     }
 
 
-def _contacts_and_conversations(rows: list[InboundRow], parsed: ParsedPayload):
+def _contacts_and_conversations(rows: list[InboundRow], parsed: ParsedPayload, mescladas: list[str]):
     """{chave_contato: {contato_id, telefone, nome, conversa_id, conversa_nova}}. Senders with
     only a phone take the phone upsert (unchanged since 0002); senders with a BSUID are
     matched BSUID first, then phone, and merged where the payload proves two contacts are one
@@ -808,7 +808,7 @@ def _contacts_and_conversations(rows: list[InboundRow], parsed: ParsedPayload):
         }
     found = contatos.upsert_inbound([by_phone[t] for t in sorted(by_phone)])
     contacts = {r["telefone"]: r for r in found}
-    found_bsuid = _resolve_bsuid_contacts([r for r in rows if r.bsuid is not None], parsed)
+    found_bsuid = _resolve_bsuid_contacts([r for r in rows if r.bsuid is not None], parsed, mescladas)
     contacts.update(found_bsuid)
     found = found + list(found_bsuid.values())
     # Only under a race (see contatos.upsert_inbound) is a contact left without its conversation.
@@ -839,7 +839,9 @@ def _identity(row: InboundRow, perfis: dict[str, dict[str, Any]]) -> dict[str, A
     }
 
 
-def _resolve_bsuid_contacts(rows: list[InboundRow], parsed: ParsedPayload) -> dict[str, dict[str, Any]]:
+def _resolve_bsuid_contacts(
+    rows: list[InboundRow], parsed: ParsedPayload, mescladas: list[str]
+) -> dict[str, dict[str, Any]]:
     """BSUID senders → their contact (created, completed or merged), by BSUID.
 
     Under advisory locks on every BSUID and phone of these senders (also the new BSUIDs of
@@ -857,7 +859,7 @@ def _resolve_bsuid_contacts(rows: list[InboundRow], parsed: ParsedPayload) -> di
     identidades.lock(chaves)
     out: dict[str, dict[str, Any]] = {}
     for bsuid in sorted(idents):
-        contato = _resolve_one(idents[bsuid])
+        contato = _resolve_one(idents[bsuid], mescladas)
         out[bsuid] = {
             "contato_id": contato["id"],
             "telefone": contato["telefone"],
@@ -869,7 +871,8 @@ def _resolve_bsuid_contacts(rows: list[InboundRow], parsed: ParsedPayload) -> di
     return out
 
 
-def _resolve_one(ident: dict[str, Any]) -> dict[str, Any]:
+def _resolve_one(ident: dict[str, Any], mescladas: list[str]) -> dict[str, Any]:
+    """mescladas: receives the ids of the conversations a merge moved or closed."""
     from chalicelib.repositories import identidades
 
     for _attempt in range(3):
@@ -884,11 +887,11 @@ def _resolve_one(ident: dict[str, Any]) -> dict[str, Any]:
         if por_bsuid is not None and por_telefone is not None and por_bsuid["id"] != por_telefone["id"]:
             # The payload ties the BSUID of one contact to the phone of another: one person.
             sobrevivente, absorvido = found[0], found[1]  # the older contact keeps its id
-            identidades.mesclar(
+            mescladas += identidades.mesclar(
                 sobrevivente["id"],
                 absorvido["id"],
                 {"motivo": "bsuid_e_telefone", "bsuid": ident["bsuid"], "telefone": ident["telefone"]},
-            )
+            )["conversas_ids"]
             alvo = sobrevivente
         else:
             alvo = por_bsuid or por_telefone
@@ -964,7 +967,8 @@ def _store_transaction(parsed: ParsedPayload, messages: list[InboundRow], result
     result.media_jobs = [j for j in result.media_jobs if j.get("duplicate")]
     with db.transaction():
         if messages:
-            contacts = _contacts_and_conversations(messages, parsed)
+            mescladas: list[str] = []  # conversations merges moved or closed: conversation:updated
+            contacts = _contacts_and_conversations(messages, parsed, mescladas)
             inserted = mensagens.insert_inbound(
                 [
                     _message_json(m, contacts[m.chave_contato]["contato_id"], contacts[m.chave_contato]["conversa_id"])
@@ -973,14 +977,14 @@ def _store_transaction(parsed: ParsedPayload, messages: list[InboundRow], result
             )
             result.mensagens = inserted
             _apply_number_changes(messages, contacts, inserted)
-            _apply_bsuid_changes(messages, contacts, inserted)
+            _apply_bsuid_changes(messages, contacts, inserted, mescladas)
             _mark_answered(messages, contacts, inserted)
             jobs_by_wamid = {m.whatsapp_id: m.media_job for m in messages if m.media_job}
             for r in inserted:
                 job = jobs_by_wamid.get(r["mensagem"]["whatsapp_id"])
                 if job:
                     result.media_jobs.append({**job, "mensagem_id": str(r["mensagem"]["id"])})
-            inserted_conversas = {str(r["mensagem"]["conversa_id"]) for r in inserted}
+            inserted_conversas = {str(r["mensagem"]["conversa_id"]) for r in inserted} | set(mescladas)
             new_conversas = [
                 c for c in contacts.values() if c["conversa_nova"] and str(c["conversa_id"]) in inserted_conversas
             ]
@@ -1051,7 +1055,10 @@ def _apply_number_changes(
 
 
 def _apply_bsuid_changes(
-    messages: list[InboundRow], contacts: dict[str, dict[str, Any]], inserted: list[dict[str, Any]]
+    messages: list[InboundRow],
+    contacts: dict[str, dict[str, Any]],
+    inserted: list[dict[str, Any]],
+    mescladas: list[str],
 ) -> None:
     """A system message naming a new BSUID (user_changed_user_id; a number change gives one
     too), newly stored: the contact takes it. Where the new BSUID already has a contact of
@@ -1075,11 +1082,11 @@ def _apply_bsuid_changes(
                 key=lambda c: (c["created_at"], str(c["id"])),
             )
             alvo = str(ordem[0]["id"])
-            identidades.mesclar(
+            mescladas += identidades.mesclar(
                 ordem[0]["id"],
                 ordem[1]["id"],
                 {"motivo": "bsuid_alterado", "whatsapp_id": m.whatsapp_id, "bsuid_novo": m.bsuid_novo},
-            )
+            )["conversas_ids"]
         identidades.trocar_bsuid(
             alvo,
             m.bsuid_novo,  # type: ignore[arg-type]

@@ -127,8 +127,13 @@ def _two_contacts(webhook):
 
 def test_a_payload_with_both_identifiers_merges_the_two_contacts_into_one(webhook, published):
     fone, bsuid_only = _two_contacts(webhook)
+    published.clear()
     prova = wa.text(None, "agora com número", timestamp=1_763_000_200)
     webhook.deliver(wa.username_value([prova], BSUID, wa_id=ANA, username="ana.violao"))
+    # Every inbox hears of both conversations: the one closed and the one that moved.
+    atualizadas = {d["conversa"]["id"]: d["conversa"] for e, d in published if e == "conversation:updated"}
+    assert len(atualizadas) == 2 and {c["contato_id"] for c in atualizadas.values()} == {str(fone["id"])}
+    assert sorted(c["status"] for c in atualizadas.values()) == ["ativa", "encerrada"]
     k = contato()  # one contact left: the older, with both identifiers and what each had
     assert k["id"] == fone["id"]
     assert (k["telefone"], k["bsuid"], k["username"], k["nome"]) == (ANA_E164, BSUID, "ana.violao", "Ana Paula (aluna)")
