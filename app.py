@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalice import Chalice, ConvertToMiddleware, Response
 
-from chalicelib import http
+from chalicelib import errors, http
 from chalicelib.observability import logger, metrics, tracer
 
 app = Chalice(app_name="crm-inbox", configure_logs=False)
@@ -41,12 +41,21 @@ for _blueprint_module in (
 
 @app.route("/health", methods=["GET"])
 def health():
+    """Saúde do serviço e do banco de dados"""
     from chalicelib import db
 
     if db.ping():
         return {"status": "ok", "database": "ok"}
     logger.warning("health check: database unreachable")
-    return Response(body={"status": "degraded", "database": "unreachable"}, status_code=503)
+    return Response(
+        body={**errors.envelope("ServiceUnavailable"), "status": "degraded", "database": "unreachable"},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
+# Every path answers the console's CORS preflight (after all routes exist).
+http.install_cors_preflight(app)
 
 
 # WebSocket API: decorators must be on the app (Chalice registers them unwrapped in a blueprint).
@@ -58,7 +67,7 @@ def ws_connect(event):
     try:
         connections.connect(event.connection_id, token)
     except connections.ConnectionRefused as exc:
-        return Response(body={"Code": "Unauthorized", "Message": str(exc)}, status_code=403)
+        return Response(body=errors.envelope("Unauthorized", str(exc)), status_code=403)
     return None
 
 

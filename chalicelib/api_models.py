@@ -22,6 +22,12 @@ TemplateStatus = Literal[
     "archived", "limit_exceeded",
 ]  # fmt: skip
 TemplateCategory = Literal["utility", "marketing", "authentication"]
+# The database enums of mensagens (a test compares each with pg_enum).
+DirecaoMensagem = Literal["entrada", "saida"]
+TipoMensagem = Literal["texto", "interativo", "reacao", "contatos", "sistema", "nao_suportado", "template", "media"]
+StatusEnvio = Literal["pendente", "enviada", "entregue", "lida", "reproduzida", "falhou", "recebida"]
+MediaType = Literal["image", "audio", "document", "video", "location"]
+BillingCategory = Literal["service", "utility", "marketing", "authentication"]
 
 
 def _no_nul(value: str) -> str:
@@ -202,9 +208,11 @@ class AtendenteResumo(Resposta):
 
 class MensagemResumo(Resposta):
     id: UUID
-    direcao: Literal["entrada", "saida"]
-    tipo: str
+    direcao: DirecaoMensagem
+    tipo: TipoMensagem
     conteudo: str
+    media_type: MediaType | None = None
+    status_envio: StatusEnvio | None = None
     created_at: datetime
 
 
@@ -241,15 +249,23 @@ class ConversaOut(BaseModel):
 class Mensagem(Resposta):
     id: UUID
     conversa_id: UUID
-    direcao: Literal["entrada", "saida"]
-    tipo: str
+    whatsapp_id: str | None
+    direcao: DirecaoMensagem
+    tipo: TipoMensagem
     conteudo: str
-    status_envio: str
+    status_envio: StatusEnvio
     enviado_por: UUID | None
-    enviado_por_nome: str | None = None
-    media_url: str | None = Field(None, description="URL pré-assinada, válida por 15 minutos")
-    thumbnail_url: str | None = Field(None, description="URL pré-assinada, válida por 15 minutos")
+    enviado_por_nome: str | None
+    media_type: MediaType | None
+    media_mime: str | None
+    media_url: str | None = Field(description="URL pré-assinada, válida por 15 minutos")
+    thumbnail_url: str | None = Field(description="URL pré-assinada, válida por 15 minutos")
+    billing_category: BillingCategory | None
+    dados: dict[str, Any] = Field(
+        description="O restante específico do tipo: coordenadas, contatos, reação, contexto de resposta, erros"
+    )
     created_at: datetime
+    updated_at: datetime
 
 
 class MensagensPage(BaseModel):

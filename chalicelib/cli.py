@@ -64,6 +64,14 @@ def cmd_media_redrive(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_contracts(_args: argparse.Namespace) -> int:
+    from chalicelib.local.contracts import export
+
+    written = export()
+    print("\n".join(f"escrito: {p}" for p in written) if written else "contratos já atualizados")
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from chalicelib.local.simulate import run
 
@@ -96,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     redrive = sub.add_parser("media-redrive", help="move the media dead letters back to the media queue")
     redrive.add_argument("--max", type=int, default=None, help="move at most this many")
     redrive.set_defaults(func=cmd_media_redrive)
+    sub.add_parser(
+        "export-contracts", help="write contracts/openapi.json and docs/events.md's table from the code"
+    ).set_defaults(func=cmd_export_contracts)
     simulate = sub.add_parser("simulate", help="post a realistic customer conversation to a running webhook")
     simulate.add_argument("--url", default="http://127.0.0.1:8000/webhooks/whatsapp")
     simulate.add_argument("--sender", default="5511987654321", help="the customer's wa_id")

@@ -14,6 +14,8 @@ class Settings(BaseSettings):
     stage: str = Field("dev", alias="STAGE")
     database_url: str | None = Field(None, alias="DATABASE_URL")
     db_statement_timeout_ms: int = Field(15_000, alias="DB_STATEMENT_TIMEOUT_MS")
+    # The client's socket timeout: above the statement timeout, so the server's limit speaks first.
+    db_socket_timeout_seconds: float = Field(30.0, gt=0, alias="DB_SOCKET_TIMEOUT_SECONDS")
 
     whatsapp_app_secret: str = Field("", alias="WHATSAPP_APP_SECRET")
     whatsapp_verify_token: str = Field("", alias="WHATSAPP_VERIFY_TOKEN")
@@ -34,6 +36,12 @@ class Settings(BaseSettings):
     vapid_subject: str = Field("mailto:contato@example.com", alias="VAPID_SUBJECT")
 
     ws_management_url: str | None = Field(None, alias="WS_MANAGEMENT_URL")
+    # Origins allowed by CORS, comma-separated (the console's); none by default.
+    console_origins: str = Field("", alias="CONSOLE_ORIGINS")
+
+    @property
+    def allowed_origins(self) -> frozenset[str]:
+        return frozenset(o.strip().rstrip("/") for o in self.console_origins.split(",") if o.strip())
 
     @property
     def embedded_db_allowed(self) -> bool:

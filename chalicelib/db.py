@@ -2,16 +2,18 @@
 
 Repositories call `query`, `query_one` and `execute` with named parameters
 (`:conversa_id`); a service wraps several calls in `with transaction():` so they commit
-together. Rows come back as plain dicts.
+together. Rows come back as plain dicts. What the world must hear about a change (live
+events) is registered with `on_commit(fn)`: it runs after COMMIT and never after a ROLLBACK.
 """
 
 from __future__ import annotations
 
+import select
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlparse
 
 import pg8000.native
@@ -24,6 +26,7 @@ from chalicelib.config import get_settings
 _CONNECTION_GONE_CODES = {"57P01", "57P02", "57P03", "08000", "08003", "08006"}
 
 _local = threading.local()
+T = TypeVar("T")
 
 # pg8000 re-parses each statement's text character by character on every call (~0.5 ms for
 # a 3 KB statement). Our SQL is a small fixed set of strings and the parse is a pure
@@ -51,7 +54,7 @@ def connection_params(url: str) -> dict[str, Any]:
         "database": (parsed.path or "/postgres").lstrip("/") or "postgres",
         "port": parsed.port or 5432,
         "application_name": "crm-inbox",
-        "timeout": 30,
+        "timeout": get_settings().db_socket_timeout_seconds,
     }
     socket_dir = query.get("host", [None])[0]
     if socket_dir and socket_dir.startswith("/"):
@@ -117,15 +120,73 @@ def _is_connection_gone(exc: Exception) -> bool:
     return False
 
 
+def _safe_to_retry(exc: Exception) -> bool:
+    """Whether the failed statement certainly did not run, so a new connection may run it:
+    only when the server answered it by saying it ended the session (57P0x, 08xxx). A socket
+    error or a timeout is not retried: the server may be running, or may have committed, the
+    statement we stopped hearing about (the caller gets 503 and decides)."""
+    if isinstance(exc, DatabaseError) and exc.args and isinstance(exc.args[0], dict):
+        return exc.args[0].get("C") in _CONNECTION_GONE_CODES
+    return False
+
+
+def _closed_while_idle(conn: pg8000.native.Connection) -> bool:
+    """An idle connection has nothing to say: if its socket is readable, the server closed it
+    (restart, idle timeout, terminated backend) or the socket is broken. Checked before a
+    statement is sent, so a fresh connection runs it instead, with no doubt about a retry."""
+    sock = getattr(conn, "_usock", None)
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
 def _state() -> threading.local:
     if not hasattr(_local, "conn"):
         _local.conn = None
         _local.depth = 0
+        _local.after_commit = []
     return _local
+
+
+def in_transaction() -> bool:
+    return _state().depth > 0
+
+
+def on_commit(fn: Callable[[], Any]) -> None:
+    """Run `fn` after the current transaction commits (at once when none is open); dropped
+    on rollback. Callbacks run in registration order; one that raises is logged, never
+    propagated: the data is committed and the request must say so."""
+    state = _state()
+    if not state.depth:
+        _run_callbacks([fn])
+        return
+    state.after_commit.append(fn)
+
+
+def pending_on_commit(kind: type[T]) -> T | None:
+    """The callback of type `kind` already queued on the current transaction, if any (lets a
+    caller batch its work into one callback per transaction)."""
+    return next((fn for fn in _state().after_commit if isinstance(fn, kind)), None)
+
+
+def _run_callbacks(callbacks: list[Callable[[], Any]]) -> None:
+    for fn in callbacks:
+        try:
+            fn()
+        except Exception:  # noqa: BLE001 - after the commit nothing may undo the answer
+            from chalicelib.observability import logger
+
+            logger.exception("after-commit callback failed", extra={"callback": repr(fn)})
 
 
 def get_connection() -> pg8000.native.Connection:
     state = _state()
+    if state.conn is not None and not state.depth and _closed_while_idle(state.conn):
+        close()
     if state.conn is None:
         state.conn = connect()
     return state.conn
@@ -139,6 +200,7 @@ def close() -> None:
             state.conn.close()
     state.conn = None
     state.depth = 0
+    state.after_commit = []
 
 
 def _run(sql: str, params: dict[str, Any]) -> tuple[list[list[Any]], list[str]]:
@@ -153,7 +215,7 @@ def _run(sql: str, params: dict[str, Any]) -> tuple[list[list[Any]], list[str]]:
         except Exception as exc:
             if _is_connection_gone(exc):
                 close()
-                if attempt + 1 < attempts:
+                if attempt + 1 < attempts and _safe_to_retry(exc):
                     continue
                 raise DatabaseUnavailable(str(exc)) from exc
             raise
@@ -194,16 +256,19 @@ def transaction() -> Iterator[None]:
         return
     _run("BEGIN", {})  # retried on a dead connection: nothing has happened yet
     state.depth = 1
+    state.after_commit = []
     try:
         yield
     except BaseException:
         state.depth = 0
+        state.after_commit = []
         try:
             get_connection().run("ROLLBACK")
         except Exception:  # noqa: BLE001 - a dead connection rolls back by itself
             close()
         raise
     state.depth = 0
+    callbacks, state.after_commit = state.after_commit, []
     try:
         get_connection().run("COMMIT")
     except Exception as exc:
@@ -211,6 +276,7 @@ def transaction() -> Iterator[None]:
             close()
             raise DatabaseUnavailable(str(exc)) from exc
         raise
+    _run_callbacks(callbacks)
 
 
 def ping() -> bool:

@@ -29,6 +29,12 @@ for _key, _value in {
     os.environ[_key] = _value
 for _key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "DATABASE_URL"):
     os.environ.pop(_key, None)
+# The console's origin in tests (CORS); the local gateway answers its own errors as deployed.
+os.environ["CONSOLE_ORIGINS"] = "http://127.0.0.1:8080"
+
+from chalicelib.local import gateway  # noqa: E402 - after the environment is set
+
+gateway.install()
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +72,11 @@ def db_clean(database_url):
         db.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")  # names from pg_tables
     yield database_url
     db.close()
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """Live events published by the test, in order, each validated against its contract."""
+    from tests.live_capture import capture_live_events
+
+    return capture_live_events(monkeypatch)

@@ -113,6 +113,10 @@ class LocalStack:
         from chalice.cli.factory import CLIFactory
         from chalice.local import create_local_server
 
+        from chalicelib.local import gateway
+
+        gateway.install()  # errors of the gateway itself in our envelope, as deployed
+
         factory = CLIFactory(project_dir=str(PROJECT_DIR), environ=os.environ)
         config = factory.create_config_obj(chalice_stage_name=self.stage)
         app = factory.load_chalice_app(config.environment_variables)

@@ -115,7 +115,8 @@ def _params(ident: dict[str, Any]) -> dict[str, Any]:
 
 
 def mesclar(sobrevivente_id: str, absorvido_id: str, motivo: dict[str, Any]) -> dict[str, Any]:
-    """Returns {contato: the survivor, conversas_ids: the conversations moved or closed}."""
+    """Returns {contato: the survivor, conversas: [("closed" | "updated", conversa_id)], the
+    conversation closed and those moved (for the live events)}."""
     ids = {"s": str(sobrevivente_id), "a": str(absorvido_id)}
     fechada = db.query_one(
         """
@@ -211,8 +212,9 @@ def mesclar(sobrevivente_id: str, absorvido_id: str, motivo: dict[str, Any]) -> 
         },
         opt_in_at=absorvido["opt_in_at"].isoformat() if absorvido.get("opt_in_at") else None,
     )
-    ids = [str(i) for i in movidos["conversas_ids"]] + ([str(fechada["id"])] if fechada else [])
-    return {"contato": sobrevivente, "conversas_ids": sorted(set(ids))}
+    conversas = [("closed", str(fechada["id"]))] if fechada else []
+    conversas += [("updated", str(i)) for i in movidos["conversas_ids"]]
+    return {"contato": sobrevivente, "conversas": conversas}
 
 
 def trocar_bsuid(contato_id: str, novo: str, dados: dict[str, Any], chave: str) -> dict[str, Any] | None:

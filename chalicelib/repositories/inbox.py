@@ -94,12 +94,31 @@ def conversa_item(conversa_id: str) -> dict[str, Any] | None:
     return db.query_one(_ITEM_SELECT + " WHERE c.id = CAST(:id AS uuid)", id=conversa_id)
 
 
-def conversa_items_do_contato(contato_id: str) -> list[dict[str, Any]]:
-    """The contact's ativa conversation(s) as inbox items (for live events)."""
-    return db.query(
-        _ITEM_SELECT + " WHERE c.contato_id = CAST(:contato_id AS uuid) AND c.status = 'ativa'",
+def conversa_items(conversa_ids: list[str]) -> list[dict[str, Any]]:
+    """Inbox items of these conversations (live events), in one statement."""
+    if not conversa_ids:
+        return []
+    return db.query(_ITEM_SELECT + " WHERE c.id = ANY(CAST(:ids AS uuid[]))", ids=list(conversa_ids))
+
+
+def conversa_ids_ativas_do_contato(contato_id: str) -> list[str]:
+    rows = db.query(
+        "SELECT id FROM conversas WHERE contato_id = CAST(:contato_id AS uuid) AND status = 'ativa'",
         contato_id=contato_id,
     )
+    return [str(r["id"]) for r in rows]
+
+
+_MENSAGEM_SELECT = (
+    "SELECT m.*, a.nome AS enviado_por_nome FROM mensagens m LEFT JOIN administradores a ON a.id = m.enviado_por"
+)
+
+
+def mensagens_by_ids(mensagem_ids: list[str]) -> list[dict[str, Any]]:
+    """Messages as the message list shows them (live events, a send's answer)."""
+    if not mensagem_ids:
+        return []
+    return db.query(_MENSAGEM_SELECT + " WHERE m.id = ANY(CAST(:ids AS uuid[]))", ids=list(mensagem_ids))
 
 
 def mensagens_page(
@@ -113,9 +132,8 @@ def mensagens_page(
         keyset = " AND (m.created_at, m.seq) < (CAST(:after_ts AS timestamptz), CAST(:after_seq AS bigint))"
         params["after_ts"], params["after_seq"] = after
     return db.query(
-        "SELECT m.*, a.nome AS enviado_por_nome FROM mensagens m"  # noqa: S608
-        " LEFT JOIN administradores a ON a.id = m.enviado_por"
-        " WHERE m.conversa_id = CAST(:conversa_id AS uuid)"
+        _MENSAGEM_SELECT
+        + " WHERE m.conversa_id = CAST(:conversa_id AS uuid)"
         + keyset
         + " ORDER BY m.created_at DESC, m.seq DESC LIMIT :limit",
         **params,

@@ -78,6 +78,12 @@ def get(template_id: str) -> dict[str, Any] | None:
     return db.query_one(_SELECT + "FROM templates WHERE id = :id", id=template_id)
 
 
+def get_many(template_ids: list[str]) -> list[dict[str, Any]]:
+    if not template_ids:
+        return []
+    return db.query(_SELECT + "FROM templates WHERE id = ANY(CAST(:ids AS uuid[]))", ids=list(template_ids))
+
+
 def get_by_whatsapp_id(whatsapp_id: str) -> dict[str, Any] | None:
     return db.query_one(_SELECT + "FROM templates WHERE whatsapp_id = :whatsapp_id", whatsapp_id=whatsapp_id)
 

@@ -36,7 +36,11 @@ def create_administrador():
     return Response(body=auth.create_admin(body.nome, body.email, body.senha), status_code=201)
 
 
-@bp.route("/openapi.json", methods=["GET"], authorizer=authorizer)
-@doc(summary="Esta descrição da API (OpenAPI 3.1)", tags=["meta"])
+@bp.route("/openapi.json", methods=["GET"])
+@doc(summary="Esta descrição da API (OpenAPI 3.1), pública: não contém segredos", tags=["meta"])
 def openapi_json():
-    return build(bp.current_app)
+    request = bp.current_request
+    domain, stage = request.context.get("domainName"), request.context.get("stage")
+    # Deployed, API Gateway serves the API under its stage; `chalice local` at the root.
+    server = f"https://{domain}/{stage}" if domain and "." in domain and stage else None
+    return build(bp.current_app, server_url=server)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 
 from chalicelib.http import parse_body
-from chalicelib.openapi import doc
+from chalicelib.openapi import IDEMPOTENCY_KEY, doc
 from chalicelib.routes.authorizer import authorizer, current_admin_id
 from chalicelib.services import media_uploads, sending
 
@@ -15,11 +15,13 @@ TAGS = ["mensagens"]
 
 @bp.route("/conversas/{conversa_id}/mensagens", methods=["POST"], authorizer=authorizer)
 @doc(
-    summary="Enviar texto, mídia ou template (header Idempotency-Key opcional)",
+    summary="Enviar texto, mídia ou template",
     body=sending.EnviarMensagemIn,
     response=sending.EnviarMensagemOut,
     status=201,
     tags=TAGS,
+    errors=(409, 429, 502, 504),
+    headers=(IDEMPOTENCY_KEY,),
 )
 def enviar_mensagem(conversa_id):
     pedido = parse_body(sending.EnviarMensagemIn).root

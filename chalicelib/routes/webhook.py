@@ -53,7 +53,7 @@ def receive_webhook():
     header = request.headers.get("x-hub-signature-256")
     if not header:
         logger.warning("webhook without signature")
-        return _error(401, "UnauthorizedError", "Assinatura ausente.")
+        return _error(401, "Unauthorized", "Assinatura ausente.")
     secret = get_settings().whatsapp_app_secret
     if not secret:  # fail closed: without the secret nothing can be trusted
         logger.error("WHATSAPP_APP_SECRET is not set: every webhook delivery is refused")

@@ -1,8 +1,9 @@
 """Shared attendance: take, assign, transfer, release, close, reopen.
 
 Each change is one conditional UPDATE (chalicelib.repositories.conversas) plus an `eventos`
-row in the same transaction; the live event goes out after the commit and never fails the
-request. When the UPDATE matches nothing, the conversation is read again to say why.
+row and the live event it implies, named in the same transaction (live_events publishes it
+after the commit and never fails the request). When the UPDATE matches nothing, the
+conversation is read again to say why.
 """
 
 from __future__ import annotations
@@ -11,17 +12,8 @@ from typing import Any
 
 from chalicelib import db
 from chalicelib.http import ApiError, not_found
-from chalicelib.observability import logger
 from chalicelib.repositories import administradores, conversas, eventos
-
-
-def _publish(event: str, data: dict[str, Any]) -> None:
-    try:
-        from chalicelib.services import realtime
-
-        realtime.publish(event, data)
-    except Exception:  # noqa: BLE001 - the change is committed; a lost live event is not an error
-        logger.exception("live event failed", extra={"event": event})
+from chalicelib.services import live_events
 
 
 def _assigned_to_other(atual: dict[str, Any]) -> ApiError:
@@ -60,7 +52,8 @@ def _admin_or_422(admin_id: Any, field: str = "atendente_id") -> dict[str, Any]:
     return admin
 
 
-def _assigned_event(row: dict[str, Any], admin_id: str, tipo: str, atendente: dict[str, Any] | None) -> dict:
+def _record_assignment(row: dict[str, Any], admin_id: str, tipo: str) -> None:
+    """The timeline row and the live event of a change of hands (inside the transaction)."""
     eventos.registrar(
         row["contato_id"],
         tipo,
@@ -71,12 +64,7 @@ def _assigned_event(row: dict[str, Any], admin_id: str, tipo: str, atendente: di
             "anterior_id": row["anterior_id"],
         },
     )
-    return {
-        "conversa_id": row["id"],
-        "atendente_id": row["atendente_id"],
-        "atendente": {"id": atendente["id"], "nome": atendente["nome"]} if atendente else None,
-        "anterior_id": row["anterior_id"],
-    }
+    live_events.conversation_assigned(row["id"], row["anterior_id"])
 
 
 def _answer(row: dict[str, Any]) -> dict[str, Any]:
@@ -104,8 +92,7 @@ def take(conversa_id: str, admin_id: str, atendente_id: str | None = None) -> di
             raise _refusal(conversa_id, admin_id)
         if str(row["anterior_id"]) == alvo:
             return {"conversa": _answer(row), "alterada": False}
-        event = _assigned_event(row, admin_id, "conversa_atribuida", atendente)
-    _publish("conversation:assigned", event)
+        _record_assignment(row, admin_id, "conversa_atribuida")
     return {"conversa": _answer(row), "alterada": True}
 
 
@@ -114,17 +101,14 @@ def atribuicao_row(conversa_id: str) -> dict[str, Any] | None:
 
 
 def transfer(conversa_id: str, admin_id: str, atendente_id: str) -> dict[str, Any]:
-    atendente = _admin_or_422(atendente_id)
+    _admin_or_422(atendente_id)
     with db.transaction():
         row = conversas.transferir(conversa_id, str(admin_id), str(atendente_id))
         if row is None:
             raise _refusal(conversa_id, admin_id)
         # To oneself: nothing changed hands, so no timeline row and no live event.
-        mudou = str(row["anterior_id"]) != str(row["atendente_id"])
-        if mudou:
-            event = _assigned_event(row, admin_id, "conversa_transferida", atendente)
-    if mudou:
-        _publish("conversation:assigned", event)
+        if str(row["anterior_id"]) != str(row["atendente_id"]):
+            _record_assignment(row, admin_id, "conversa_transferida")
     return {"conversa": _answer(row)}
 
 
@@ -133,8 +117,7 @@ def release(conversa_id: str, admin_id: str) -> dict[str, Any]:
         row = conversas.liberar(conversa_id, str(admin_id))
         if row is None:
             raise _refusal(conversa_id, admin_id)
-        event = _assigned_event(row, admin_id, "conversa_liberada", None)
-    _publish("conversation:assigned", event)
+        _record_assignment(row, admin_id, "conversa_liberada")
     return {"conversa": _answer(row)}
 
 
@@ -147,7 +130,7 @@ def close(conversa_id: str, admin_id: str) -> dict[str, Any]:
                 raise ApiError(409, "ConversationClosed", "Esta conversa já está encerrada.")
             raise _refusal(conversa_id, admin_id)
         eventos.registrar(row["contato_id"], "conversa_encerrada", {"conversa_id": row["id"], "por": admin_id})
-    _publish("conversation:closed", {"conversa_id": row["id"], "closed_at": row["closed_at"]})
+        live_events.conversation_closed(row["id"])
     return {"conversa": _answer(row)}
 
 
@@ -163,6 +146,7 @@ def reopen(conversa_id: str, admin_id: str) -> dict[str, Any]:
                     raise not_found("Conversa")
                 raise ApiError(409, "ConversationActive", "Esta conversa já está ativa.")
             eventos.registrar(row["contato_id"], "conversa_reaberta", {"conversa_id": row["id"], "por": admin_id})
+            live_events.conversation_updated(row["id"])
     except DatabaseError as exc:
         if not (exc.args and isinstance(exc.args[0], dict) and exc.args[0].get("C") == "23505"):
             raise
@@ -174,23 +158,20 @@ def reopen(conversa_id: str, admin_id: str) -> dict[str, Any]:
             "Este contato já tem outra conversa ativa.",
             conversa_id=ativa,
         ) from exc
-    conversa = _answer(row)
-    _publish("conversation:updated", {"conversa": conversa})
-    return {"conversa": conversa}
+    return {"conversa": _answer(row)}
 
 
 def ensure_can_send(conversa_id: str, admin_id: str) -> dict[str, Any]:
     """For the sending stream: the conversation row if `admin_id` may send in it now.
 
     An unassigned active conversation is taken for `admin_id` (one conditional UPDATE, the
-    event row and, when no outer transaction is open, the live event); one held by someone
-    else raises 409 AssignedToOther; a closed one 409 ConversationClosed; none 404.
-    Call it before opening the send's own transaction so the take commits and is announced.
+    event row and its live event); one held by someone else raises 409 AssignedToOther; a
+    closed one 409 ConversationClosed; none 404. Called inside the send's transaction, the
+    take commits, and is announced, only if the send is stored (a send refused later for its
+    window or template takes nothing).
     """
-    admin = administradores.get(str(admin_id))
-    if admin is None:
+    if administradores.get(str(admin_id)) is None:
         raise ApiError(401, "Unauthorized", "Sessão inválida: administrador não existe mais.")
-    outer = db._state().depth > 0
     with db.transaction():
         row = conversas.assumir(conversa_id, str(admin_id))
         if row is None:
@@ -202,7 +183,5 @@ def ensure_can_send(conversa_id: str, admin_id: str) -> dict[str, Any]:
             if str(atual["atendente_id"]) != str(admin_id):
                 raise _assigned_to_other(atual)
             return atribuicao_row(conversa_id)
-        event = _assigned_event(row, admin_id, "conversa_atribuida", admin)
-    if not outer:
-        _publish("conversation:assigned", event)
+        _record_assignment(row, admin_id, "conversa_atribuida")
     return _answer(row)

@@ -7,6 +7,7 @@ from typing import Any
 from chalicelib import db, pagination
 from chalicelib.http import ApiError, not_found
 from chalicelib.repositories import contatos, eventos, inbox, interessados
+from chalicelib.services import live_events
 
 
 def list_contatos(q) -> dict[str, Any]:
@@ -54,26 +55,15 @@ def update_contato(contato_id: str, admin_id: str, patch) -> dict[str, Any]:
         outros = {f: v for f, v in alterados.items() if f != "estado_jornada"}
         if outros:
             eventos.registrar(contato_id, "contato_atualizado", {"campos": outros, "por": admin_id})
-    if CAMPOS_DO_RESUMO & alterados.keys():
-        _publish_conversas(contato_id)
+        if CAMPOS_DO_RESUMO & alterados.keys():
+            # Every inbox shows the new name or journey at once (the item carries the summary).
+            for conversa_id in inbox.conversa_ids_ativas_do_contato(contato_id):
+                live_events.conversation_updated(conversa_id)
     return depois
 
 
 # The contact fields the inbox shows with each conversation (inbox's contato summary).
 CAMPOS_DO_RESUMO = frozenset({"nome", "tipo", "estado_jornada"})
-
-
-def _publish_conversas(contato_id: str) -> None:
-    """conversation:updated for the contact's ativa conversation(s), as GET /conversas lists
-    them (with the contato summary), so every inbox shows the new name or journey at once."""
-    from chalicelib.observability import logger
-    from chalicelib.services import realtime
-
-    try:
-        itens = inbox.conversa_items_do_contato(contato_id)
-        realtime.publish_many([("conversation:updated", {"conversa": item}) for item in itens])
-    except Exception:  # noqa: BLE001 - the edit is committed; the live event is best effort
-        logger.exception("live event failed", extra={"event": "conversation:updated", "contato_id": contato_id})
 
 
 def list_eventos(contato_id: str, q) -> dict[str, Any]:

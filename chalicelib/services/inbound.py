@@ -1,4 +1,4 @@
-"""Inbound WhatsApp webhook processing (DESIGN §6, WHATSAPP.md).
+"""Inbound WhatsApp webhook processing.
 
 `handle_payload(payload)` takes a parsed, signature-checked body and stores everything in
 it: all entries, changes, messages and statuses, in one transaction, set-based. It is split
@@ -8,8 +8,8 @@ the commit. What no message, status or template row can hold (account-level chan
 errors, items of an odd shape) is kept whole in `eventos`, so nothing Meta sends is lost.
 
 Round trips for a one-message payload: the duplicate check, BEGIN, contacts + conversation,
-message + window + contact effects, one read of the conversations the messages touched (for
-conversation:new / conversation:updated), COMMIT.
+message + window + contact effects, COMMIT; then, only when a browser is connected, the
+reads that build the live events (chalicelib.services.live_events).
 """
 
 from __future__ import annotations
@@ -749,9 +749,7 @@ def parse_payload(payload: Any) -> ParsedPayload:
 @dataclass
 class StoreResult:
     mensagens: list[dict[str, Any]] = field(default_factory=list)  # {mensagem, contato_id}
-    conversas_novas: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)  # (conversa, contato)
-    # Existing conversations a new message changed (window, nao_lidas, ultima_atividade_em).
-    conversas_atualizadas: list[dict[str, Any]] = field(default_factory=list)
+    conversas_novas: list[str] = field(default_factory=list)  # ids of the conversations opened
     statuses: list[dict[str, Any]] = field(default_factory=list)
     templates: list[dict[str, Any]] = field(default_factory=list)
     media_jobs: list[dict[str, Any]] = field(default_factory=list)
@@ -789,7 +787,7 @@ def _message_json(row: InboundRow, contato_id: str, conversa_id: str) -> dict[st
     }
 
 
-def _contacts_and_conversations(rows: list[InboundRow], parsed: ParsedPayload, mescladas: list[str]):
+def _contacts_and_conversations(rows: list[InboundRow], parsed: ParsedPayload, mescladas: list[tuple[str, str]]):
     """{chave_contato: {contato_id, telefone, nome, conversa_id, conversa_nova}}. Senders with
     only a phone take the phone upsert (unchanged since 0002); senders with a BSUID are
     matched BSUID first, then phone, and merged where the payload proves two contacts are one
@@ -840,7 +838,7 @@ def _identity(row: InboundRow, perfis: dict[str, dict[str, Any]]) -> dict[str, A
 
 
 def _resolve_bsuid_contacts(
-    rows: list[InboundRow], parsed: ParsedPayload, mescladas: list[str]
+    rows: list[InboundRow], parsed: ParsedPayload, mescladas: list[tuple[str, str]]
 ) -> dict[str, dict[str, Any]]:
     """BSUID senders → their contact (created, completed or merged), by BSUID.
 
@@ -871,8 +869,8 @@ def _resolve_bsuid_contacts(
     return out
 
 
-def _resolve_one(ident: dict[str, Any], mescladas: list[str]) -> dict[str, Any]:
-    """mescladas: receives the ids of the conversations a merge moved or closed."""
+def _resolve_one(ident: dict[str, Any], mescladas: list[tuple[str, str]]) -> dict[str, Any]:
+    """mescladas: receives the conversations a merge closed or moved (identidades.mesclar)."""
     from chalicelib.repositories import identidades
 
     for _attempt in range(3):
@@ -891,7 +889,7 @@ def _resolve_one(ident: dict[str, Any], mescladas: list[str]) -> dict[str, Any]:
                 sobrevivente["id"],
                 absorvido["id"],
                 {"motivo": "bsuid_e_telefone", "bsuid": ident["bsuid"], "telefone": ident["telefone"]},
-            )["conversas_ids"]
+            )["conversas"]
             alvo = sobrevivente
         else:
             alvo = por_bsuid or por_telefone
@@ -960,14 +958,16 @@ def _is_retryable(exc: Exception) -> bool:
 
 
 def _store_transaction(parsed: ParsedPayload, messages: list[InboundRow], result: StoreResult) -> StoreResult:
-    from chalicelib.repositories import contatos, conversas, eventos, mensagens, templates
+    from chalicelib.repositories import contatos, eventos, mensagens, templates
+    from chalicelib.services import live_events
 
     result.mensagens, result.conversas_novas, result.statuses, result.templates = [], [], [], []
-    result.conversas_atualizadas, result.alteradas = [], []
+    result.alteradas = []
     result.media_jobs = [j for j in result.media_jobs if j.get("duplicate")]
     with db.transaction():
         if messages:
-            mescladas: list[str] = []  # conversations merges moved or closed: conversation:updated
+            # ("updated" | "closed", conversa_id) of the conversations merges moved or closed.
+            mescladas: list[tuple[str, str]] = []
             contacts = _contacts_and_conversations(messages, parsed, mescladas)
             inserted = mensagens.insert_inbound(
                 [
@@ -984,22 +984,23 @@ def _store_transaction(parsed: ParsedPayload, messages: list[InboundRow], result
                 job = jobs_by_wamid.get(r["mensagem"]["whatsapp_id"])
                 if job:
                     result.media_jobs.append({**job, "mensagem_id": str(r["mensagem"]["id"])})
-            inserted_conversas = {str(r["mensagem"]["conversa_id"]) for r in inserted} | set(mescladas)
-            new_conversas = [
-                c for c in contacts.values() if c["conversa_nova"] and str(c["conversa_id"]) in inserted_conversas
-            ]
-            if inserted_conversas:
-                # One read (after 0005's trigger moved nao_lidas and ultima_atividade_em, and the
-                # insert moved the window) for conversation:new and conversation:updated alike.
-                rows = {str(r["id"]): r for r in conversas.get_many_json(sorted(inserted_conversas))}
-                for c in new_conversas:
-                    conversa = rows.pop(str(c["conversa_id"]), None)
-                    if conversa is not None:
-                        contato = {"id": c["contato_id"], "nome": c["nome"], "telefone": c["telefone"]}
-                        if c.get("username"):  # a username user (0010) may have neither name nor phone
-                            contato["username"] = c["username"]
-                        result.conversas_novas.append((conversa, contato))
-                result.conversas_atualizadas = list(rows.values())
+            inserted_conversas = sorted({str(r["mensagem"]["conversa_id"]) for r in inserted})
+            novas = {str(c["conversa_id"]) for c in contacts.values() if c["conversa_nova"]}
+            result.conversas_novas = [c for c in inserted_conversas if c in novas]
+            # The window, nao_lidas and the last message moved: every inbox hears it.
+            for conversa_id in inserted_conversas:
+                if conversa_id in novas:
+                    live_events.conversation_new(conversa_id)
+                else:
+                    live_events.conversation_updated(conversa_id)
+            # A merge (docs/identity.md) moved conversations to another contact, closed one.
+            for evento, conversa_id in mescladas:
+                if evento == "closed":
+                    live_events.conversation_closed(conversa_id)
+                elif conversa_id not in inserted_conversas:
+                    live_events.conversation_updated(conversa_id)
+            for r in inserted:
+                live_events.message_new(r["mensagem"]["id"])
         if parsed.alteracoes or result.mensagens:
             # Edits and revokes, and those that were waiting for a message stored just now.
             from chalicelib.repositories import alteracoes
@@ -1008,14 +1009,20 @@ def _store_transaction(parsed: ParsedPayload, messages: list[InboundRow], result
             originais = [a["original_whatsapp_id"] for a in parsed.alteracoes]
             originais += [r["mensagem"]["whatsapp_id"] for r in result.mensagens]
             result.alteradas = alteracoes.aplicar(originais)
+            for mensagem in result.alteradas:
+                live_events.message_updated(mensagem["id"])
         if parsed.statuses:
             mensagens.lock_whatsapp_ids([st["whatsapp_id"] for st in parsed.statuses])
             result.statuses = mensagens.apply_statuses(parsed.statuses)
+            for status in result.statuses:
+                live_events.message_status(status["mensagem_id"])
             contatos.fill_bsuid_from_statuses([st for st in parsed.statuses if st.get("bsuid")])
         if parsed.user_preferences:
             contatos.apply_user_preferences(parsed.user_preferences)
         if parsed.templates:
             result.templates = templates.update_from_webhook(parsed.templates)
+            for template in result.templates:
+                live_events.template_updated(template["id"])
         if parsed.eventos:
             eventos.insert_many(parsed.eventos)
     return result
@@ -1058,7 +1065,7 @@ def _apply_bsuid_changes(
     messages: list[InboundRow],
     contacts: dict[str, dict[str, Any]],
     inserted: list[dict[str, Any]],
-    mescladas: list[str],
+    mescladas: list[tuple[str, str]],
 ) -> None:
     """A system message naming a new BSUID (user_changed_user_id; a number change gives one
     too), newly stored: the contact takes it. Where the new BSUID already has a contact of
@@ -1086,7 +1093,7 @@ def _apply_bsuid_changes(
                 ordem[0]["id"],
                 ordem[1]["id"],
                 {"motivo": "bsuid_alterado", "whatsapp_id": m.whatsapp_id, "bsuid_novo": m.bsuid_novo},
-            )["conversas_ids"]
+            )["conversas"]
         identidades.trocar_bsuid(
             alvo,
             m.bsuid_novo,  # type: ignore[arg-type]
@@ -1117,48 +1124,6 @@ def _mark_answered(
 
 
 # After commit --------------------------------------------------------------------------------
-def _publish(result: StoreResult) -> None:
-    """Live events; never fails the webhook (the data is committed)."""
-    from chalicelib.services import realtime
-    from chalicelib.services.inbox import shape_mensagem  # presigned URLs, never raw keys; never raises
-
-    events: list[tuple[str, dict[str, Any]]] = []
-    for conversa, contato in result.conversas_novas:
-        events.append(("conversation:new", {"conversa": conversa, "contato": contato}))
-    for conversa in result.conversas_atualizadas:
-        events.append(("conversation:updated", {"conversa": conversa}))
-    for r in result.mensagens:
-        mensagem = shape_mensagem(r["mensagem"])
-        events.append(
-            (
-                "message:new",
-                {"mensagem": mensagem, "conversa_id": mensagem["conversa_id"], "contato_id": r["contato_id"]},
-            )
-        )
-    events += _changed_message_events(result)
-    events += [("message:status", realtime.message_status_data(s)) for s in result.statuses]
-    for t in result.templates:
-        events.append(("template:updated", {"template": t}))
-    if not events:
-        return
-    try:
-        realtime.publish_many(events)
-    except Exception:  # noqa: BLE001 - live updates are best effort
-        logger.exception("publishing inbound events failed")
-
-
-def _changed_message_events(result: StoreResult) -> list[tuple[str, dict[str, Any]]]:
-    """message:updated for each message an edit or revoke changed (issue 11), shaped as the
-    API returns messages. Kept apart so it moves as one piece to the after-commit path."""
-    from chalicelib.services.inbox import shape_mensagem
-
-    events = []
-    for row in result.alteradas:
-        mensagem = shape_mensagem(row)
-        events.append(("message:updated", {"mensagem": mensagem, "conversa_id": mensagem["conversa_id"]}))
-    return events
-
-
 def _enqueue_media(result: StoreResult) -> None:
     """Raises when the queue refuses: the webhook answers 500, Meta retries, and the retry
     finds the message stored without media and enqueues again."""
@@ -1180,10 +1145,9 @@ def handle_payload(payload: Any) -> dict[str, Any]:
     parsed = parse_payload(sanitize(payload))
     if parsed.ignored:
         logger.info("webhook parts ignored", extra={"reasons": parsed.ignored[:20], "count": len(parsed.ignored)})
+    # The live events go out at the commit, so before the media jobs: a fast worker's
+    # message:updated must not reach a browser that has not heard of the message yet.
     result = store(parsed)
-    # message:new goes out before the media jobs: a fast worker's message:updated for the same
-    # message must not reach a browser that has not heard of the message yet.
-    _publish(result)
     try:
         _enqueue_media(result)
     except Exception as exc:

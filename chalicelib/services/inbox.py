@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import pagination
+from chalicelib import db, pagination
 from chalicelib.http import not_found
 from chalicelib.observability import logger
 from chalicelib.repositories import inbox
@@ -74,13 +74,11 @@ def list_mensagens(conversa_id: str, q) -> dict[str, Any]:
 
 
 def mark_read(conversa_id: str) -> dict[str, Any]:
-    row = inbox.marcar_lida(conversa_id)
-    if row is None:
-        raise not_found("Conversa")
-    try:
-        from chalicelib.services import realtime
+    from chalicelib.services import live_events
 
-        realtime.publish("conversation:updated", {"conversa": row})
-    except Exception:  # noqa: BLE001 - the read mark is stored; the live event is best effort
-        logger.exception("live event failed", extra={"event": "conversation:updated"})
+    with db.transaction():
+        row = inbox.marcar_lida(conversa_id)
+        if row is None:
+            raise not_found("Conversa")
+        live_events.conversation_updated(conversa_id)
     return {"conversa": row}

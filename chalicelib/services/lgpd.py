@@ -21,6 +21,7 @@ from chalicelib.http import ApiError, not_found
 from chalicelib.observability import logger
 from chalicelib.repositories import administradores, contatos, interessados
 from chalicelib.repositories import lgpd as repo
+from chalicelib.services import live_events
 
 # An export is one JSON response (API Gateway and Lambda cap it at 6 MB): bounded, and
 # `truncado` says when a contact has more than this.
@@ -132,7 +133,6 @@ def anonimizar(contato_id: str, admin_id: str, pedido: AnonimizarIn) -> dict[str
             # A random placeholder that already exists (1 in 10^12 per contact): draw again.
             if attempt == PLACEHOLDER_ATTEMPTS or not _is_placeholder_collision(exc):
                 raise
-    _publish(result)
     return result["resposta"]
 
 
@@ -166,6 +166,11 @@ def _anonimizar(contato_id: str, admin_id: str) -> dict[str, Any]:
             },
         )
         conversas = repo.conversas_json(contato_id)
+        # Every inbox shows its conversations closed and the contact anonymised.
+        for row in encerradas:
+            live_events.conversation_closed(row["id"])
+        for conversa in conversas:
+            live_events.conversation_updated(conversa["id"])
     logger.info(
         "contact anonymised",
         extra={"contato_id": contato_id, "admin_id": admin_id, "mensagens": contagens["mensagens"], "objetos": objetos},
@@ -177,8 +182,6 @@ def _anonimizar(contato_id: str, admin_id: str) -> dict[str, Any]:
             "objetos_removidos": objetos,
             "conversas_encerradas": [str(r["id"]) for r in encerradas],
         },
-        "conversas": conversas,
-        "encerradas": encerradas,
     }
 
 
@@ -201,17 +204,6 @@ def _is_placeholder_collision(exc: Exception) -> bool:
     if not (isinstance(exc, DatabaseError) and exc.args and isinstance(exc.args[0], dict)):
         return False
     return exc.args[0].get("C") == "23505" and "telefone" in str(exc.args[0].get("n") or exc.args[0].get("M"))
-
-
-def _publish(result: dict[str, Any]) -> None:
-    """After the commit; never fails the request (realtime.publish_many never raises)."""
-    from chalicelib.services import realtime
-
-    events: list[tuple[str, dict[str, Any]]] = [
-        ("conversation:closed", {"conversa_id": r["id"], "closed_at": r["closed_at"]}) for r in result["encerradas"]
-    ]
-    events += [("conversation:updated", {"conversa": c}) for c in result["conversas"]]
-    realtime.publish_many(events)  # one lookup of the connections for all of them
 
 
 # --- S3 -----------------------------------------------------------------------------------

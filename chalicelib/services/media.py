@@ -321,12 +321,9 @@ def record_gave_up(job: MediaJob, exc: BaseException, attempts: int) -> None:
 
 
 def _publish(row: dict[str, Any] | None) -> None:
-    if row is None:
-        return
-    from chalicelib.services import realtime
-    from chalicelib.services.inbox import shape_mensagem
+    """message:updated for a committed change (a presign failure while building it gives a
+    message without URLs, never a retried job)."""
+    if row is not None:
+        from chalicelib.services import live_events
 
-    # The API's shape (presigned URLs, never raw keys); a presign failure after the commit
-    # gives a row without URLs rather than a retried job.
-    mensagem = shape_mensagem(row)
-    realtime.publish("message:updated", {"mensagem": mensagem, "conversa_id": mensagem["conversa_id"]})
+        live_events.message_updated(row["id"])

@@ -1,9 +1,9 @@
-"""Live events to the browsers through the API Gateway WebSocket management API.
+"""Delivery of live events through the API Gateway WebSocket management API.
 
-`publish(event, data)` sends `{"type": event, "data": data}` to every open connection,
-concurrently, and forgets connections API Gateway says are gone (410). `publish_many`
-sends several events with one lookup of the connections (the window job's batches).
-Both never raise: the data is already committed, live updates are best effort.
+What the events are and when they go out is chalicelib.services.live_events' business;
+this module only delivers built payloads: `publish_many` sends `{"type", "data"}` frames to
+every open connection, concurrently, and forgets connections API Gateway says are gone (410).
+It never raises: the data is already committed, live updates are best effort.
 """
 
 from __future__ import annotations
@@ -16,21 +16,6 @@ from typing import Any
 from chalicelib.config import get_settings
 from chalicelib.http import jsonable
 from chalicelib.observability import logger
-
-# DESIGN §6's live events; the browser knows these and no others.
-EVENTS = frozenset(
-    {
-        "message:new",
-        "message:updated",
-        "message:status",
-        "conversation:new",
-        "conversation:assigned",
-        "conversation:updated",
-        "conversation:closed",
-        "conversation:window_closed",
-        "template:updated",
-    }
-)
 
 MAX_PARALLEL_SENDS = 32
 # Payloads per task when order does not matter (see send_to_connections).
@@ -79,17 +64,6 @@ def _send(client, connection_id: str, payloads: list[bytes], stop_at: float | No
             return "gone"
         logger.warning("websocket send failed", extra={"connection_id": connection_id, "error": str(exc)})
         return "error"
-
-
-def message_status_data(mensagem: dict[str, Any]) -> dict[str, Any]:
-    """The `message:status` payload for a mensagens row (or a status result shaped like one)."""
-    return {
-        "mensagem_id": str(mensagem.get("mensagem_id") or mensagem["id"]),
-        "whatsapp_id": mensagem["whatsapp_id"],
-        "conversa_id": str(mensagem["conversa_id"]),
-        "status_envio": mensagem["status_envio"],
-        "billing_category": mensagem["billing_category"],
-    }
 
 
 def encode(event: str, data: dict[str, Any]) -> bytes:
@@ -168,24 +142,30 @@ def _send_unordered(client, connection_ids: list[str], payloads: list[bytes], de
     return [result[cid] for cid in connection_ids]
 
 
-def publish_many(events: list[tuple[str, dict[str, Any]]], ordered: bool = True, deadline: float | None = None) -> int:
-    """Send events to every connection; returns how many connections received them all.
+def audience() -> list[str]:
+    """The open connections, or none when there is no management API to reach them."""
+    if not get_settings().ws_management_url:
+        return []
+    from chalicelib.repositories import ws_conexoes
 
-    `ordered` / `deadline`: see send_to_connections.
-    """
+    return ws_conexoes.list_ids()
+
+
+def publish_many(
+    events: list[tuple[str, dict[str, Any]]],
+    ordered: bool = True,
+    deadline: float | None = None,
+    connection_ids: list[str] | None = None,
+) -> int:
+    """Send events to every connection (or the given ones); returns how many connections
+    received them all. `ordered` / `deadline`: see send_to_connections."""
     if not events or not get_settings().ws_management_url:
         return 0
     try:
-        from chalicelib.repositories import ws_conexoes
-
-        connection_ids = ws_conexoes.list_ids()
+        if connection_ids is None:
+            connection_ids = audience()
         payloads = [encode(event, data) for event, data in events]
         return send_to_connections(connection_ids, payloads, ordered=ordered, deadline=deadline)["ok"]
     except Exception:  # noqa: BLE001 - live updates are best effort; the data is already stored
         logger.exception("publishing %s failed", ", ".join(sorted({e for e, _ in events})))
         return 0
-
-
-def publish(event: str, data: dict[str, Any]) -> int:
-    """Send an event to every connection; returns how many received it. Never raises."""
-    return publish_many([(event, data)])

@@ -10,14 +10,11 @@ applies orphan statuses whose message exists by now (mensagens.apply_pending_sta
 
 from __future__ import annotations
 
-from typing import Any
-
 from chalicelib.observability import logger
 
 UNCONFIRMED_AFTER = "2 minutes"
 # Normally none; a cap keeps one run bounded after an outage.
 BATCH_LIMIT = 1_000
-PUBLISH_DEADLINE_SECONDS = 5.0
 
 ERRO = {
     "type": "sem_confirmacao",
@@ -34,22 +31,22 @@ RESPOSTA = {"Code": "WhatsAppUnavailable", "Message": ERRO["message"], "incerto"
 
 def sweep_unconfirmed_sends() -> dict[str, int]:
     """Fail the stuck sends and apply waiting statuses; counts of each."""
+    from chalicelib import db
     from chalicelib.repositories import envios, mensagens
-    from chalicelib.services import realtime
-    from chalicelib.services.sending import shape
+    from chalicelib.services import live_events
 
-    falhas = envios.fail_unconfirmed(
-        older_than=UNCONFIRMED_AFTER, erro=ERRO, status_code=STATUS_CODE, resposta=RESPOSTA, limit=BATCH_LIMIT
-    )
+    with db.transaction():
+        falhas = envios.fail_unconfirmed(
+            older_than=UNCONFIRMED_AFTER, erro=ERRO, status_code=STATUS_CODE, resposta=RESPOSTA, limit=BATCH_LIMIT
+        )
+        for row in falhas:
+            live_events.message_updated(row["id"])
+            live_events.message_status(row["id"])
     chaves = int(falhas[0]["chaves_concluidas"]) if falhas else 0
-    statuses = mensagens.apply_pending_statuses(None)
-    events: list[tuple[str, dict[str, Any]]] = []
-    for row in falhas:
-        mensagem = {k: v for k, v in row.items() if k != "chaves_concluidas"}
-        events.append(("message:updated", {"mensagem": shape(mensagem), "conversa_id": str(mensagem["conversa_id"])}))
-    events += [("message:status", realtime.message_status_data(s)) for s in statuses]
-    if events:
-        realtime.publish_many(events, deadline=PUBLISH_DEADLINE_SECONDS)  # never raises
+    with db.transaction():
+        statuses = mensagens.apply_pending_statuses(None)
+        for status in statuses:
+            live_events.message_status(status.get("mensagem_id") or status["id"])
     if falhas:
         logger.warning(
             "unconfirmed sends failed",

@@ -32,7 +32,7 @@ from chalicelib import db
 from chalicelib.http import ApiError, jsonable
 from chalicelib.observability import logger
 from chalicelib.repositories import envios
-from chalicelib.services import window
+from chalicelib.services import live_events, window
 
 TEXT_MAX = 4096  # WhatsApp's text body limit
 CAPTION_MAX = 1024
@@ -120,6 +120,17 @@ class EnviarMensagemOut(BaseModel):
 
 
 @dataclass
+class _Progress:
+    """How far a send got: once the Graph call started, its idempotency key is never freed
+    (WhatsApp may have, or has, the message), whatever fails afterwards."""
+
+    mensagem_id: str | None = None
+    atribuida: bool = False
+    graph_called: bool = False
+    whatsapp_id: str | None = None
+
+
+@dataclass
 class SendResult:
     status: int
     body: dict[str, Any]
@@ -136,7 +147,7 @@ def send(conversa_id: str, admin_id: str, pedido: Pedido, idempotency_key: str |
     deadline = time.monotonic() + REQUEST_BUDGET_SECONDS
     conversa_id = _uuid_or_404(conversa_id)
     if not idempotency_key:
-        return _send(conversa_id, admin_id, pedido, None, deadline)
+        return _send(conversa_id, admin_id, pedido, None, deadline, _Progress())
     chave = idempotency_key.strip()
     if not chave or len(chave) > 255:
         raise ApiError(
@@ -146,20 +157,42 @@ def send(conversa_id: str, admin_id: str, pedido: Pedido, idempotency_key: str |
     replay = _claim_or_replay(admin_id, chave, request_hash, conversa_id)
     if replay is not None:
         return replay
+    progress = _Progress()
     try:
-        result = _send(conversa_id, admin_id, pedido, chave, deadline)
+        result = _send(conversa_id, admin_id, pedido, chave, deadline, progress)
     except _StoredFailure as exc:
         _complete_key_quietly(admin_id, chave, exc.status, exc.to_response().body, exc.headers)
         raise
     except BaseException:
-        # Nothing reached WhatsApp (or WhatsApp refused it): a retry may try again.
-        _release_key_quietly(admin_id, chave)
+        if progress.whatsapp_id:
+            # WhatsApp accepted it and something after that failed: a retry replays the
+            # message (re-read when replayed), it never sends again.
+            body = {"mensagem": {"id": progress.mensagem_id}, "atribuida": progress.atribuida}
+            _complete_key_quietly(admin_id, chave, 201, body, {})
+        elif progress.graph_called:
+            error = _uncertain_error(progress.mensagem_id)
+            _complete_key_quietly(admin_id, chave, error.status, error.to_response().body, error.headers)
+        else:
+            # Nothing reached WhatsApp: a retry may try again.
+            _release_key_quietly(admin_id, chave)
         raise
     _complete_key_quietly(admin_id, chave, result.status, result.body, result.headers)
     return result
 
 
-def _send(conversa_id: str, admin_id: str, pedido: Pedido, chave: str | None, deadline: float) -> SendResult:
+def _uncertain_error(mensagem_id: str | None) -> _StoredFailure:
+    return _StoredFailure(
+        504,
+        "WhatsAppUnavailable",
+        "Não foi possível confirmar o envio com o WhatsApp: a mensagem pode ter sido entregue.",
+        mensagem_id=mensagem_id,
+        incerto=True,
+    )
+
+
+def _send(
+    conversa_id: str, admin_id: str, pedido: Pedido, chave: str | None, deadline: float, progress: _Progress
+) -> SendResult:
     if _out_of_time(deadline):  # e.g. after waiting for a duplicate that then gave its key up
         raise _out_of_time_error()
     media = _check_media(admin_id, pedido) if isinstance(pedido, EnviarMedia) else None
@@ -179,15 +212,12 @@ def _send(conversa_id: str, admin_id: str, pedido: Pedido, chave: str | None, de
         mensagem = envios.insert_pendente(conversa_id=conversa_id, admin_id=admin_id, **novo["row"])
         if chave:
             envios.attach_key_mensagem(admin_id, chave, str(mensagem["id"]))
+        live_events.message_new(mensagem["id"])  # shown at once as pendente
+        live_events.conversation_updated(conversa_id)
+    progress.mensagem_id = str(mensagem["id"])
     # The row lock above means nobody else took it in between: if it had no assignee, we took it.
-    atribuida = atendente_antes is None
-    if atribuida:
-        _publish_assigned(conversa_id, admin_id)
-
-    _publish(
-        "message:new", {"mensagem": shape(mensagem), "conversa_id": conversa_id, "contato_id": conversa["contato_id"]}
-    )
-    return _deliver(mensagem, conversa, novo, media, atribuida, deadline)
+    progress.atribuida = atendente_antes is None
+    return _deliver(mensagem, novo, media, deadline, progress)
 
 
 def _ensure_can_send(conversa_id: str, admin_id: str) -> None:
@@ -519,11 +549,10 @@ def _out_of_time_error(**extra: Any) -> ApiError:
 
 def _deliver(
     mensagem: dict[str, Any],
-    conversa: dict[str, Any],
     novo: dict[str, Any],
     media: dict[str, Any] | None,
-    atribuida: bool,
     deadline: float,
+    progress: _Progress,
 ) -> SendResult:
     from chalicelib.whatsapp.graph import GraphError, get_graph_client
 
@@ -541,23 +570,26 @@ def _deliver(
             payload = _media_payload(payload, novo["row"], media, media_id)
         if _out_of_time(deadline):
             raise _OutOfTime("before the send" if media is None else "after a slow media upload")
-        sending_now = True
+        sending_now = progress.graph_called = True
         answer = graph.send_message(payload, timeout=_graph_timeout(graph.timeout, deadline))
-        whatsapp_id = str(answer["messages"][0]["id"])
+        whatsapp_id = progress.whatsapp_id = str(answer["messages"][0]["id"])
     except GraphError as exc:
+        # WhatsApp answered (a refusal: nothing sent, the key may be freed) or the answer was
+        # lost (_failed gives a _StoredFailure, which keeps the key).
+        progress.graph_called = False
         raise _failed(mensagem, exc, may_have_sent=sending_now) from exc
     except _OutOfTime as exc:
         # Nothing was sent: the message fails for sure and the idempotency key is freed.
         logger.warning("send not started: request budget spent", extra={"mensagem_id": mensagem_id, "at": str(exc)})
-        final = _mark_failed_quietly(mensagem, {"type": "prazo_esgotado", "message": f"tempo esgotado {exc}"})
-        if final is not None:
-            _publish("message:updated", {"mensagem": shape(final), "conversa_id": str(final["conversa_id"])})
-            _publish_status(final)
+        _mark_failed_quietly(mensagem, {"type": "prazo_esgotado", "message": f"tempo esgotado {exc}"})
         raise _out_of_time_error(mensagem_id=mensagem_id) from None
     except Exception as exc:
         # Reading S3 or an unexpected Graph answer: the message must not stay pendente forever.
         logger.exception("send failed before WhatsApp answered", extra={"mensagem_id": mensagem_id})
-        _mark_failed_quietly(mensagem, {"message": str(exc), "type": type(exc).__name__})
+        erro = {"message": str(exc), "type": type(exc).__name__}
+        if sending_now:
+            erro["incerto"] = True  # the request reached WhatsApp: it may have taken the message
+        _mark_failed_quietly(mensagem, erro)
         raise
     contact = (answer.get("contacts") or [{}])[0]
     if contact.get("wa_id"):
@@ -568,7 +600,8 @@ def _deliver(
             envios.lock_whatsapp_id(whatsapp_id)
             envios.mark_sent(mensagem_id, whatsapp_id, extra)
             _apply_pending_statuses([whatsapp_id])
-            final = envios.get_mensagem(mensagem_id)
+            live_events.message_status(mensagem_id)
+            live_events.conversation_updated(mensagem["conversa_id"])  # its last message moved on
     except Exception as exc:
         # WhatsApp has the message: a retry with the same key must not send it again.
         logger.exception("sent but not recorded", extra={"mensagem_id": mensagem_id, "whatsapp_id": whatsapp_id})
@@ -579,9 +612,18 @@ def _deliver(
             mensagem_id=mensagem_id,
             whatsapp_id=whatsapp_id,
         ) from exc
-    _publish_status(final)
-    _publish_conversa(str(final["conversa_id"]))  # ultima_atividade_em moved with the message
-    return SendResult(201, {"mensagem": shape(final), "atribuida": atribuida})
+    return SendResult(201, answer_body(mensagem_id, progress.atribuida))
+
+
+def answer_body(mensagem_id: str, atribuida: bool) -> dict[str, Any]:
+    """The 201 of a send (and of its replays): the message as the message list shows it."""
+    from chalicelib.repositories import inbox as inbox_repo
+    from chalicelib.services.inbox import shape_mensagem
+
+    rows = inbox_repo.mensagens_by_ids([mensagem_id])
+    if not rows:  # anonymised since: the send happened, the text is gone
+        return {"mensagem": {"id": mensagem_id}, "atribuida": atribuida}
+    return {"mensagem": jsonable(shape_mensagem(rows[0])), "atribuida": atribuida}
 
 
 def _apply_pending_statuses(whatsapp_ids: list[str]) -> None:
@@ -598,13 +640,15 @@ def _failed(mensagem: dict[str, Any], exc, may_have_sent: bool) -> ApiError:
     if ambiguous:
         # WhatsApp may have accepted it: never send again for the same key.
         erro["incerto"] = True
-    final = _mark_failed_quietly(mensagem, erro)
+    _mark_failed_quietly(mensagem, erro)
     extra = {"mensagem_id": str(mensagem["id"]), "whatsapp_error": {"code": exc.code, "message": exc.message}}
     cls = _StoredFailure if ambiguous else ApiError
     code = exc.code
     if code == CODE_WINDOW_CLOSED:
         try:
-            envios.close_window_now(str(mensagem["conversa_id"]))
+            with db.transaction():
+                envios.close_window_now(str(mensagem["conversa_id"]))
+                live_events.conversation_updated(mensagem["conversa_id"])  # the composer greys out now
         except Exception:  # noqa: BLE001 - the answer is the same; the expiry job catches up
             logger.exception("could not close the window after 131047")
         error = ApiError(
@@ -652,20 +696,18 @@ def _failed(mensagem: dict[str, Any], exc, may_have_sent: bool) -> ApiError:
         error = ApiError(422, "WhatsAppRejected", f"O WhatsApp recusou a mensagem: {exc.message}", **extra)
     else:
         error = ApiError(502, "WhatsAppError", f"O WhatsApp recusou a mensagem: {exc.message}", **extra)
-    if final is not None:
-        _publish("message:updated", {"mensagem": shape(final), "conversa_id": str(final["conversa_id"])})
-        _publish_status(final)
-    if code == CODE_WINDOW_CLOSED:  # the window moved: the browsers grey the composer out now
-        _publish_conversa(str(mensagem["conversa_id"]))
     return error
 
 
-def _mark_failed_quietly(mensagem: dict[str, Any], erro: dict[str, Any]) -> dict[str, Any] | None:
+def _mark_failed_quietly(mensagem: dict[str, Any], erro: dict[str, Any]) -> None:
+    """falhou with the reason, announced (message:updated and its red tick)."""
     try:
-        return envios.mark_failed(str(mensagem["id"]), erro)
+        with db.transaction():
+            envios.mark_failed(str(mensagem["id"]), erro)
+            live_events.message_updated(mensagem["id"])
+            live_events.message_status(mensagem["id"])
     except Exception:  # noqa: BLE001 - the answer to the client matters more; the row stays pendente
         logger.exception("could not mark message falhou", extra={"mensagem_id": str(mensagem["id"])})
-        return None
 
 
 # Idempotency ------------------------------------------------------------------------------
@@ -694,6 +736,9 @@ def _claim_or_replay(admin_id: str, chave: str, request_hash: str, conversa_id: 
             )
         if row["status_code"] is not None:
             body = row["resposta"]
+            if int(row["status_code"]) == 201 and row["mensagem_id"]:
+                # Read again: the status moved on since, and stored presigned URLs expire.
+                body = answer_body(str(row["mensagem_id"]), bool((body or {}).get("atribuida")))
             headers = {**(row["resposta_headers"] or {}), "Idempotent-Replayed": "true"}
             return SendResult(int(row["status_code"]), body, headers)
         stale = (datetime.now(UTC) - row["created_at"]).total_seconds() > IDEMPOTENCY_STALE_SECONDS
@@ -720,62 +765,6 @@ def _release_key_quietly(admin_id: str, chave: str) -> None:
         envios.release_key(admin_id, chave)
     except Exception:  # noqa: BLE001
         logger.exception("could not release idempotency key", extra={"chave": chave})
-
-
-# Shaping and events -------------------------------------------------------------------------
-def shape(mensagem: dict[str, Any]) -> dict[str, Any]:
-    """A mensagens row for the browser: media as short-lived presigned URLs, never keys."""
-    from chalicelib.services.media_urls import presign
-
-    row = dict(mensagem)
-    row["media_url"] = presign(row.get("media_url"))
-    row["thumbnail_url"] = presign(row.get("thumbnail_url"))
-    return jsonable(row)
-
-
-def _publish_assigned(conversa_id: str, admin_id: str) -> None:
-    from chalicelib.repositories import administradores
-
-    admin = administradores.get(str(admin_id))
-    _publish(
-        "conversation:assigned",
-        {
-            "conversa_id": conversa_id,
-            "atendente_id": str(admin_id),
-            "atendente": {"id": str(admin["id"]), "nome": admin["nome"]} if admin else None,
-            "anterior_id": None,
-        },
-    )
-
-
-def _publish_status(mensagem: dict[str, Any] | None) -> None:
-    if mensagem is None:
-        return
-    from chalicelib.services.realtime import message_status_data
-
-    _publish("message:status", message_status_data(mensagem))
-
-
-def _publish_conversa(conversa_id: str) -> None:
-    """conversation:updated with the row as it is now (janela_aberta by the database clock)."""
-    from chalicelib.repositories import conversas
-
-    try:
-        rows = conversas.get_many_json([conversa_id])
-    except Exception:  # noqa: BLE001 - the send is decided; the live event is best effort
-        logger.exception("could not read the conversation for its live event", extra={"conversa_id": conversa_id})
-        return
-    if rows:
-        _publish("conversation:updated", {"conversa": rows[0]})
-
-
-def _publish(event: str, data: dict[str, Any]) -> None:
-    from chalicelib.services import realtime
-
-    try:
-        realtime.publish(event, data)
-    except Exception:  # noqa: BLE001 - the data is committed; live updates are best effort
-        logger.exception("publish failed", extra={"event": event})
 
 
 def _uuid_or_404(value: str) -> str:

@@ -159,7 +159,7 @@ def sync_templates(graph=None, page_limit: int = PAGE_LIMIT) -> dict[str, int]:
     """
     from chalicelib import db
     from chalicelib.repositories import templates as repo
-    from chalicelib.services import realtime
+    from chalicelib.services import live_events
 
     if graph is None:
         from chalicelib.whatsapp.graph import get_graph_client
@@ -186,10 +186,9 @@ def sync_templates(graph=None, page_limit: int = PAGE_LIMIT) -> dict[str, int]:
         changed += [row for row in stored if row.pop("changed")]
     with db.transaction():
         deleted = repo.mark_missing_deleted(seen)
-    changed += deleted
-
-    if changed:  # one lookup of the connections for the whole batch
-        realtime.publish_many([("template:updated", {"template": template}) for template in changed])
+        changed += deleted
+        for template in changed:  # published together, after this commit (the pages committed before)
+            live_events.template_updated(template["id"])
     result = {"pages": pages, "templates": total, "changed": len(changed), "deleted": len(deleted)}
     logger.info("template sync done", extra=result)
     return result

@@ -20,16 +20,13 @@ PUBLISH_DEADLINE_SECONDS = 20.0
 
 def expire_windows(limit: int = DEFAULT_BATCH_LIMIT) -> list[dict[str, Any]]:
     """Handle every newly closed window once; returns the conversations handled."""
+    from chalicelib import db
     from chalicelib.repositories import window_expiry
-    from chalicelib.services import realtime
+    from chalicelib.services import live_events
 
-    handled = window_expiry.handle_expired(limit)  # one statement: commits on its own
-    if handled:
-        # Their order does not matter: spread over every sender, not one connection at a time.
-        realtime.publish_many(
-            [("conversation:window_closed", dict(row)) for row in handled],
-            ordered=False,
-            deadline=PUBLISH_DEADLINE_SECONDS,
-        )
+    with db.transaction():
+        handled = window_expiry.handle_expired(limit)
+        if handled:
+            live_events.windows_closed(handled, deadline=PUBLISH_DEADLINE_SECONDS)
     logger.info("window expiry done", extra={"handled": len(handled)})
     return handled

@@ -61,7 +61,8 @@ def env(db_clean, monkeypatch):
 
     from app import app
     from chalicelib.config import reset_settings
-    from chalicelib.services import media_jobs, media_urls, realtime
+    from chalicelib.services import media_jobs, media_urls
+    from tests.live_capture import capture_live_events
 
     monkeypatch.setenv("MEDIA_BUCKET", BUCKET)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
@@ -75,9 +76,7 @@ def env(db_clean, monkeypatch):
         reset_settings()
         media_urls.reset_clients()
         media_jobs.reset_client()
-        published: list[tuple[str, dict[str, Any]]] = []
-        monkeypatch.setattr(realtime, "publish", lambda event, data: published.append((event, data)) or 1)
-        monkeypatch.setattr(realtime, "publish_many", lambda events, **_: published.extend(events) or 1)
+        published = capture_live_events(monkeypatch)
         try:
             with Client(app) as client:
                 yield Env(client, s3, sqs, queue_url, make_admin("Ana"), published)

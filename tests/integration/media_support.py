@@ -50,7 +50,7 @@ def media_env(db_clean, monkeypatch):
     from moto import mock_aws
 
     from chalicelib.local.fake_graph import FakeGraph
-    from chalicelib.services import realtime
+    from tests.live_capture import capture_live_events
 
     with mock_aws(), FakeGraph() as graph:
         monkeypatch.setenv("MEDIA_BUCKET", BUCKET)
@@ -60,7 +60,7 @@ def media_env(db_clean, monkeypatch):
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
         env = MediaEnv(graph=graph, s3=s3, bucket=BUCKET)
-        monkeypatch.setattr(realtime, "publish", lambda event, data: env.published.append((event, data)) or 1)
+        capture_live_events(monkeypatch, env.published)
         yield env
     monkeypatch.undo()
     reset_clients()

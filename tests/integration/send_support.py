@@ -73,11 +73,9 @@ def s3(monkeypatch):
 @pytest.fixture
 def events(monkeypatch):
     """Every live event published, in order."""
-    from chalicelib.services import realtime
+    from tests.live_capture import capture_live_events
 
-    published: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr(realtime, "publish", lambda event, data: published.append((event, data)) or 1)
-    return published
+    return capture_live_events(monkeypatch)
 
 
 # Builders -----------------------------------------------------------------------------------

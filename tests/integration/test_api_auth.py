@@ -118,9 +118,11 @@ def test_create_and_list_administradores(client):
 
 
 def _routes():
+    """Every route but the CORS preflights (public by design: test_api_contracts covers them)."""
     for path, methods in sorted(app.routes.items()):
         for method, entry in sorted(methods.items()):
-            yield path, method, entry
+            if method != "OPTIONS":
+                yield path, method, entry
 
 
 def _concrete(path: str) -> str:

@@ -205,16 +205,6 @@ def test_templates_approved_by_default_and_filters(client):
     assert len(page["items"]) == 2 and len(rest["items"]) == 1 and rest["next_cursor"] is None
 
 
-@pytest.fixture
-def published(monkeypatch):
-    from chalicelib.services import realtime
-
-    events: list[tuple[str, dict]] = []
-    monkeypatch.setattr(realtime, "publish_many", lambda evs, **_: events.extend(evs) or 1)
-    monkeypatch.setattr(realtime, "publish", lambda event, data: events.append((event, data)) or 1)
-    return events
-
-
 def test_name_or_journey_change_announces_the_active_conversation_with_the_contact(client, published):
     from tests.integration.api_support import make_conversa
 

@@ -17,7 +17,7 @@ METHODS = {"get", "post", "put", "patch", "delete", "head", "options"}
 @pytest.fixture
 def spec(db_clean):
     with Client(app) as c:
-        r = c.http.get("/openapi.json", headers=auth(make_admin("Ana")))
+        r = c.http.get("/openapi.json")  # public: clients and tools fetch it without a token
         assert r.status_code == 200
         return json.loads(r.body)
 
@@ -25,8 +25,39 @@ def spec(db_clean):
 def test_every_route_is_documented_and_every_documented_route_exists(spec):
     assert spec["openapi"].startswith("3.1")
     documented = {(path, m.upper()) for path, item in spec["paths"].items() for m in item if m in METHODS}
-    actual = {(path, m) for path, methods in app.routes.items() for m in methods}
+    # Every path answers the CORS preflight; that OPTIONS is not an operation of the API.
+    actual = {(path, m) for path, methods in app.routes.items() for m in methods if m != "OPTIONS"}
     assert documented == actual
+    assert spec["paths"]["/openapi.json"]["get"]["security"] == []
+    assert spec["servers"][0]["url"].startswith("http")
+
+
+def test_headers_errors_and_enums_are_declared(spec):
+    schemas = spec["components"]["schemas"]
+    send = spec["paths"]["/conversas/{conversa_id}/mensagens"]["post"]
+    [key] = [p for p in send["parameters"] if p["in"] == "header"]
+    assert key["name"] == "Idempotency-Key" and key["required"] is False
+    assert {"401", "404", "409", "422", "429", "502", "504"} <= set(send["responses"])
+    for status in ("401", "409", "422"):
+        assert send["responses"][status]["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
+    assert {"WindowClosed", "AssignedToOther", "ValidationError", "Unauthorized"} <= set(
+        schemas["Error"]["properties"]["Code"]["enum"]
+    )
+    assert "401" not in spec["paths"]["/health"]["get"]["responses"]
+    mensagem = schemas["Mensagem"]["properties"]
+    assert "reproduzida" in json.dumps(mensagem["status_envio"]) and "template" in json.dumps(mensagem["tipo"])
+    assert set(schemas["ConversaItem"]["properties"]["status"]["enum"]) == {"ativa", "encerrada"}
+
+
+def test_the_live_events_are_in_the_document(spec):
+    from chalicelib.services.live_events import EVENT_MODELS
+
+    schemas = spec["components"]["schemas"]
+    union = schemas["LiveEvent"]
+    assert {ref["$ref"].rsplit("/", 1)[-1] for ref in union["oneOf"]} == {m.__name__ for m in EVENT_MODELS.values()}
+    assert union["discriminator"]["propertyName"] == "type"
+    assert schemas["ConversationUpdatedEvent"]["properties"]["data"]["$ref"].endswith("/ConversationData")
+    assert schemas["ConversationData"]["properties"]["conversa"]["$ref"].endswith("/ConversaItem")
 
 
 def test_every_ref_resolves_and_models_are_in_components(spec):

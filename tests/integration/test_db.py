@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from chalicelib import db
@@ -12,22 +14,29 @@ def test_connection_is_reused_between_calls(db_clean):
     assert db.scalar("SELECT pg_backend_pid()") == first
 
 
-def test_next_query_succeeds_after_server_killed_the_connection(db_clean):
-    victim = db.scalar("SELECT pg_backend_pid()")
+def _terminate(pid: int) -> None:
+    """Kill a backend and wait until it is gone (the connection was closed while idle)."""
     killer = db.connect()
     try:
-        killer.run("SELECT pg_terminate_backend(:pid)", pid=victim)
+        killer.run("SELECT pg_terminate_backend(:pid)", pid=pid)
+        for _ in range(200):
+            if not killer.run("SELECT 1 FROM pg_stat_activity WHERE pid = :pid", pid=pid):
+                break
+            time.sleep(0.01)
     finally:
         killer.close()
+
+
+def test_next_query_succeeds_after_server_killed_the_connection(db_clean):
+    victim = db.scalar("SELECT pg_backend_pid()")
+    _terminate(victim)
     assert db.scalar("SELECT 41 + 1") == 42
     assert db.scalar("SELECT pg_backend_pid()") != victim
 
 
 def test_transaction_after_killed_connection_starts_on_a_fresh_one(db_clean):
     victim = db.scalar("SELECT pg_backend_pid()")
-    killer = db.connect()
-    killer.run("SELECT pg_terminate_backend(:pid)", pid=victim)
-    killer.close()
+    _terminate(victim)
     with db.transaction():
         db.execute("INSERT INTO administradores (nome, email, senha_hash) VALUES ('A', 'a@x.io', 'h')")
     assert db.scalar("SELECT count(*) FROM administradores") == 1
@@ -91,3 +100,58 @@ def test_sslmode_require_encrypts_without_verifying_and_verify_full_checks_the_h
 def test_database_url_with_another_scheme_is_refused():
     with pytest.raises(ValueError):
         db.connection_params("mysql://u@h/db")
+
+
+def test_on_commit_runs_after_commit_in_order_and_never_after_a_rollback(db_clean):
+    ran: list[str] = []
+    with db.transaction():
+        db.on_commit(lambda: ran.append("first"))
+        with db.transaction():  # a nested block joins: its callbacks wait for the outer commit
+            db.on_commit(lambda: ran.append("nested"))
+        assert ran == []
+    assert ran == ["first", "nested"]
+
+    with pytest.raises(RuntimeError), db.transaction():
+        db.on_commit(lambda: ran.append("rolled back"))
+        raise RuntimeError("boom")
+    with db.transaction():
+        pass  # a later commit must not run what the rollback dropped
+    assert ran == ["first", "nested"]
+
+    db.on_commit(lambda: ran.append("no transaction"))  # nothing open: committed already, runs now
+    assert ran[-1] == "no transaction"
+
+
+def test_a_failing_after_commit_callback_neither_undoes_nor_fails_the_commit(db_clean):
+    ran: list[str] = []
+
+    def boom():
+        raise RuntimeError("gateway down")
+
+    with db.transaction():
+        db.execute("INSERT INTO administradores (nome, email, senha_hash) VALUES ('A', 'a@x.io', 'h')")
+        db.on_commit(boom)
+        db.on_commit(lambda: ran.append("next"))
+    assert ran == ["next"]
+    assert db.scalar("SELECT count(*) FROM administradores") == 1
+
+
+def test_a_statement_that_times_out_on_the_socket_is_not_run_again(db_clean, monkeypatch):
+    """The server may still run (or have committed) what we stopped waiting for: no retry."""
+    from chalicelib.config import reset_settings
+
+    db.execute("CREATE TABLE IF NOT EXISTS retry_probe (n int)")
+    db.execute("TRUNCATE retry_probe")
+    monkeypatch.setenv("DB_SOCKET_TIMEOUT_SECONDS", "0.5")
+    reset_settings()
+    db.close()
+    try:
+        with pytest.raises(db.DatabaseUnavailable):
+            db.execute("INSERT INTO retry_probe SELECT 1 FROM pg_sleep(1.5)")
+    finally:
+        monkeypatch.delenv("DB_SOCKET_TIMEOUT_SECONDS")
+        reset_settings()
+        db.close()
+    time.sleep(1.5)  # let the first run finish on the server
+    assert db.scalar("SELECT count(*) FROM retry_probe") == 1
+    db.execute("DROP TABLE retry_probe")

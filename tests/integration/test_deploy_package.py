@@ -31,6 +31,7 @@ NOT_DEPLOYED = {
     "AWS_ENDPOINT_URL": "local stack only: in AWS it would send boto3 to moto",
     "AWS_DEFAULT_REGION": "reserved: the Lambda runtime sets it",
     "DB_STATEMENT_TIMEOUT_MS": "its default (15 s) is meant for the 30 s Lambda timeout",
+    "DB_SOCKET_TIMEOUT_SECONDS": "its default (30 s) sits above the statement timeout",
 }
 SECRETS = {"WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN", "WHATSAPP_ACCESS_TOKEN", "AUTH_SECRET", "VAPID_PRIVATE_KEY"}
 # The functions that publish live events or reply on the websocket.
@@ -240,3 +241,22 @@ def test_packaged_prod_template_passes_cfn_lint(packaged, tmp_path):
 
 def _as_list(value):
     return value if isinstance(value, list) else [value]
+
+
+def test_the_gateway_answers_its_own_errors_in_the_envelope_with_cors(packaged):
+    """API Gateway's own 401/403/404 (no Lambda involved) use the same table as the local gateway."""
+    from chalicelib.errors import GATEWAY_RESPONSES
+
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in packaged["Resources"].values()
+        if r["Type"] == "AWS::ApiGateway::GatewayResponse"
+    }
+    assert set(responses) == set(GATEWAY_RESPONSES)
+    for kind, (status, code) in GATEWAY_RESPONSES.items():
+        props = responses[kind]
+        assert props["RestApiId"] == {"Ref": "RestAPI"} and props["StatusCode"] == str(status)
+        body = json.loads(props["ResponseTemplates"]["application/json"])
+        assert body["Code"] == code and body["Message"] and "$context" not in json.dumps(body)  # nothing echoed
+        assert "gatewayresponse.header.Access-Control-Allow-Origin" in props["ResponseParameters"]
+    assert "RestAPI" in packaged["Resources"]

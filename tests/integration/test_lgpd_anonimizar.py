@@ -270,25 +270,3 @@ def test_placeholders_are_random_not_derived_from_the_number():
     drawn = {lgpd.new_placeholder() for _ in range(200)}
     assert len(drawn) == 200
     assert all(PLACEHOLDER.match(t) for t in drawn)
-
-
-def test_the_live_events_of_an_anonymisation_go_in_one_publish(monkeypatch):
-    """One lookup of the connections for all of them (realtime.publish_many), in order."""
-    from chalicelib.services import lgpd, realtime
-
-    calls: list[list[tuple[str, dict]]] = []
-
-    def one_by_one(event, data):
-        raise AssertionError("published one event at a time")
-
-    monkeypatch.setattr(realtime, "publish", one_by_one)
-    monkeypatch.setattr(realtime, "publish_many", lambda evs, **_: calls.append(list(evs)) or 1)
-    lgpd._publish(
-        {
-            "encerradas": [{"id": "c1", "closed_at": "2026-01-01T00:00:00+00:00"}],
-            "conversas": [{"id": "c1", "status": "encerrada"}, {"id": "c2", "status": "encerrada"}],
-        }
-    )
-    assert [[e for e, _ in call] for call in calls] == [
-        ["conversation:closed", "conversation:updated", "conversation:updated"]
-    ]

@@ -44,7 +44,9 @@ def test_connect_with_a_valid_token_stores_the_connection_and_receives_published
         assert [str(r["admin_id"]) for r in rows] == [admin_id]
         assert rows[0]["connection_id"] in gateway.connection_ids()
 
-        delivered = realtime.publish("conversation:closed", {"conversa_id": "c1", "closed_at": "2026-01-01T00:00:00Z"})
+        delivered = realtime.publish_many(
+            [("conversation:closed", {"conversa_id": "c1", "closed_at": "2026-01-01T00:00:00Z"})]
+        )
 
         assert delivered == 1
         message = json.loads(ws.recv(timeout=5))
@@ -174,7 +176,7 @@ def test_a_connection_whose_disconnect_was_lost_is_removed_on_the_next_publish(g
         gateway.drop(lost)  # the socket is gone, the app was never told
         _age(ids)  # past the grace a just-opened connection gets (see the next test)
 
-        delivered = realtime.publish("template:updated", {"template": {"id": "t1"}})
+        delivered = realtime.publish_many([("template:updated", {"template": {"id": "t1"}})])
 
         assert delivered == 1
         assert [r["connection_id"] for r in _rows()] == [ids[0]]
@@ -202,7 +204,7 @@ def test_a_410_for_a_connection_still_opening_does_not_forget_it(gateway):
     ws_conexoes.add("long-gone", admin_id)
     _age(["long-gone"])
 
-    realtime.publish("conversation:closed", {"conversa_id": "c1", "closed_at": None})
+    realtime.publish_many([("conversation:closed", {"conversa_id": "c1", "closed_at": None})])
 
     assert ws_conexoes.exists("opening-now")
     assert not ws_conexoes.exists("long-gone")
@@ -329,7 +331,7 @@ def test_publish_without_a_management_url_is_a_no_op(db_clean, monkeypatch):
 
     monkeypatch.delenv("WS_MANAGEMENT_URL", raising=False)
     reset_settings()
-    assert realtime.publish("message:new", {"x": 1}) == 0
+    assert realtime.publish_many([("message:new", {"x": 1})]) == 0
 
 
 def test_an_unreachable_management_api_neither_raises_nor_forgets_connections(db_clean, monkeypatch):
@@ -343,7 +345,7 @@ def test_an_unreachable_management_api_neither_raises_nor_forgets_connections(db
     reset_settings()
     realtime.reset_client()
     try:
-        assert realtime.publish("message:new", {"mensagem": {}}) == 0
+        assert realtime.publish_many([("message:new", {"mensagem": {}})]) == 0
     finally:
         monkeypatch.delenv("WS_MANAGEMENT_URL")
         reset_settings()

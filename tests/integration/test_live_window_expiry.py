@@ -160,7 +160,10 @@ def test_a_backlog_is_announced_unordered_and_within_a_deadline(db_clean, monkey
     from chalicelib.services import realtime, window_expiry
 
     calls = []
-    monkeypatch.setattr(realtime, "publish_many", lambda events, **kw: calls.append((len(events), kw)) or 0)
+    monkeypatch.setattr(realtime, "audience", lambda: ["c1"])
+    monkeypatch.setattr(
+        realtime, "publish_many", lambda events, connection_ids, **kw: calls.append((len(events), kw)) or 0
+    )
     for _ in range(3):
         make_conversa(window_seconds=-60)
 

@@ -78,7 +78,7 @@ def test_jpeg_with_exif_rotation_is_stored_with_an_upright_thumbnail(media_env):
     # Browsers are told, with presigned (not raw) URLs.
     assert [event for event, _ in media_env.published] == ["message:updated"]
     payload = media_env.published[0][1]
-    assert payload["conversa_id"] == row["conversa_id"]
+    assert payload["conversa_id"] == str(row["conversa_id"])
     assert "X-Amz-Signature=" in payload["mensagem"]["media_url"] and key in payload["mensagem"]["media_url"]
     assert "X-Amz-Signature=" in payload["mensagem"]["thumbnail_url"]
 

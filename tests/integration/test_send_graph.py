@@ -493,7 +493,10 @@ def test_a_sent_message_announces_the_conversation_with_its_new_activity(minha_c
     admin, conversa_id = minha_conversa
     result = sending.send(conversa_id, admin, texto())
     assert result.status == 201
-    assert [e for e, _ in events] == ["message:new", "message:status", "conversation:updated"]
+    # Shown at once as pendente (with the inbox item), then its tick and the item again.
+    assert [e for e, _ in events] == ["message:new", "conversation:updated", "message:status", "conversation:updated"]
+    assert events[1][1]["conversa"]["ultima_mensagem"]["status_envio"] == "pendente"
+    assert events[-1][1]["conversa"]["ultima_mensagem"]["status_envio"] == "enviada"
     conversa = events[-1][1]["conversa"]
     stored = send_support.conversa(conversa_id)
     assert conversa["id"] == conversa_id and conversa["janela_aberta"] is True
@@ -518,4 +521,6 @@ def test_other_send_failures_do_not_announce_the_conversation(minha_conversa, gr
     graph.fail("messages", status=500)
     with pytest.raises(ApiError):
         sending.send(conversa_id, admin, texto())
-    assert "conversation:updated" not in [e for e, _ in events]
+    names = [e for e, _ in events]
+    assert names[:2] == ["message:new", "conversation:updated"]  # the attempt, shown at once
+    assert "conversation:updated" not in names[2:]  # the window did not move

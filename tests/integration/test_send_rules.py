@@ -224,15 +224,10 @@ def test_sending_in_an_unassigned_conversation_takes_it(db_clean, graph, events)
     assert result.body["atribuida"] is True
     row = conversa(conversa_id)
     assert str(row["atendente_id"]) == admin and row["atribuida_em"] is not None
-    assigned = [data for event, data in events if event == "conversation:assigned"]
-    assert assigned == [
-        {
-            "conversa_id": conversa_id,
-            "atendente_id": admin,
-            "atendente": {"id": admin, "nome": "Ana"},
-            "anterior_id": None,
-        }
-    ]
+    assert [e for e, _ in events][:2] == ["conversation:assigned", "message:new"]  # taken, then the message
+    [assigned] = [data for event, data in events if event == "conversation:assigned"]
+    assert assigned["anterior_id"] is None and assigned["conversa"]["id"] == conversa_id
+    assert assigned["conversa"]["atendente"] == {"id": admin, "nome": "Ana"}
 
 
 def test_a_refused_send_does_not_take_the_conversation(db_clean, graph, events):
@@ -267,10 +262,12 @@ def test_message_new_then_status_are_published(db_clean, graph, events):
     conversa_id = make_conversa(atendente_id=admin)
     sending.send(conversa_id, admin, texto())
     names = [e for e, _ in events]
-    assert names == ["message:new", "message:status", "conversation:updated"]  # then its new activity
+    # The pendente message and its inbox item at once; the tick and the item again once sent.
+    assert names == ["message:new", "conversation:updated", "message:status", "conversation:updated"]
     new = events[0][1]
     assert new["mensagem"]["status_envio"] == "pendente" and new["conversa_id"] == conversa_id
-    status = events[1][1]
+    assert new["mensagem"]["enviado_por_nome"] == "Ana"
+    status = events[2][1]
     assert status["status_envio"] == "enviada" and status["whatsapp_id"] == graph.sent_messages[0]["_wamid"]
     assert status["billing_category"] == "service"
 

@@ -13,15 +13,6 @@ from tests.integration.send_support import make_admin, make_conversa
 graph = send_support.graph
 
 
-@pytest.fixture
-def published(monkeypatch):
-    from chalicelib.services import realtime
-
-    events: list[tuple[str, dict]] = []
-    monkeypatch.setattr(realtime, "publish_many", lambda evs, **_: events.extend(evs) or 1)
-    return events
-
-
 def texto() -> sending.EnviarTexto:
     return sending.EnviarTexto(tipo="texto", conteudo="Sua aula é amanhã")
 
@@ -71,9 +62,11 @@ def test_a_send_stuck_pendente_fails_as_uncertain_and_its_retry_replays_instead_
     assert falhou["dados"]["erro"]["incerto"] is True
     assert "WhatsApp" in falhou["dados"]["erro"]["message"]
     assert mensagem(recente)["status_envio"] == "pendente"
-    assert [(e, d["mensagem"]["id"], d["mensagem"]["status_envio"]) for e, d in published] == [
+    assert [(e, d["mensagem"]["id"], d["mensagem"]["status_envio"]) for e, d in published[:1]] == [
         ("message:updated", preso, "falhou")
     ]
+    [(_, status)] = published[1:]  # and its tick turns red, with the reason
+    assert status["status_envio"] == "falhou" and status["erro"]["title"] == "sem_confirmacao"
 
     # The attendant's app retries with the same key: the failure comes back, nothing is sent.
     again = sending.send(conversa_id, admin, texto(), idempotency_key="k-morto")

@@ -7,35 +7,24 @@ import json
 import os
 from datetime import datetime
 
-import pytest
-
 from chalicelib.local import payloads as wa
 from tests.integration.webhook_support import count, one, rows, webhook  # noqa: F401
 
 ANA = "5511987654321"
 
 
-@pytest.fixture
-def published(monkeypatch):
-    from chalicelib.services import realtime
-
-    events: list[tuple[str, dict]] = []
-    monkeypatch.setattr(realtime, "publish_many", lambda evs: events.extend(evs) or len(evs))
-    return events
-
-
 def test_new_conversation_and_message_are_published_after_commit(webhook, published):
     msg = wa.text(ANA, "oi")
     webhook.deliver(wa.value([msg], profiles={ANA: "Ana"}))
     assert [e for e, _ in published] == ["conversation:new", "message:new"]
-    conversa = published[0][1]
+    conversa = published[0][1]["conversa"]
     assert conversa["contato"]["telefone"] == "+5511987654321" and conversa["contato"]["nome"] == "Ana"
-    assert conversa["conversa"]["id"] == str(one("SELECT id FROM conversas")["id"])
-    assert conversa["conversa"]["window_expires_at"] is not None and conversa["conversa"]["nao_lidas"] == 1
+    assert conversa["id"] == str(one("SELECT id FROM conversas")["id"])
+    assert conversa["window_expires_at"] is not None and conversa["nao_lidas"] == 1
+    assert conversa["janela_aberta"] is True and conversa["ultima_mensagem"]["conteudo"] == "oi"
     nova = published[1][1]
     assert nova["mensagem"]["whatsapp_id"] == msg["id"] and nova["mensagem"]["conteudo"] == "oi"
-    assert nova["conversa_id"] == conversa["conversa"]["id"]
-    assert nova["contato_id"] == conversa["contato"]["id"]
+    assert nova["conversa_id"] == conversa["id"] == nova["mensagem"]["conversa_id"]
     published.clear()
     webhook.deliver(wa.value([msg]))  # a duplicate announces nothing
     assert published == []
@@ -60,6 +49,7 @@ def test_status_is_published(webhook, published):
                 "conversa_id": str(one("SELECT id FROM conversas")["id"]),
                 "status_envio": "entregue",
                 "billing_category": "utility",
+                "erro": None,
             },
         )
     ]
@@ -68,9 +58,10 @@ def test_status_is_published(webhook, published):
 def test_publishing_failure_never_fails_the_webhook(webhook, monkeypatch):
     from chalicelib.services import realtime
 
-    def broken(_events):
+    def broken(_events, **_):
         raise RuntimeError("gateway down")
 
+    monkeypatch.setattr(realtime, "audience", lambda: ["c1"])
     monkeypatch.setattr(realtime, "publish_many", broken)
     webhook.deliver(wa.value([wa.text(ANA, "oi"), wa.image(ANA, caption="foto")]))
     assert count("mensagens") == 2
@@ -158,55 +149,53 @@ def test_live_event_shapes_follow_the_team_contract(webhook, published):
     webhook.deliver(wa.value([wa.image(ANA, caption="foto")], profiles={ANA: "Ana"}))
     (kind_c, conversa), (kind_m, nova) = published
     assert (kind_c, kind_m) == ("conversation:new", "message:new")
-    assert set(conversa) == {"conversa", "contato"} and set(conversa["contato"]) == {"id", "nome", "telefone"}
-    assert set(nova) == {"mensagem", "conversa_id", "contato_id"}
+    assert set(conversa) == {"conversa"} and conversa["conversa"]["contato"]["nome"] == "Ana"
+    assert set(nova) == {"mensagem", "conversa_id"}
     mensagem = nova["mensagem"]
     # An inbound media message has no file yet: its URLs are null, never a storage key.
     assert "media_url" in mensagem and mensagem["media_url"] is None and mensagem["thumbnail_url"] is None
     assert (mensagem["tipo"], mensagem["media_type"], mensagem["conteudo"]) == ("media", "image", "foto")
-    assert str(nova["contato_id"]) == str(one("SELECT id FROM contatos")["id"])
+    assert conversa["conversa"]["contato_id"] == str(one("SELECT id FROM contatos")["id"])
 
 
-def test_message_new_never_carries_a_raw_storage_key(monkeypatch):
+def test_message_events_never_carry_a_raw_storage_key(webhook, published, monkeypatch):
+    """A stored file is announced by a presigned URL, whichever event carries the message."""
     from moto import mock_aws
 
+    from chalicelib import db
     from chalicelib.config import reset_settings
-    from chalicelib.services import inbound, realtime
+    from chalicelib.services import live_events
     from chalicelib.services.media_urls import reset_clients
 
-    published: list[tuple[str, dict]] = []
-    monkeypatch.setattr(realtime, "publish_many", lambda events: published.extend(events) or 1)
+    webhook.deliver(wa.value([wa.image(ANA)]))
+    row = one(
+        "UPDATE mensagens SET media_url = 'media/2026/foto.jpg', thumbnail_url = 'media/2026/foto_thumb.jpg'"
+        " RETURNING id, conversa_id"
+    )
+    published.clear()
     monkeypatch.setenv("MEDIA_BUCKET", "crm-media-test")
     reset_settings()
-    row = {
-        "id": "m1",
-        "conversa_id": "c1",
-        "media_url": "media/2026/foto.jpg",
-        "thumbnail_url": "media/2026/foto_thumb.jpg",
-    }
     with mock_aws():
         reset_clients()
         try:
-            inbound._publish(inbound.StoreResult(mensagens=[{"mensagem": row, "contato_id": "k1"}]))
+            with db.transaction():
+                live_events.message_updated(row["id"])
         finally:
             reset_clients()
             monkeypatch.delenv("MEDIA_BUCKET")
             reset_settings()
     [(event, data)] = published
     shaped = data["mensagem"]
-    assert event == "message:new" and data["conversa_id"] == "c1" and data["contato_id"] == "k1"
-    assert row["media_url"] == "media/2026/foto.jpg"  # the stored row itself is not rewritten
+    assert event == "message:updated" and data["conversa_id"] == str(row["conversa_id"])
+    assert one("SELECT media_url FROM mensagens")["media_url"] == "media/2026/foto.jpg"  # the row is not rewritten
     assert shaped["media_url"].startswith("http") and "X-Amz-Signature=" in shaped["media_url"]
     assert "foto_thumb.jpg" in shaped["thumbnail_url"] and "X-Amz-Signature=" in shaped["thumbnail_url"]
 
 
-def test_a_message_in_an_existing_conversation_announces_the_conversation(webhook, monkeypatch):
+def test_a_message_in_an_existing_conversation_announces_the_conversation(webhook, published):
     """Window, unread count and last activity moved: the browsers hear it with the message,
     all in one publish (one lookup of the connections)."""
-    from chalicelib.services import realtime
-
-    calls: list[list[tuple[str, dict]]] = []
-    monkeypatch.setattr(realtime, "publish_many", lambda evs: calls.append(list(evs)) or 1)
+    calls = published.calls
     webhook.deliver(wa.value([wa.text(ANA, "oi")], profiles={ANA: "Ana"}))
     rows("UPDATE conversas SET window_expires_at = now() - interval '1 minute' RETURNING id")  # closed meanwhile
     calls.clear()
@@ -236,7 +225,8 @@ def test_message_new_is_published_before_the_media_job_is_queued(webhook, monkey
     from chalicelib.services import media_jobs, realtime
 
     order: list[str] = []
-    monkeypatch.setattr(realtime, "publish_many", lambda evs: order.extend(e for e, _ in evs) or 1)
+    monkeypatch.setattr(realtime, "audience", lambda: ["c1"])
+    monkeypatch.setattr(realtime, "publish_many", lambda evs, **_: order.extend(e for e, _ in evs) or 1)
     real_enqueue = media_jobs.enqueue
 
     def enqueue(jobs):

@@ -33,7 +33,7 @@ def test_handshake_answers_the_challenge(webhook):
 def test_missing_signature_is_401_and_nothing_is_stored(webhook):
     body = wa.encode(wa.envelope(wa.value([wa.text(ANA, "oi")])))
     response = webhook.post_bytes(body, {"Content-Type": "application/json"})
-    assert (response.status_code, code(response)) == (401, "UnauthorizedError")
+    assert (response.status_code, code(response)) == (401, "Unauthorized")
     assert count("mensagens") == 0 and count("contatos") == 0
 
 

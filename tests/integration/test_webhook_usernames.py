@@ -22,15 +22,6 @@ ANA_E164 = "+5511987654321"
 
 
 @pytest.fixture
-def published(monkeypatch):
-    from chalicelib.services import realtime
-
-    events: list[tuple[str, dict]] = []
-    monkeypatch.setattr(realtime, "publish_many", lambda evs: events.extend(evs) or len(evs))
-    return events
-
-
-@pytest.fixture
 def pushed(monkeypatch):
     """Web Push targets as push.notify_inbound builds them (the real query), not sent."""
     from chalicelib import db
@@ -68,7 +59,9 @@ def test_bsuid_only_first_contact_creates_contact_conversation_message_publishes
     conversa = one("SELECT * FROM conversas")
     assert conversa["contato_id"] == k["id"] and conversa["nao_lidas"] == 1 and conversa["window_expires_at"]
     assert [e for e, _ in published] == ["conversation:new", "message:new"]
-    assert published[0][1]["contato"] == {"id": k["id"], "nome": None, "telefone": None, "username": "joao.violao"}
+    item = published[0][1]["conversa"]["contato"]  # the inbox item, as GET /conversas lists it
+    assert (item["id"], item["nome"], item["telefone"]) == (str(k["id"]), None, None)
+    assert (item["username"], item["bsuid"], item["nome_exibicao"]) == ("joao.violao", BSUID, "@joao.violao")
     assert [p["title"] for _, p in pushed] == ["@joao.violao"]
     criado = one("SELECT dados FROM eventos WHERE tipo = 'contato_criado'")["dados"]
     assert criado["bsuid"] == BSUID and criado["telefone"] is None
@@ -131,9 +124,11 @@ def test_a_payload_with_both_identifiers_merges_the_two_contacts_into_one(webhoo
     prova = wa.text(None, "agora com número", timestamp=1_763_000_200)
     webhook.deliver(wa.username_value([prova], BSUID, wa_id=ANA, username="ana.violao"))
     # Every inbox hears of both conversations: the one closed and the one that moved.
-    atualizadas = {d["conversa"]["id"]: d["conversa"] for e, d in published if e == "conversation:updated"}
-    assert len(atualizadas) == 2 and {c["contato_id"] for c in atualizadas.values()} == {str(fone["id"])}
-    assert sorted(c["status"] for c in atualizadas.values()) == ["ativa", "encerrada"]
+    eventos_conversa = [(e, d["conversa"]) for e, d in published if e.startswith("conversation:")]
+    fechadas = [c for e, c in eventos_conversa if e == "conversation:closed"]
+    assert len(fechadas) == 1 and fechadas[0]["status"] == "encerrada"
+    assert len({c["id"] for _, c in eventos_conversa}) == 2
+    assert {c["contato_id"] for _, c in eventos_conversa} == {str(fone["id"])}
     k = contato()  # one contact left: the older, with both identifiers and what each had
     assert k["id"] == fone["id"]
     assert (k["telefone"], k["bsuid"], k["username"], k["nome"]) == (ANA_E164, BSUID, "ana.violao", "Ana Paula (aluna)")

@@ -1,0 +1,327 @@
+"""The live events: their shapes (pydantic models, the contract the console is generated
+from), one builder per event, and the one path that publishes them after the commit.
+
+A service says what happened, inside its transaction, by naming the rows that changed:
+`live_events.conversation_updated(conversa_id)`, `live_events.message_new(mensagem_id)`.
+Nothing is sent then. After COMMIT (`db.on_commit`) the events of the transaction are built
+from the committed rows in a few set-based reads, the same way whoever triggered them, and
+go to every connection in the order they were named; after a ROLLBACK they are dropped.
+Conversation events carry the inbox item of `GET /conversas`, message events the message
+of `GET /conversas/{id}/mensagens`, so a browser applies every event the same way.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from chalicelib import db
+from chalicelib.api_models import BillingCategory, ConversaItem, Mensagem, StatusEnvio, Template
+from chalicelib.observability import logger
+
+
+# Shapes -------------------------------------------------------------------------------------
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MessageData(_Data):
+    conversa_id: UUID
+    mensagem: Mensagem
+
+
+class ErroEnvio(BaseModel):
+    """WhatsApp's reason for a failure (a status webhook's error, or the send's own)."""
+
+    code: int | str | None = None
+    title: str | None = None
+    message: str | None = None
+
+
+class MessageStatusData(_Data):
+    mensagem_id: UUID
+    whatsapp_id: str | None
+    conversa_id: UUID
+    status_envio: StatusEnvio
+    billing_category: BillingCategory | None
+    erro: ErroEnvio | None
+
+
+class ConversationData(_Data):
+    conversa: ConversaItem
+
+
+class ConversationAssignedData(ConversationData):
+    anterior_id: UUID | None = Field(description="quem atendia antes (null: ninguém)")
+
+
+class WindowClosedData(_Data):
+    conversa_id: UUID
+    contato_id: UUID
+    window_expires_at: datetime
+
+
+class TemplateData(_Data):
+    template: Template
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MessageNewEvent(_Event):
+    """Uma mensagem nova (entrada ou saída)."""
+
+    type: Literal["message:new"]
+    data: MessageData
+
+
+class MessageUpdatedEvent(_Event):
+    """A mensagem mudou: mídia pronta ou com erro, envio que falhou, editada ou apagada pelo cliente."""
+
+    type: Literal["message:updated"]
+    data: MessageData
+
+
+class MessageStatusEvent(_Event):
+    """Tique de uma mensagem enviada (só avança)."""
+
+    type: Literal["message:status"]
+    data: MessageStatusData
+
+
+class ConversationNewEvent(_Event):
+    """Conversa aberta por um contato."""
+
+    type: Literal["conversation:new"]
+    data: ConversationData
+
+
+class ConversationUpdatedEvent(_Event):
+    """O item da caixa de entrada mudou (mensagem, janela, lida, contato, reaberta)."""
+
+    type: Literal["conversation:updated"]
+    data: ConversationData
+
+
+class ConversationAssignedEvent(_Event):
+    """Quem atende mudou (assumir, transferir, liberar, enviar numa conversa sem atendente)."""
+
+    type: Literal["conversation:assigned"]
+    data: ConversationAssignedData
+
+
+class ConversationClosedEvent(_Event):
+    """Conversa encerrada."""
+
+    type: Literal["conversation:closed"]
+    data: ConversationData
+
+
+class ConversationWindowClosedEvent(_Event):
+    """A janela de 24 horas da conversa fechou."""
+
+    type: Literal["conversation:window_closed"]
+    data: WindowClosedData
+
+
+class TemplateUpdatedEvent(_Event):
+    """Um template mudou (sincronização ou webhook)."""
+
+    type: Literal["template:updated"]
+    data: TemplateData
+
+
+EVENT_MODELS: dict[str, type[BaseModel]] = {
+    model.model_fields["type"].annotation.__args__[0]: model  # type: ignore[union-attr]
+    for model in (
+        MessageNewEvent,
+        MessageUpdatedEvent,
+        MessageStatusEvent,
+        ConversationNewEvent,
+        ConversationUpdatedEvent,
+        ConversationAssignedEvent,
+        ConversationClosedEvent,
+        ConversationWindowClosedEvent,
+        TemplateUpdatedEvent,
+    )
+}
+EVENTS = frozenset(EVENT_MODELS)
+
+LiveEvent = Annotated[
+    MessageNewEvent  # type: ignore[valid-type]
+    | MessageUpdatedEvent
+    | MessageStatusEvent
+    | ConversationNewEvent
+    | ConversationUpdatedEvent
+    | ConversationAssignedEvent
+    | ConversationClosedEvent
+    | ConversationWindowClosedEvent
+    | TemplateUpdatedEvent,
+    Field(discriminator="type"),
+]
+live_event_adapter: TypeAdapter[Any] = TypeAdapter(LiveEvent)
+
+
+# Naming what happened (inside the transaction) -------------------------------------------------
+def message_new(mensagem_id: Any) -> None:
+    _emit("message:new", mensagem_id)
+
+
+def message_updated(mensagem_id: Any) -> None:
+    _emit("message:updated", mensagem_id)
+
+
+def message_status(mensagem_id: Any) -> None:
+    _emit("message:status", mensagem_id)
+
+
+def conversation_new(conversa_id: Any) -> None:
+    _emit("conversation:new", conversa_id)
+
+
+def conversation_updated(conversa_id: Any) -> None:
+    _emit("conversation:updated", conversa_id)
+
+
+def conversation_assigned(conversa_id: Any, anterior_id: Any) -> None:
+    _emit("conversation:assigned", conversa_id, {"anterior_id": str(anterior_id) if anterior_id else None})
+
+
+def conversation_closed(conversa_id: Any) -> None:
+    _emit("conversation:closed", conversa_id)
+
+
+def windows_closed(rows: list[dict[str, Any]], deadline: float | None = None) -> None:
+    """The window job's rows (conversa_id, contato_id, window_expires_at) as they are. Their
+    order does not matter: spread over every sender, not one connection at a time."""
+    items = [
+        ("conversation:window_closed", str(r["conversa_id"]), {k: r[k] for k in WindowClosedData.model_fields})
+        for r in rows
+    ]
+    db.on_commit(lambda: publish(items, ordered=False, deadline=deadline))
+
+
+def template_updated(template_id: Any) -> None:
+    _emit("template:updated", template_id)
+
+
+class _Batch:
+    """The events one transaction named, published by one after-commit callback."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str, dict[str, Any]]] = []
+
+    def __call__(self) -> None:
+        publish(self.items)
+
+    def __repr__(self) -> str:
+        return f"<live events: {', '.join(e for e, _, _ in self.items)}>"
+
+
+def _emit(event: str, subject_id: Any, extra: dict[str, Any] | None = None) -> None:
+    batch = db.pending_on_commit(_Batch)
+    if batch is not None:
+        batch.items.append((event, str(subject_id), extra or {}))
+        return
+    batch = _Batch()
+    batch.items.append((event, str(subject_id), extra or {}))
+    db.on_commit(batch)  # outside a transaction: the change is committed, so it runs now
+
+
+# After the commit -------------------------------------------------------------------------------
+def publish(items: list[tuple[str, str, dict[str, Any]]], *, ordered: bool = True, deadline: float | None = None):
+    """Build and send; never raises (the data is committed; live updates are best effort)."""
+    from chalicelib.services import realtime
+
+    try:
+        connection_ids = realtime.audience() if items else []
+        if not connection_ids:
+            return 0  # nobody to tell: skip the reads that build the payloads
+        return realtime.publish_many(build(items), ordered=ordered, deadline=deadline, connection_ids=connection_ids)
+    except Exception:  # noqa: BLE001
+        logger.exception("publishing live events failed", extra={"events": sorted({e for e, _, _ in items})})
+        return 0
+
+
+def build(items: list[tuple[str, str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """The payloads, in order, from the committed rows; repeats of one (event, row) go once.
+
+    A row gone meanwhile (an anonymised contact's message, a deleted template) is skipped."""
+    from chalicelib.repositories import inbox, templates
+
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for event, subject, extra in items:
+        if (event, subject) not in seen or event == "conversation:assigned":
+            seen.add((event, subject))
+            unique.append((event, subject, extra))
+
+    def ids(prefix: str) -> list[str]:
+        return sorted({s for e, s, _ in unique if e.startswith(prefix) and e != "conversation:window_closed"})
+
+    conversas = {str(r["id"]): r for r in inbox.conversa_items(ids("conversation:"))}
+    mensagens = {str(r["id"]): r for r in inbox.mensagens_by_ids(ids("message:"))}
+    tpls = {str(r["id"]): r for r in templates.get_many(ids("template:"))}
+
+    out: list[tuple[str, dict[str, Any]]] = []
+    shaped: dict[str, dict[str, Any]] = {}
+    for event, subject, extra in unique:
+        if event == "conversation:window_closed":
+            data = extra
+        elif event.startswith("conversation:"):
+            if subject not in conversas:
+                continue
+            data = {"conversa": conversas[subject], **extra}
+        elif event == "message:status":
+            if subject not in mensagens:
+                continue
+            data = message_status_data(mensagens[subject])
+        elif event.startswith("message:"):
+            if subject not in mensagens:
+                continue
+            if subject not in shaped:
+                shaped[subject] = _shape(mensagens[subject])
+            data = {"conversa_id": str(mensagens[subject]["conversa_id"]), "mensagem": shaped[subject]}
+        else:
+            if subject not in tpls:
+                continue
+            data = {"template": tpls[subject]}
+        out.append((event, data))
+    return out
+
+
+def _shape(row: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib.services.inbox import shape_mensagem  # presigned URLs, never raw keys; never raises
+
+    return shape_mensagem(row)
+
+
+def message_status_data(row: dict[str, Any]) -> dict[str, Any]:
+    dados = row.get("dados") or {}
+    erros = dados.get("errors") or []
+    erro = erros[0] if isinstance(erros, list) and erros and isinstance(erros[0], dict) else dados.get("erro")
+    if isinstance(erro, dict):
+        erro = {
+            "code": erro.get("code") if isinstance(erro.get("code"), (int, str)) else None,
+            "title": erro.get("title") or erro.get("type"),
+            "message": erro.get("message") or (erro.get("error_data") or {}).get("details"),
+        }
+    else:
+        erro = None
+    return {
+        "mensagem_id": str(row["id"]),
+        "whatsapp_id": row["whatsapp_id"],
+        "conversa_id": str(row["conversa_id"]),
+        "status_envio": row["status_envio"],
+        "billing_category": row["billing_category"],
+        "erro": erro if row["status_envio"] == "falhou" else None,
+    }
+
+
+def validate(event: str, data: Any) -> BaseModel:
+    """The event as its model (raises pydantic's ValidationError when the shape is off)."""
+    return live_event_adapter.validate_python({"type": event, "data": data})
