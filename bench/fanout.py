@@ -5,8 +5,8 @@
 Starts the local WebSocket gateway (the app's real $connect handler stores each connection),
 connects N real clients, then times `realtime` delivering one event to all of them through
 the management API (boto3 apigatewaymanagementapi, as in AWS): one by one, then concurrently.
-Prints the median of each and their ratio. Uses DATABASE_URL when set, otherwise a fresh
-embedded PostgreSQL in a temporary directory. Not part of the test suite.
+Prints the median of each and their ratio. Runs on a fresh embedded PostgreSQL of its
+own, in a temporary directory (never DATABASE_URL). Not part of the test suite.
 """
 
 from __future__ import annotations

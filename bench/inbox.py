@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/inbox.py [--conversas 100000] [--mensagens 2000000] [--runs 200]
 
-Uses DATABASE_URL when set, otherwise a fresh embedded PostgreSQL in a temporary directory.
+Runs on a fresh embedded PostgreSQL of its own, in a temporary directory (never DATABASE_URL).
 Seeding is set-based (generate_series); then it prints p50/p95 of GET /conversas (all, and
 atendente=me) through the Chalice app with a real token, and the EXPLAIN ANALYZE of both
 pages, failing loudly if mensagens is read by a sequential scan. Not part of the test suite.
@@ -142,7 +142,7 @@ def _run(args) -> int:
     from chalicelib import db
 
     if db.scalar("SELECT count(*) FROM conversas"):
-        print("database is not empty: point DATABASE_URL at an empty database", file=sys.stderr)
+        print("the benchmark's own database is not empty", file=sys.stderr)
         return 2
     me = _seed(args.conversas, args.mensagens)
     counts = db.query_one("SELECT (SELECT count(*) FROM conversas) AS c, (SELECT count(*) FROM mensagens) AS m")

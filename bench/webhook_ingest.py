@@ -6,8 +6,8 @@ Posts signed text payloads (1 message each, then 100 messages each) through
 chalice.test.Client(app) (signature check, parsing, one transaction, live-event hook), and
 compares with the raw pg8000 INSERT rate of the same rows into mensagens on the same
 database (one INSERT per row for the 1-message case, one multi-row INSERT per 100). Also
-counts the statements a 1-message payload costs. Uses DATABASE_URL when set, otherwise a
-fresh embedded PostgreSQL in a temporary directory. Not part of the test suite.
+counts the statements a 1-message payload costs. Runs on a fresh embedded PostgreSQL of
+its own, in a temporary directory (never DATABASE_URL). Not part of the test suite.
 """
 
 from __future__ import annotations

@@ -38,9 +38,29 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def _live_gateway_missing() -> str | None:
+    """Under STAGE=local: why live events cannot reach browsers now (make run is not up), or None."""
+    if os.environ.get("STAGE") != "local":
+        return None
+    import urllib.error
+    import urllib.request
+
+    url = os.environ.get("WS_MANAGEMENT_URL", "")
+    try:
+        urllib.request.urlopen(f"{url}/@connections/cli-probe", timeout=2)  # noqa: S310 - local URL
+    except urllib.error.HTTPError:
+        return None  # it answered (404/410 for an unknown connection): the gateway is up
+    except (OSError, ValueError) as exc:
+        return f"o gateway WebSocket local ({url}) não responde ({exc}); rode make run"
+    return None
+
+
 def cmd_sync_templates(_args: argparse.Namespace) -> int:
     from chalicelib.services.templates import sync_templates
 
+    missing = _live_gateway_missing()
+    if missing:
+        print(f"aviso: {missing}; os navegadores não verão as mudanças ao vivo (só ao recarregar).", file=sys.stderr)
     result = sync_templates()
     print(
         f"{result['templates']} templates em {result['pages']} página(s);"
@@ -51,6 +71,12 @@ def cmd_sync_templates(_args: argparse.Namespace) -> int:
 
 def cmd_expire_windows(_args: argparse.Namespace) -> int:
     from chalicelib.services.window_expiry import expire_windows
+
+    missing = _live_gateway_missing()
+    if missing:
+        # Marking the windows announced with nobody to announce them to would lose the events.
+        print(f"nada foi feito: {missing}.", file=sys.stderr)
+        return 1
 
     print(f"{len(expire_windows())} janela(s) encerrada(s) anunciada(s)")
     return 0
@@ -135,6 +161,8 @@ def use_local_stack_defaults() -> None:
         os.environ.setdefault(key, value)
     graph = f"http://127.0.0.1:{os.environ.get('FAKE_GRAPH_PORT', '5002')}/{GRAPH_VERSION}"
     os.environ.setdefault("WHATSAPP_GRAPH_URL", graph)
+    # The live events of a command reach make run's browsers through its local gateway.
+    os.environ.setdefault("WS_MANAGEMENT_URL", f"http://127.0.0.1:{os.environ.get('WS_MANAGEMENT_PORT', '8002')}")
     if not os.environ.get("AWS_ENDPOINT_URL"):
         endpoint = f"http://127.0.0.1:{os.environ.get('MOTO_PORT', '5001')}"
         os.environ["AWS_ENDPOINT_URL"] = endpoint

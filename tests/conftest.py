@@ -80,3 +80,39 @@ def published(monkeypatch):
     from tests.live_capture import capture_live_events
 
     return capture_live_events(monkeypatch)
+
+
+def run_admin_sql(sql: str) -> None:
+    """CREATE/DROP DATABASE on a connection of its own, without the app's statement timeout
+    (a busy machine must not fail a fixture at 15 s) and outside any transaction."""
+    from chalicelib import db
+
+    conn = db.connect()
+    try:
+        conn.run("SET statement_timeout = 0")
+        conn.run(sql)
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def scratch_database(database_url):
+    """A new, empty database on the embedded server; DATABASE_URL points at it meanwhile."""
+    import uuid
+
+    from chalicelib import db
+    from chalicelib.config import reset_settings
+
+    name = f"scratch_{uuid.uuid4().hex[:12]}"
+    run_admin_sql(f"CREATE DATABASE {name}")  # generated identifier, not input
+    scratch_url = database_url.replace("/postgres?", f"/{name}?")
+    db.close()
+    os.environ["DATABASE_URL"] = scratch_url
+    reset_settings()
+    try:
+        yield scratch_url
+    finally:
+        db.close()
+        os.environ["DATABASE_URL"] = database_url
+        reset_settings()
+        run_admin_sql(f"DROP DATABASE {name} WITH (FORCE)")

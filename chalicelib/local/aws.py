@@ -61,6 +61,28 @@ def create_media_resources(endpoint_url: str | None = None) -> dict[str, str]:
     return {"bucket": LOCAL_BUCKET, "queue_url": queue_url, "dlq_url": dlq_url}
 
 
+def allow_console_uploads(endpoint_url: str | None, origins: str) -> None:
+    """Bucket CORS as infra/stateful.yaml sets it: the console PUTs to presigned URLs."""
+    allowed = [o.strip() for o in origins.split(",") if o.strip()]
+    if not allowed:
+        return
+    s3 = boto3.client("s3", endpoint_url=endpoint_url, region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    s3.put_bucket_cors(
+        Bucket=LOCAL_BUCKET,
+        CORSConfiguration={
+            "CORSRules": [
+                {
+                    "AllowedOrigins": allowed,
+                    "AllowedMethods": ["PUT", "GET", "HEAD"],
+                    "AllowedHeaders": ["content-type", "content-length"],
+                    "ExposeHeaders": ["ETag"],
+                    "MaxAgeSeconds": 600,
+                }
+            ]
+        },
+    )
+
+
 def local_queue_url(endpoint_url: str, name: str = LOCAL_QUEUE) -> str:
     """The URL moto gives a queue of create_media_resources (without asking it)."""
     return f"{endpoint_url.rstrip('/')}/{MOTO_ACCOUNT_ID}/{name}"

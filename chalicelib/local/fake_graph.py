@@ -19,9 +19,11 @@ Faults are switched on per kind ("media_meta", "media_download", "messages", "up
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import itertools
 import json
+import logging
 import os
 import re
 import secrets
@@ -94,6 +96,90 @@ class FakeMedia:
     @property
     def sha256_b64(self) -> str:
         return base64.b64encode(bytes.fromhex(self.sha256_hex)).decode()
+
+
+# What the school's WhatsApp account has approved, as Meta lists templates: `make run` starts
+# with these, so a closed window has something to send out of the box.
+SCHOOL_TEMPLATES: list[dict[str, Any]] = [
+    {
+        "id": "1000000000000001",
+        "name": "lembrete_aula",
+        "language": "pt_BR",
+        "status": "APPROVED",
+        "category": "UTILITY",
+        "components": [
+            {
+                "type": "BODY",
+                "text": "Olá, {{1}}! Lembrete da sua aula experimental de {{2}} em {{3}}. Responda SIM para confirmar.",
+                "example": {"body_text": [["Joana", "violão", "12/12 às 15h"]]},
+            },
+            {"type": "FOOTER", "text": "Escola de Música"},
+        ],
+    },
+    {
+        "id": "1000000000000002",
+        "name": "retomar_conversa",
+        "language": "pt_BR",
+        "status": "APPROVED",
+        "category": "UTILITY",
+        "components": [
+            {
+                "type": "BODY",
+                "text": "Olá, {{1}}! Ficou alguma dúvida sobre as aulas? Estamos por aqui para ajudar.",
+                "example": {"body_text": [["Joana"]]},
+            }
+        ],
+    },
+    {
+        "id": "1000000000000003",
+        "name": "matriculas_abertas",
+        "language": "pt_BR",
+        "status": "APPROVED",
+        "category": "MARKETING",
+        "components": [
+            {
+                "type": "BODY",
+                "text": "{{1}}, as matrículas para {{2}} estão abertas! Garanta sua vaga com 10% de desconto.",
+                "example": {"body_text": [["Joana", "2027"]]},
+            },
+            {
+                "type": "BUTTONS",
+                "buttons": [
+                    {
+                        "type": "URL",
+                        "text": "Ver horários",
+                        "url": "https://escola.example/horarios/{{1}}",
+                        "example": ["violao"],
+                    }
+                ],
+            },
+        ],
+    },
+    {
+        "id": "1000000000000004",
+        "name": "promocao_verao",
+        "language": "pt_BR",
+        "status": "REJECTED",
+        "category": "MARKETING",
+        "components": [{"type": "BODY", "text": "Promoção de verão! Aulas pela metade do preço."}],
+    },
+]
+
+logger = logging.getLogger("crm.fake_whatsapp")
+
+
+def sent_summary(entry: dict[str, Any]) -> dict[str, Any]:
+    """One sent message as GET /_fake/sent shows it."""
+    kind = entry.get("type", "text")
+    return {
+        "wamid": entry["_wamid"],
+        "sent_at": entry.get("_sent_at"),
+        "to": entry.get("to"),
+        "recipient": entry.get("recipient"),
+        "type": kind,
+        "body": entry.get(kind),
+        "context": entry.get("context"),
+    }
 
 
 @dataclass
@@ -321,6 +407,10 @@ def _handler_for(state: FakeState):
                 state.requests.append(("GET", self.path))
             if len(parts) == 2 and parts[0] == "media-download":
                 return self._download(parts[1], query)
+            if parts == ["_fake", "sent"]:  # what was "sent", newest first (not part of Meta's API)
+                with state.lock:
+                    sent = [sent_summary(m) for m in reversed(state.sent_messages)]
+                return self._send_json(200, sent)
             if not self._authorised():
                 return None
             if len(parts) == 3 and parts[0] == GRAPH_VERSION and parts[2] == "message_templates":
@@ -485,8 +575,11 @@ def _handler_for(state: FakeState):
             if kind not in payload and kind != "reaction":
                 return self._graph_error(100, f"(#100) The parameter {kind} is required.")
             wamid = "wamid.HBgM" + base64.b64encode(secrets.token_bytes(24)).decode().rstrip("=")
+            sent_at = dt.datetime.now(dt.UTC).isoformat()
             with state.lock:
-                state.sent_messages.append({**payload, "_wamid": wamid})
+                state.sent_messages.append({**payload, "_wamid": wamid, "_sent_at": sent_at})
+            summary = sent_summary({**payload, "_wamid": wamid})
+            logger.info("sent %s to %s: %s", kind, to, json.dumps(summary["body"], ensure_ascii=False)[:200])
             self._send_json(
                 200,
                 {
@@ -529,6 +622,7 @@ class FakeWhatsAppComponent:
         self.graph = FakeGraph(host=stack.host, port=port)
 
     def start(self) -> None:
+        self.graph.set_templates(SCHOOL_TEMPLATES)
         self.graph.start()
         os.environ["WHATSAPP_GRAPH_URL"] = self.graph.base_url
         from chalicelib.whatsapp.graph import reset_graph_client
@@ -539,4 +633,7 @@ class FakeWhatsAppComponent:
         self.graph.stop()
 
     def describe(self) -> str:
-        return f"fake WhatsApp     {self.graph.base_url}   (Graph API; POST /_fake/media registers media)"
+        return (
+            f"fake WhatsApp     {self.graph.base_url}   (Graph API; GET {self.graph.root_url}/_fake/sent"
+            " lists what was sent; POST /_fake/media registers media)"
+        )

@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import signal
+import sys
 import threading
 
 from chalicelib.local.stack import PROJECT_DIR, LocalStack
@@ -18,12 +19,19 @@ def main() -> None:
     parser.add_argument("--moto-port", type=int, default=int(os.environ.get("MOTO_PORT", 5001)))
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines
+    # One line per message the fake WhatsApp "sends", so a developer sees what left.
+    fake_log = logging.getLogger("crm.fake_whatsapp")
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("fake WhatsApp: %(message)s"))
+    fake_log.addHandler(handler)
+    fake_log.setLevel(logging.INFO)
+    fake_log.propagate = False
 
     stack = LocalStack(
         host=args.host,
         api_port=args.port,
         moto_port=args.moto_port,
-        data_dir=os.environ.get("LOCAL_DATA_DIR") or str(PROJECT_DIR / ".local" / "pgdata"),
+        data_dir=os.environ.get("LOCAL_DATA_DIR") or str(PROJECT_DIR / ".local"),
     )
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())

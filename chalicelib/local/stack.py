@@ -34,6 +34,7 @@ LOCAL_ENV_DEFAULTS = {
     "AUTH_SECRET": "local-auth-secret-change-me-in-production-0123456789",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
+    "CONSOLE_ORIGINS": "http://127.0.0.1:8080",  # the console's component sets its real origin
 }
 
 
@@ -59,7 +60,10 @@ class LocalStack:
         self.api_port = api_port or free_port(host)
         self.moto_port = moto_port or free_port(host)
         self.stage = stage
+        # make run's data: <data_dir>/pgdata (PostgreSQL) and <data_dir>/s3 (the media bucket's
+        # mirror). None (tests): a throwaway database, media in memory only.
         self.data_dir = data_dir
+        self._mirror = None
         self.component_paths = COMPONENTS if components is None else components
         self.components: list = []
         self.resources: dict[str, str] = {}
@@ -85,7 +89,7 @@ class LocalStack:
             os.environ.setdefault(key, value)
         reset_settings()
         if not os.environ.get("DATABASE_URL"):
-            ensure_embedded_database(self.data_dir)
+            ensure_embedded_database(os.path.join(self.data_dir, "pgdata") if self.data_dir else None)
         from chalicelib.migrate import migrate
 
         migrate()
@@ -98,6 +102,8 @@ class LocalStack:
         os.environ["MEDIA_QUEUE_URL"] = self.resources["queue_url"]
         os.environ["MEDIA_DLQ_URL"] = self.resources["dlq_url"]
         reset_settings()
+        if self.data_dir:
+            self._start_media_mirror()
 
         for path in self.component_paths:
             module_name, class_name = path.split(":")
@@ -106,8 +112,21 @@ class LocalStack:
             self.components.append(component)
             reset_settings()
 
+        # The console's origin is known once its component started: browsers there upload media.
+        aws.allow_console_uploads(self.aws_endpoint_url, os.environ.get("CONSOLE_ORIGINS", ""))
         self._start_api()
         return self
+
+    def _start_media_mirror(self) -> None:
+        import boto3
+
+        from chalicelib.local.s3_store import S3Mirror
+
+        s3 = boto3.client("s3", endpoint_url=self.aws_endpoint_url, region_name=os.environ["AWS_DEFAULT_REGION"])
+        self._mirror = S3Mirror(s3, self.resources["bucket"], Path(self.data_dir) / "s3")
+        restored = self._mirror.restore()
+        self.resources["restored"] = str(restored)
+        self._mirror.start()
 
     def _start_api(self) -> None:
         from chalice.cli.factory import CLIFactory
@@ -132,7 +151,8 @@ class LocalStack:
         lines = [
             f"REST API          {self.api_url}   (GET /health)",
             f"PostgreSQL        {os.environ.get('DATABASE_URL')}",
-            f"AWS (moto)        {self.aws_endpoint_url}   bucket {self.resources.get('bucket')}",
+            f"AWS (moto)        {self.aws_endpoint_url}   bucket {self.resources.get('bucket')}"
+            + (f" (kept in {self.data_dir}/s3; {self.resources.get('restored')} restored)" if self._mirror else ""),
             f"media queue       {self.resources.get('queue_url')}",
             f"dead letters      {self.resources.get('dlq_url')}",
         ]
@@ -151,6 +171,12 @@ class LocalStack:
             except Exception as exc:  # noqa: BLE001 - keep stopping the rest
                 print(f"stopping {component!r} failed: {exc}")
         self.components.clear()
+        if self._mirror is not None:
+            try:
+                self._mirror.stop()
+            except Exception as exc:  # noqa: BLE001 - keep stopping the rest
+                print(f"saving the media bucket failed: {exc}")
+            self._mirror = None
         if self._moto is not None:
             self._moto.stop()
             self._moto = None

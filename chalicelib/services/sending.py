@@ -326,14 +326,35 @@ def _opted_out(conversa: dict[str, Any]) -> bool:
 
 
 # Templates --------------------------------------------------------------------------------
+def _well_formed(variables: Any) -> bool:
+    return isinstance(variables, list) and all(
+        isinstance(v, dict) and isinstance(v.get("component"), str) and isinstance(v.get("name"), (str, int))
+        for v in variables
+    )
+
+
 def template_variables(template: dict[str, Any]) -> list[dict[str, Any]]:
-    """`[{component, name}]` in template order: the synced `variables`, else from components."""
+    """`[{component, name}]` in template order: the synced `variables`, else from components.
+
+    A row whose `variables` are malformed (edited by hand, an old sync) is read from its
+    components instead; the next sync rewrites it."""
     variables = template.get("variables") or []
+    if not _well_formed(variables):
+        logger.warning("template variables malformed; using its components", extra={"template": template.get("name")})
+        variables = []
     if not variables and template.get("components"):
         from chalicelib.services.templates import extract_body_and_variables
 
-        _, variables = extract_body_and_variables(template["components"])
-    if not variables and template.get("body"):
+        try:
+            _, variables = extract_body_and_variables(template["components"])
+        except (KeyError, TypeError, AttributeError, ValueError):
+            raise ApiError(
+                422,
+                "ValidationError",
+                f"O template {template.get('name')} está com a definição inválida; sincronize os templates.",
+                field="name",
+            ) from None
+    if not variables and isinstance(template.get("body"), str):
         seen: list[str] = []
         for name in _PLACEHOLDER.findall(template["body"]):
             if name not in seen:

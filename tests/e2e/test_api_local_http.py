@@ -25,11 +25,27 @@ def test_tokens_over_http(stack):
     admin = make_admin("Ana")
     conversa = make_conversa(make_contato())
     expired = token_for(admin, now=datetime.now(UTC) - timedelta(hours=12, seconds=1))
-    paths = ["/me", "/conversas", f"/conversas/{conversa['id']}", "/openapi.json"]
+    paths = ["/me", "/conversas", f"/conversas/{conversa['id']}"]
     for path in paths:
         for headers in ({}, {"Authorization": "Bearer x.y.z"}, {"Authorization": f"Bearer {expired}"}):
             r = requests.get(stack.api_url + path, headers=headers, timeout=10)
             assert r.status_code == 401, (path, headers, r.status_code, r.text)
+            assert r.json()["Code"] == "Unauthorized" and "x.y.z" not in r.text
+    # Over real HTTP too: an unknown route is a 404 envelope, the preflight answers the console.
+    r = requests.get(stack.api_url + "/nada", headers={"Authorization": "Bearer x.y.z"}, timeout=10)
+    assert r.status_code == 404 and r.json()["Code"] == "NotFoundError" and "x.y.z" not in r.text
+    origin = "http://127.0.0.1:8080"
+    r = requests.options(
+        stack.api_url + "/conversas",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+        timeout=10,
+    )
+    assert r.status_code == 204 and r.headers["Access-Control-Allow-Origin"] == origin
+    assert requests.get(stack.api_url + "/openapi.json", timeout=10).status_code == 200  # public
     r = requests.post(
         stack.api_url + f"/conversas/{conversa['id']}/atribuir", headers={"Authorization": "Bearer nope"}, timeout=10
     )

@@ -166,8 +166,8 @@ def test_a_browser_sees_the_simulated_conversation_arrive_live(stack):
         assert code == 0, lines
 
         new = _next_event(ws, lambda e: e["type"] == "conversation:new")
-        assert new["data"]["contato"]["telefone"] == f"+{sender}"
-        assert new["data"]["contato"]["nome"] == "Joana Silva"
+        assert new["data"]["conversa"]["contato"]["telefone"] == f"+{sender}"
+        assert new["data"]["conversa"]["contato"]["nome"] == "Joana Silva"
         conversa_id = new["data"]["conversa"]["id"]
         first = _next_event(ws, lambda e: e["type"] == "message:new")
         assert first["data"]["conversa_id"] == conversa_id

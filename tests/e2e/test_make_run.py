@@ -4,6 +4,7 @@ Ctrl-C takes it down."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -19,6 +20,32 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 
 
+def _start(env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["make", "--no-print-directory", "run"],
+        cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def _wait_healthy(proc: subprocess.Popen, port: int) -> str:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                return response.read().decode()
+        except OSError:
+            assert proc.poll() is None, proc.stdout.read().decode()
+            time.sleep(0.5)
+    raise AssertionError("no /health answer within 90 s")
+
+
+def _stop(proc: subprocess.Popen) -> str:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+    return proc.communicate(timeout=60)[0].decode()
+
+
 def test_make_run_answers_health_and_the_readme_walk_through_then_stops_on_ctrl_c(tmp_path):
     port = free_port()
     # A fresh machine's shell: none of the test run's settings (its secrets, STAGE, DATABASE_URL).
@@ -30,34 +57,33 @@ def test_make_run_answers_health_and_the_readme_walk_through_then_stops_on_ctrl_
         FAKE_GRAPH_PORT=str(free_port()),
         WS_PORT=str(free_port()),
         WS_MANAGEMENT_PORT=str(free_port()),
-        LOCAL_DATA_DIR=str(tmp_path / "pg"),
+        LOCAL_DATA_DIR=str(tmp_path / "local"),
     )
-    proc = subprocess.Popen(
-        ["make", "--no-print-directory", "run"],
-        cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
+    proc = _start(env)
     try:
-        deadline = time.monotonic() + 60
-        body = None
-        while time.monotonic() < deadline and body is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
-                    body = response.read().decode()
-            except OSError:
-                assert proc.poll() is None, proc.stdout.read().decode()
-                time.sleep(0.5)
-        assert body is not None, "no /health answer within 60 s"
-        assert '"database":"ok"' in body
-        _readme_walk_through(env, port, tmp_path / "pg")
+        assert '"database":"ok"' in _wait_healthy(proc, port)
+        photo_url = _readme_walk_through(env, port, tmp_path / "local" / "pgdata")
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-        output = proc.communicate(timeout=60)[0].decode()
+        output = _stop(proc)
     assert f"http://127.0.0.1:{port}" in output
     assert "stopping..." in output
+    assert "fake WhatsApp: sent text to 5511987654321" in output  # one line per message sent
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+
+    # A restart keeps the media with their rows (the bucket is mirrored under LOCAL_DATA_DIR).
+    proc = _start(env)
+    try:
+        _wait_healthy(proc, port)
+        token = _login(port)
+        photo = _photo_message(port, token)
+        assert photo["media_url"] and photo["media_url"] != photo_url  # freshly presigned
+        with urllib.request.urlopen(photo["media_url"], timeout=10) as response:
+            assert response.read()[:2] == b"\xff\xd8"  # the JPEG the customer sent
+    finally:
+        output = _stop(proc)
+    restored = re.search(r"(\d+) restored", output)
+    assert restored and int(restored.group(1)) >= 3, output  # photo, its thumbnail, the voice note
 
 
 def _readme_walk_through(stack_env: dict[str, str], port: int, data_dir: Path) -> None:
@@ -65,7 +91,8 @@ def _readme_walk_through(stack_env: dict[str, str], port: int, data_dir: Path) -
     the README spells it) and the ports this test moved are set."""
     import json
 
-    shell = {k: stack_env[k] for k in ("PATH", "HOME", "MOTO_PORT", "FAKE_GRAPH_PORT") if k in stack_env}
+    keep = ("PATH", "HOME", "MOTO_PORT", "FAKE_GRAPH_PORT", "WS_MANAGEMENT_PORT")
+    shell = {k: stack_env[k] for k in keep if k in stack_env}
     shell.update(STAGE="local", DATABASE_URL=f"postgresql://postgres:@/postgres?host={data_dir}")
 
     def cli(*args: str, **extra: str) -> str:
@@ -78,7 +105,8 @@ def _readme_walk_through(stack_env: dict[str, str], port: int, data_dir: Path) -
 
     cli("create-admin", "--email", "ana@escola.com.br", "--nome", "Ana", ADMIN_PASSWORD="uma-senha-forte")
     cli("simulate", "--url", f"http://127.0.0.1:{port}/webhooks/whatsapp")
-    assert "0 templates em 1 página(s)" in cli("sync-templates")  # the fake Graph API, not Meta's
+    # The fake WhatsApp's approved templates of the school (not Meta's), and make run's gateway.
+    assert "4 templates em 1 página(s)" in cli("sync-templates")
     assert "janela(s)" in cli("expire-windows")
     assert cli("media-redrive", "--max", "1").startswith("0 mensagem(ns)")  # moto's queues, not AWS's
     login = urllib.request.Request(
@@ -88,8 +116,54 @@ def _readme_walk_through(stack_env: dict[str, str], port: int, data_dir: Path) -
     )
     with urllib.request.urlopen(login, timeout=10) as response:
         token = json.load(response)["token"]
-    inbox = urllib.request.Request(f"http://127.0.0.1:{port}/conversas", headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(inbox, timeout=10) as response:
-        items = json.load(response)["items"]
+    items = _get(port, token, "/conversas")["items"]
     assert [c["contato"]["nome"] for c in items] == ["Joana Silva"]
     assert items[0]["nao_lidas"] >= 4  # text, photo, voice note, location (and the reaction)
+    # An attendant answers; the fake WhatsApp shows what it was sent.
+    _post(port, token, f"/conversas/{items[0]['id']}/mensagens", {"tipo": "texto", "conteudo": "Temos sim!"})
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack_env['FAKE_GRAPH_PORT']}/_fake/sent", timeout=10) as r:
+        sent = json.load(r)
+    assert sent[0]["to"] == "5511987654321" and sent[0]["body"]["body"] == "Temos sim!"
+    deadline = time.monotonic() + 30  # the media worker stores the photo
+    while not (photo := _photo_message(port, token))["media_url"] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(4)  # one mirror round
+    return photo["media_url"]
+
+
+def _get(port: int, token: str, path: str):
+    import json
+
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def _post(port: int, token: str, path: str, data: dict):
+    import json
+
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=json.dumps(data).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def _login(port: int) -> str:
+    import json
+
+    login = urllib.request.Request(
+        f"http://127.0.0.1:{port}/auth/login",
+        data=json.dumps({"email": "ana@escola.com.br", "senha": "uma-senha-forte"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(login, timeout=10) as response:
+        return json.load(response)["token"]
+
+
+def _photo_message(port: int, token: str) -> dict:
+    conversa = _get(port, token, "/conversas")["items"][0]
+    mensagens = _get(port, token, f"/conversas/{conversa['id']}/mensagens?limit=100")["items"]
+    return next(m for m in mensagens if m.get("media_type") == "image")

@@ -2,32 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import uuid
-
-import pytest
 
 from chalicelib import db
 from chalicelib.migrate import MIGRATIONS_DIR, migrate
-
-
-@pytest.fixture
-def scratch_database(database_url):
-    from chalicelib.config import reset_settings
-
-    name = f"scratch_api_{uuid.uuid4().hex[:12]}"
-    db.execute(f"CREATE DATABASE {name}")  # generated identifier, not input
-    db.close()
-    os.environ["DATABASE_URL"] = database_url.replace("/postgres?", f"/{name}?")
-    reset_settings()
-    try:
-        yield
-    finally:
-        db.close()
-        os.environ["DATABASE_URL"] = database_url
-        reset_settings()
-        db.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 def test_upgrade_backfills_activity_and_unread(scratch_database, tmp_path):

@@ -171,3 +171,35 @@ def test_a_backlog_is_announced_unordered_and_within_a_deadline(db_clean, monkey
 
     assert calls == [(3, {"ordered": False, "deadline": window_expiry.PUBLISH_DEADLINE_SECONDS})]
     assert 0 < window_expiry.PUBLISH_DEADLINE_SECONDS < 30  # under the stages' Lambda timeout
+
+
+def test_under_stage_local_without_make_run_the_cli_says_so_and_marks_nothing(db_clean, capsys, monkeypatch):
+    """Marking windows announced with no gateway to announce them would lose the events."""
+    from chalicelib import db
+    from chalicelib.cli import main
+    from chalicelib.local.stack import free_port
+
+    monkeypatch.setenv("STAGE", "local")
+    monkeypatch.setenv("WS_MANAGEMENT_URL", f"http://127.0.0.1:{free_port()}")  # nobody listens
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")  # keep the CLI off any real AWS
+    make_conversa(window_seconds=-60)
+    assert main(["expire-windows"]) == 1
+    assert "não responde" in capsys.readouterr().err
+    assert _eventos() == 0
+    assert db.scalar("SELECT count(*) FROM conversas WHERE window_closed_handled_for IS NOT NULL") == 0
+
+
+def test_under_stage_local_the_cli_reaches_make_runs_gateway(db_clean, capsys, monkeypatch):
+    from chalicelib.cli import main
+    from chalicelib.local.ws_gateway import LocalWebSocketGateway
+
+    gateway = LocalWebSocketGateway(port=0, management_port=0).start()
+    try:
+        monkeypatch.setenv("STAGE", "local")
+        monkeypatch.setenv("WS_MANAGEMENT_URL", gateway.management_url)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+        make_conversa(window_seconds=-60)
+        assert main(["expire-windows"]) == 0
+        assert "1 janela(s)" in capsys.readouterr().out
+    finally:
+        gateway.stop()

@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -97,26 +96,6 @@ def _schema_snapshot() -> list:
         " FROM information_schema.columns WHERE table_schema = 'public'"
         " ORDER BY table_name, column_name"
     ) + db.query("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname")
-
-
-@pytest.fixture
-def scratch_database(database_url):
-    """A new, empty database on the embedded server; DATABASE_URL points at it meanwhile."""
-    from chalicelib.config import reset_settings
-
-    name = f"scratch_{uuid.uuid4().hex[:12]}"
-    db.execute(f"CREATE DATABASE {name}")  # generated identifier, not input
-    scratch_url = database_url.replace("/postgres?", f"/{name}?")
-    db.close()
-    os.environ["DATABASE_URL"] = scratch_url
-    reset_settings()
-    try:
-        yield scratch_url
-    finally:
-        db.close()
-        os.environ["DATABASE_URL"] = database_url
-        reset_settings()
-        db.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 def test_empty_database_gets_every_seed_table_column_enum_and_index(scratch_database):

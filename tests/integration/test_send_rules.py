@@ -127,6 +127,28 @@ def test_an_unknown_template_is_a_validation_error(db_clean, graph, events):
     assert (caught.value.status, caught.value.code, caught.value.extra["field"]) == (422, "ValidationError", "name")
 
 
+@pytest.mark.parametrize("variables", ['"oops"', "[1, 2]", '[{"component": "body"}]', '{"a": 1}'])
+def test_a_template_row_with_malformed_variables_is_read_from_its_components(db_clean, graph, events, variables):
+    """A hand-edited or old row must not answer 500: its components say what it expects."""
+    admin = make_admin()
+    conversa_id = make_conversa(atendente_id=admin)
+    template_id = make_template()
+    db.execute(
+        "UPDATE templates SET variables = CAST(:v AS jsonb) WHERE id = CAST(:id AS uuid)", v=variables, id=template_id
+    )
+    result = sending.send(conversa_id, admin, template())
+    assert result.status == 201
+    assert result.body["mensagem"]["conteudo"] == "Olá Bia, sua aula é amanhã."
+    db.execute(
+        "UPDATE templates SET variables = '[1]', components = CAST(:c AS jsonb) WHERE id = CAST(:id AS uuid)",
+        c='[{"type": "BODY", "text": 5}]',
+        id=template_id,
+    )
+    with pytest.raises(ApiError) as caught:
+        sending.send(conversa_id, admin, template())
+    assert caught.value.status == 422 and caught.value.code == "ValidationError"
+
+
 @pytest.mark.parametrize(
     "parametros",
     [["Bia"], ["Bia", "amanhã", "extra"], {"1": "Bia"}, {"1": "Bia", "2": "x", "3": "y"}, ["Bia", "linha\nquebrada"]],
