@@ -247,6 +247,9 @@ def install(app) -> None:
             ).to_response()
         if response.status_code >= 400:
             response = _envelope(response)
+        if response.status_code in (429, 503) and not any(k.lower() == "retry-after" for k in response.headers or {}):
+            # Every "try again" says when: clients and Meta back off instead of hammering.
+            response.headers = {**(response.headers or {}), "Retry-After": "5"}
         if isinstance(response.body, (dict, list)):
             response.body = jsonable(response.body)
         origin = (event.headers or {}).get("origin")

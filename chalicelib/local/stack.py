@@ -144,6 +144,7 @@ class LocalStack:
         _restore_app_class(app)
         self._app = app
         self._api_server = create_local_server(app, config, self.host, self.api_port)
+        _close_connection_after_each_request(self._api_server.server)
         self._api_thread = threading.Thread(target=self._api_server.server.serve_forever, daemon=True)
         self._api_thread.start()
 
@@ -183,6 +184,23 @@ class LocalStack:
         from chalicelib import db
 
         db.close()
+
+
+def _close_connection_after_each_request(server) -> None:
+    """The local server answers each request on a new thread, and db keeps one connection per
+    thread: closed when the thread ends, not left for the garbage collector (a burst would
+    otherwise hold every connection slot, and /health stay 503, long after it passed)."""
+    handle = server.process_request_thread
+
+    def process_request_thread(request, client_address):
+        try:
+            handle(request, client_address)
+        finally:
+            from chalicelib import db
+
+            db.close()
+
+    server.process_request_thread = process_request_thread
 
 
 def _restore_app_class(app) -> None:

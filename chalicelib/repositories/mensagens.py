@@ -223,6 +223,21 @@ def apply_statuses(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return db.query(_APPLY_STATUSES_SQL, rows=json.dumps(rows))
 
 
+def prune_orphan_statuses(older_than_days: int, limit: int) -> int:
+    """Delete up to `limit` parked statuses received more than `older_than_days` ago (by the
+    received_at index); returns how many."""
+    return len(
+        db.query(
+            "DELETE FROM whatsapp_status_pendentes WHERE id IN ("
+            " SELECT id FROM whatsapp_status_pendentes"
+            " WHERE received_at < now() - make_interval(days => CAST(:days AS int)) LIMIT :limit)"
+            " RETURNING id",
+            days=older_than_days,
+            limit=limit,
+        )
+    )
+
+
 def apply_pending_statuses(whatsapp_ids: list[str] | None = None) -> list[dict[str, Any]]:
     """Apply statuses that arrived before their message. The sending stream calls it right
     after storing a whatsapp_id, in the same transaction or after its commit (the wamid locks

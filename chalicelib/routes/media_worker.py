@@ -14,6 +14,7 @@ from functools import cache
 
 from chalice import Blueprint
 
+from chalicelib import metrics
 from chalicelib.observability import logger
 
 bp = Blueprint(__name__)
@@ -63,9 +64,12 @@ def record_handler(record, lambda_context=None) -> str:
         outcome = media.process_job(job, deadline=deadline)
     except Exception as exc:
         receives = int(record.attributes.approximate_receive_count or 1)
+        metrics.count("MediaRetried")
         if receives >= MAX_RECEIVES:
             media.record_gave_up(job, exc, receives)
+            metrics.count("MediaGaveUp")
         raise
+    metrics.count({"stored": "MediaStored", "failed": "MediaFailed"}.get(outcome.status, "MediaSkipped"))
     logger.info("media job done", extra={"message_id": record.message_id, "outcome": outcome.status})
     return outcome.status
 

@@ -10,6 +10,7 @@ import json
 
 from chalice import Blueprint, Response
 
+from chalicelib import metrics
 from chalicelib.config import get_settings
 from chalicelib.http import ApiError
 from chalicelib.observability import logger
@@ -75,5 +76,9 @@ def receive_webhook():
         return _error(500, "MediaQueueUnavailable", "Fila de mídia indisponível; tente novamente.")
     except DatabaseUnavailable:
         logger.exception("webhook: database unavailable")
+        metrics.count("WebhookUnavailable")
         return _error(503, "ServiceUnavailable", "Banco de dados indisponível; tente novamente.")
+    metrics.count("WebhookPayloads")
+    metrics.count("WebhookMessages", summary.get("mensagens", 0))
+    metrics.count("WebhookStatuses", summary.get("statuses", 0))
     return {"status": "ok", **summary}

@@ -162,10 +162,18 @@ def publish_many(
     if not events or not get_settings().ws_management_url:
         return 0
     try:
+        import time
+
+        from chalicelib import metrics
+
+        started = time.monotonic()
         if connection_ids is None:
             connection_ids = audience()
         payloads = [encode(event, data) for event, data in events]
-        return send_to_connections(connection_ids, payloads, ordered=ordered, deadline=deadline)["ok"]
+        delivered = send_to_connections(connection_ids, payloads, ordered=ordered, deadline=deadline)["ok"]
+        metrics.milliseconds("FanoutMilliseconds", (time.monotonic() - started) * 1000)
+        metrics.count("FanoutConnections", len(connection_ids))
+        return delivered
     except Exception:  # noqa: BLE001 - live updates are best effort; the data is already stored
         logger.exception("publishing %s failed", ", ".join(sorted({e for e, _ in events})))
         return 0

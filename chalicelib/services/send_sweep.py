@@ -15,6 +15,10 @@ from chalicelib.observability import logger
 UNCONFIRMED_AFTER = "2 minutes"
 # Normally none; a cap keeps one run bounded after an outage.
 BATCH_LIMIT = 1_000
+# A status parked for a message we never stored (sent from elsewhere, or lost) is kept as long
+# as WhatsApp might still deliver the message's own webhook (it retries for up to 7 days),
+# then pruned: it holds a recipient's number.
+ORPHAN_STATUS_DAYS = 7
 
 ERRO = {
     "type": "sem_confirmacao",
@@ -43,6 +47,7 @@ def sweep_unconfirmed_sends() -> dict[str, int]:
             live_events.message_updated(row["id"])
             live_events.message_status(row["id"])
     chaves = int(falhas[0]["chaves_concluidas"]) if falhas else 0
+    podadas = mensagens.prune_orphan_statuses(ORPHAN_STATUS_DAYS, BATCH_LIMIT * 10)
     with db.transaction():
         statuses = mensagens.apply_pending_statuses(None)
         for status in statuses:
@@ -52,4 +57,9 @@ def sweep_unconfirmed_sends() -> dict[str, int]:
             "unconfirmed sends failed",
             extra={"mensagens": [str(r["id"]) for r in falhas], "chaves": chaves},
         )
-    return {"envios_sem_confirmacao": len(falhas), "chaves_concluidas": chaves, "statuses_aplicados": len(statuses)}
+    return {
+        "envios_sem_confirmacao": len(falhas),
+        "chaves_concluidas": chaves,
+        "statuses_aplicados": len(statuses),
+        "statuses_orfaos_removidos": podadas,
+    }

@@ -144,6 +144,23 @@ class _StoredFailure(ApiError):
 
 # Entry point ------------------------------------------------------------------------------
 def send(conversa_id: str, admin_id: str, pedido: Pedido, idempotency_key: str | None = None) -> SendResult:
+    """Send one message; counts MessagesSent / SendsFailed for the dashboard."""
+    from chalicelib import metrics
+
+    try:
+        result = _send_once(conversa_id, admin_id, pedido, idempotency_key)
+    except ApiError as exc:
+        metrics.count("SendsRefused" if exc.status < 500 else "SendsFailed")
+        raise
+    except Exception:
+        metrics.count("SendsFailed")
+        raise
+    if result.status == 201 and "Idempotent-Replayed" not in result.headers:
+        metrics.count("MessagesSent")
+    return result
+
+
+def _send_once(conversa_id: str, admin_id: str, pedido: Pedido, idempotency_key: str | None) -> SendResult:
     deadline = time.monotonic() + REQUEST_BUDGET_SECONDS
     conversa_id = _uuid_or_404(conversa_id)
     if not idempotency_key:

@@ -10,23 +10,41 @@ from typing import Any
 
 from chalicelib.observability import logger
 
-# Far above a normal 5-minute run; a cap keeps one backlogged run within the Lambda timeout.
-DEFAULT_BATCH_LIMIT = 50_000
-# The announcements of one run stop after this long (the stages' Lambda timeout is 30 s).
-# The windows are already marked: a browser that misses an announcement still shows the
-# window closed by its own clock, since every conversation carries window_expires_at.
-PUBLISH_DEADLINE_SECONDS = 20.0
+# A normal 5-minute run closes a handful of windows; after an outage there may be tens of
+# thousands. They go in batches, each its own short statement and commit, until none is left
+# or the run's deadline (the stages' Lambda timeout is 30 s): a backlog is never one long
+# statement near the 15 s statement timeout, and what is left waits for the next run.
+BATCH_SIZE = 1_000
+RUN_DEADLINE_SECONDS = 12.0
+# The announcements of one run stop after this long. The windows are already marked: a
+# browser that misses an announcement still shows the window closed by its own clock, since
+# every conversation carries window_expires_at.
+PUBLISH_DEADLINE_SECONDS = 10.0
 
 
-def expire_windows(limit: int = DEFAULT_BATCH_LIMIT) -> list[dict[str, Any]]:
-    """Handle every newly closed window once; returns the conversations handled."""
+def expire_windows(
+    batch_size: int = BATCH_SIZE, deadline_seconds: float = RUN_DEADLINE_SECONDS
+) -> list[dict[str, Any]]:
+    """Handle newly closed windows once each, batch by batch until done or the deadline;
+    returns the conversations handled."""
+    import time
+
     from chalicelib import db
     from chalicelib.repositories import window_expiry
     from chalicelib.services import live_events
 
-    with db.transaction():
-        handled = window_expiry.handle_expired(limit)
-        if handled:
-            live_events.windows_closed(handled, deadline=PUBLISH_DEADLINE_SECONDS)
-    logger.info("window expiry done", extra={"handled": len(handled)})
+    stop_at = time.monotonic() + deadline_seconds
+    handled: list[dict[str, Any]] = []
+    batches = 0
+    while True:
+        with db.transaction():
+            batch = window_expiry.handle_expired(batch_size)
+            if batch:
+                live_events.windows_closed(batch, deadline=PUBLISH_DEADLINE_SECONDS)
+        handled += batch
+        batches += 1
+        if len(batch) < batch_size or time.monotonic() >= stop_at:
+            break
+    left = len(batch) == batch_size
+    logger.info("window expiry done", extra={"handled": len(handled), "batches": batches, "more_left": left})
     return handled

@@ -4,6 +4,7 @@ bad or expired token — never 403 or 500 — and a sign-in whose token opens th
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -93,3 +94,35 @@ def test_twenty_admins_take_one_conversation_over_http_exactly_one_wins(stack):
     winner = next(r for r in answers if r.status_code == 200).json()["conversa"]["atendente_id"]
     assert {r.json()["atendente_id"] for r in answers if r.status_code == 409} == {winner}
     assert {r.json()["Code"] for r in answers if r.status_code == 409} == {"AssignedToOther"}
+
+
+def test_a_burst_leaves_no_connection_behind(stack):
+    """Each request thread closes its database connection when it ends (not at garbage
+    collection): after a burst the slots are free again."""
+    import threading
+
+    from chalicelib import db
+
+    admin = make_admin("Ana")
+    headers = {"Authorization": f"Bearer {token_for(admin)}"}
+
+    def app_connections() -> int:
+        return int(
+            db.scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'crm-inbox' AND pid <> pg_backend_pid()"
+            )
+        )
+
+    before = app_connections()
+    threads = [
+        threading.Thread(target=lambda: requests.get(stack.api_url + "/conversas", headers=headers, timeout=30))
+        for _ in range(20)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    deadline = time.monotonic() + 5
+    while app_connections() > before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert app_connections() <= before

@@ -260,3 +260,49 @@ def test_the_gateway_answers_its_own_errors_in_the_envelope_with_cors(packaged):
         assert body["Code"] == code and body["Message"] and "$context" not in json.dumps(body)  # nothing echoed
         assert "gatewayresponse.header.Access-Control-Allow-Origin" in props["ResponseParameters"]
     assert "RestAPI" in packaged["Resources"]
+
+
+def test_the_stateful_template_passes_cfn_lint(tmp_path):
+    done = subprocess.run(
+        [str(BIN / "cfn-lint"), str(ROOT / "infra" / "stateful.yaml")], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_function_is_traced_logged_for_a_while_and_alarmed(packaged):
+    found = functions(packaged)
+    resources = packaged["Resources"]
+    assert packaged["Globals"]["Function"]["Tracing"] == "Active"
+    assert resources["RestAPI"]["Properties"]["TracingEnabled"] is True
+    alarms = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    for name in found:
+        group = resources[f"{name}LogGroup"]["Properties"]
+        assert group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{name}}}"}
+        assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        watched = {
+            a["MetricName"] for a in alarms if a["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": name}}]
+        }
+        assert watched == {"Errors", "Throttles"}, name
+    metrics = {(a["Namespace"], a["MetricName"]) for a in alarms}
+    assert {
+        ("AWS/ApiGateway", "5XXError"),
+        ("AWS/ApiGateway", "Latency"),
+        ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
+    } <= metrics
+    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in metrics  # dead letters
+    assert all(a["AlarmActions"] == [{"Ref": "AlarmTopicArn"}] for a in alarms)
+    stateful = (ROOT / "infra" / "stateful.yaml").read_text()
+    for metric in ("DatabaseConnections", "CPUUtilization", "FreeStorageSpace"):
+        assert f"MetricName: {metric}" in stateful
+
+
+def test_database_connections_are_budgeted_by_reserved_concurrency(packaged):
+    """Each warm container holds one database connection: the functions that use the database
+    together stay under a db.t4g.micro's ~80 connections, with room for migrations and people."""
+    found = functions(packaged)
+    reserved = {name: r["Properties"].get("ReservedConcurrentExecutions") for name, r in found.items()}
+    database_users = {name: n for name, n in reserved.items() if name != "Authorizer"}
+    assert all(n for n in database_users.values()), reserved  # none unbounded
+    assert sum(database_users.values()) <= 65, reserved
+    source = found["HandleMediaDownload"]["Properties"]["Events"]["HandleMediaDownloadSqsEventSource"]["Properties"]
+    assert source["ScalingConfig"]["MaximumConcurrency"] <= reserved["HandleMediaDownload"]

@@ -49,6 +49,22 @@ def test_ten_thousand_expired_windows_are_handled_in_one_run_and_none_twice(db_c
     assert _eventos() == 10_000
 
 
+def test_a_backlog_goes_in_bounded_batches_and_what_the_deadline_leaves_waits_for_the_next_run(db_clean, monkeypatch):
+    from chalicelib.repositories import window_expiry as repo
+    from chalicelib.services.window_expiry import expire_windows
+
+    _bulk_expired(2_500)
+    sizes: list[int] = []
+    real = repo.handle_expired
+    monkeypatch.setattr(repo, "handle_expired", lambda limit: sizes.append(limit) or real(limit))
+    assert len(expire_windows(batch_size=1_000, deadline_seconds=0)) == 1_000  # the deadline stops it
+    assert sizes == [1_000]
+    sizes.clear()
+    assert len(expire_windows(batch_size=1_000)) == 1_500  # the next run finishes
+    assert sizes == [1_000, 1_000]  # short statements; the last one finds 500
+    assert _eventos() == 2_500 and expire_windows() == []
+
+
 def test_closed_conversations_and_never_opened_windows_are_not_announced(db_clean):
     from chalicelib import db
     from chalicelib.services.window_expiry import expire_windows
@@ -132,6 +148,7 @@ def test_the_cli_and_the_scheduled_handler_run_the_job(db_clean, capsys):
         "envios_sem_confirmacao": 0,
         "chaves_concluidas": 0,
         "statuses_aplicados": 0,
+        "statuses_orfaos_removidos": 0,
     }
 
 

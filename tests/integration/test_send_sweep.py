@@ -54,6 +54,7 @@ def test_a_send_stuck_pendente_fails_as_uncertain_and_its_retry_replays_instead_
         "envios_sem_confirmacao": 1,
         "chaves_concluidas": 1,
         "statuses_aplicados": 0,
+        "statuses_orfaos_removidos": 0,
     }
 
     falhou = mensagem(preso)
@@ -147,3 +148,20 @@ def test_a_failing_sweep_still_lets_the_windows_close(db_clean, published, monke
     with pytest.raises(RuntimeError, match="boom"):
         invoke_scheduled("handle_window_expiry")
     assert db.scalar("SELECT count(*) FROM eventos WHERE tipo = 'janela_expirada'") == 1
+
+
+def test_statuses_parked_beyond_whatsapps_retry_horizon_are_pruned(db_clean, published):
+    """Meta retries a webhook for up to 7 days; a status parked longer never finds its message
+    and holds a recipient's number."""
+    for days, wamid in ((8, "wamid.velho"), (2, "wamid.recente")):
+        db.execute(
+            "INSERT INTO whatsapp_status_pendentes (whatsapp_id, status, payload, received_at)"
+            " VALUES (:w, 'delivered', CAST(:p AS jsonb), now() - make_interval(days => CAST(:d AS int)))",
+            w=wamid,
+            p='{"recipient_id": "5511987654321"}',
+            d=days,
+        )
+    assert send_sweep.sweep_unconfirmed_sends()["statuses_orfaos_removidos"] == 1
+    assert [r["whatsapp_id"] for r in db.query("SELECT whatsapp_id FROM whatsapp_status_pendentes")] == [
+        "wamid.recente"
+    ]

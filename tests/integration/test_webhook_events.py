@@ -99,7 +99,7 @@ def test_database_outage_is_503(webhook, monkeypatch):
     db.close()
     monkeypatch.setattr(db, "connect", down)
     response = webhook.post(wa.envelope(wa.value([wa.text(ANA, "oi")])))
-    assert response.status_code == 503
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
     assert json.loads(response.body)["Code"] == "ServiceUnavailable"
 
 

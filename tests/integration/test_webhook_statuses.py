@@ -293,3 +293,40 @@ def test_account_changes_of_another_waba_are_ignored(webhook):
     update = wa.template_status_update("boas_vindas", event="APPROVED")
     webhook.deliver(("message_template_status_update", update), waba_id="999999999999999")
     assert one("SELECT status FROM templates")["status"] == "pending" and count("eventos") == 0
+
+
+def test_status_updates_are_hot_updates(webhook):
+    """No index names a column a status changes, and pages keep room: after a message's first
+    status, its later ones update the row in place (HOT: no new index entries)."""
+    from chalicelib import db
+
+    webhook.deliver(wa.value([wa.text(ANA, "oi")]))
+    conversa = one("SELECT id FROM conversas")["id"]
+    wamids = [wa.new_wamid() for _ in range(200)]
+    db.execute(
+        "INSERT INTO mensagens (conversa_id, direcao, conteudo, tipo, whatsapp_id, status_envio)"
+        " SELECT :c, 'saida', 'Olá!', 'texto', w, 'pendente' FROM unnest(CAST(:w AS text[])) AS w",
+        c=conversa,
+        w=wamids,
+    )
+
+    def counters() -> tuple[int, int]:
+        db.scalar("SELECT pg_stat_force_next_flush()")
+        db.scalar("SELECT pg_stat_clear_snapshot()")
+        row = db.query_one("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'mensagens'")
+        return row["n_tup_hot_upd"], row["n_tup_upd"]
+
+    rounds = []
+    for word in ("sent", "delivered", "read"):  # as WhatsApp reports a broadcast, one round after another
+        before = counters()
+        for start in range(0, len(wamids), 50):
+            statuses = [wa.status(w, word, category="utility") for w in wamids[start : start + 50]]
+            webhook.deliver(wa.value(statuses=statuses))
+        after = counters()
+        rounds.append((after[0] - before[0], after[1] - before[1]))
+    assert all(updated >= 200 for _, updated in rounds)
+    # Before 0012 no status update was HOT (an index named status_envio). Now every round has
+    # HOT updates, more as pages make room by pruning the versions of earlier rounds.
+    assert all(hot > 0 for hot, _ in rounds), rounds
+    assert rounds[-1][0] >= 0.5 * rounds[-1][1], rounds
+    assert one("SELECT count(*) AS n FROM mensagens WHERE status_envio = 'lida'")["n"] == 200
