@@ -4,39 +4,35 @@ from __future__ import annotations
 
 from chalice import Chalice, ConvertToMiddleware, Response
 
-from chalicelib import errors, http
-from chalicelib.observability import logger, metrics, tracer
+from chalicelib import errors, http, observability
+from chalicelib.observability import logger, metrics
+from chalicelib.routes.table import RouteModules
 
 app = Chalice(app_name="crm-inbox", configure_logs=False)
 # WebSocket handlers are still an experimental Chalice feature: deploys refuse them without this.
 app.experimental_feature_flags.update(["WEBSOCKETS"])
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context))
-app.register_middleware(ConvertToMiddleware(tracer.capture_lambda_handler))
+# Powertools' tracer.capture_lambda_handler where tracing is on, built on the first traced call.
+app.register_middleware(ConvertToMiddleware(observability.capture_lambda_handler))
 app.register_middleware(ConvertToMiddleware(metrics.log_metrics))
 http.install(app)
 
-# Blueprints, one per area (routes stay thin; logic lives in chalicelib/services).
-from chalicelib.routes import (  # noqa: E402 - the app and its middleware must exist first
-    admin,
-    auth,
-    authorizer,
-    contatos,
-    conversas,
-    jobs,
-    lgpd,
-    media_worker,
-    mensagens,
-    push,
-    relatorios,
-    templates,
-    webhook,
-)
+# Blueprints, one per area (routes stay thin; logic lives in chalicelib/services). The functions
+# other than the API (the authorizer, the media worker, the scheduled jobs) are registered as they
+# are: their handlers live in these modules, which stay light. The API's route modules load on
+# their routes' first call (chalicelib/routes/table.py): a cold start pays only for its own.
+from chalicelib.routes import authorizer, jobs, media_worker  # noqa: E402 - the app and its middleware must exist first
 
-for _blueprint_module in (
-    authorizer, auth, admin, conversas, mensagens, contatos, templates, push, webhook, media_worker, jobs,
-    lgpd, relatorios,
+route_modules = RouteModules(app)
+# In the order app.routes always had (the Swagger of `chalice package` follows it).
+for _area in (
+    authorizer, "auth", "admin", "conversas", "mensagens", "contatos", "templates", "push", "webhook", media_worker,
+    jobs, "lgpd", "relatorios",
 ):  # fmt: skip
-    app.register_blueprint(_blueprint_module.bp)
+    if isinstance(_area, str):
+        route_modules.register(_area, authorizer.authorizer)
+    else:
+        app.register_blueprint(_area.bp)
 
 
 @app.route("/health", methods=["GET"])

@@ -13,6 +13,23 @@ def count(name: str, value: float = 1) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
+def flushed(handler):
+    """For the Lambdas deployed straight from their module (media worker, scheduled jobs): they
+    do not pass through app.py's log_metrics middleware, so they write their metrics here."""
+    from functools import wraps
+
+    @wraps(handler)
+    def run(event):
+        try:
+            return handler(event)
+        finally:
+            from chalicelib.observability import metrics
+
+            metrics.flush_metrics(raise_on_empty_metrics=False)
+
+    return run
+
+
 def milliseconds(name: str, value: float) -> None:
     from aws_lambda_powertools.metrics import MetricUnit
 

@@ -14,6 +14,7 @@ import os
 
 from chalice import Blueprint
 
+from chalicelib import metrics
 from chalicelib.http import ApiError
 from chalicelib.routes.authorizer import authorizer
 
@@ -24,6 +25,7 @@ WINDOW_EXPIRY_SCHEDULE = os.environ.get("WINDOW_EXPIRY_SCHEDULE", "rate(5 minute
 
 
 @bp.schedule(TEMPLATE_SYNC_SCHEDULE, name="handle_template_sync")
+@metrics.flushed
 def handle_template_sync(event):
     from chalicelib.services.templates import sync_templates
 
@@ -31,6 +33,7 @@ def handle_template_sync(event):
 
 
 @bp.schedule(WINDOW_EXPIRY_SCHEDULE, name="handle_window_expiry")
+@metrics.flushed
 def handle_window_expiry(event):
     """Closed windows, and (first: it is quick, the window announcements may use most of the
     run) the sweep of sends nobody will finish. One failing does not stop the other."""

@@ -75,6 +75,7 @@ def record_handler(record, lambda_context=None) -> str:
 
 
 @bp.on_sqs_message(queue=MEDIA_QUEUE_NAME, batch_size=10)
+@metrics.flushed
 def handle_media_download(event):
     from aws_lambda_powertools.utilities.batch import process_partial_response
 
