@@ -7,7 +7,14 @@ STAMP := $(VENV)/.installed
 LS_VENV := .localstack
 LS_STAMP := $(LS_VENV)/.installed
 
-.PHONY: test run lint fmt bench clean localstack
+# The console (web/): npm ci when the lock file changed, a build when its sources changed.
+WEB := web
+WEB_CI_STAMP := $(WEB)/node_modules/.stamp-ci
+WEB_BUILD_STAMP := $(WEB)/dist/.stamp-build
+WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/public -type f 2>/dev/null) $(WEB)/index.html $(WEB)/vite.config.ts $(WEB)/tsconfig.json $(WEB)/package.json
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: test run lint fmt bench clean localstack console console-lint console-test chromium
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@echo "==> Python: creating $(VENV) and installing requirements-dev.txt (first time: about a minute)"
@@ -25,14 +32,37 @@ $(LS_STAMP): requirements-localstack.txt
 
 localstack: $(LS_STAMP)
 
+$(WEB_CI_STAMP): $(WEB)/package-lock.json
+	@echo "console: package-lock.json changed, npm ci"
+	cd $(WEB) && npm ci --no-audit --no-fund
+	touch $(WEB_CI_STAMP)
+
+$(WEB_BUILD_STAMP): $(WEB_CI_STAMP) $(WEB_SOURCES)
+	@echo "console: sources changed, npm run build"
+	cd $(WEB) && npm run build
+	touch $(WEB_BUILD_STAMP)
+
+console: $(WEB_BUILD_STAMP)
+	@echo "console: web/dist is up to date"
+
+console-lint: $(WEB_CI_STAMP)
+	cd $(WEB) && npm run lint && npm run check:types
+
+console-test: $(WEB_CI_STAMP)
+	cd $(WEB) && npm test
+
+# Debian's Chromium for the browser tests; never a browser download by a tool.
+chromium:
+	test -x $(CHROMIUM) || (apt-get update && apt-get install -y chromium)
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-test: lint $(LS_STAMP)
+test: lint console-lint console-test console chromium $(LS_STAMP)
 	$(PY) -m pytest
 
-run: $(STAMP)
+run: $(STAMP) console
 	$(PY) -m chalicelib.local.server
 
 fmt: $(STAMP)
@@ -46,4 +76,4 @@ bench: $(STAMP)
 	if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
 
 clean:
-	rm -rf $(VENV) $(LS_VENV) .local .pytest_cache
+	rm -rf $(VENV) $(LS_VENV) .local .pytest_cache $(WEB)/node_modules $(WEB)/dist

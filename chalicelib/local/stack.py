@@ -22,6 +22,8 @@ COMPONENTS: list[str] = [
     "chalicelib.local.queue_pump:QueuePump",
     "chalicelib.local.ws_gateway:WebSocketGatewayComponent",
     "chalicelib.local.scheduler:SchedulerComponent",
+    # Last: its /config.json hands out the gateway's URL and VAPID key.
+    "chalicelib.local.console:ConsoleComponent",
 ]
 
 # Local defaults only: a real deployment sets every one of these in its environment.
@@ -102,6 +104,11 @@ class LocalStack:
         os.environ["MEDIA_QUEUE_URL"] = self.resources["queue_url"]
         os.environ["MEDIA_DLQ_URL"] = self.resources["dlq_url"]
         reset_settings()
+        # Clients cached by an earlier stack in this process (tests) would still call its moto.
+        from chalicelib.services import media_jobs, media_urls
+
+        media_jobs.reset_client()
+        media_urls.reset_clients()
         if self.data_dir:
             self._start_media_mirror()
 

@@ -28,7 +28,7 @@ def lock_conversa(conversa_id: str) -> dict[str, Any] | None:
     return db.query_one(
         "SELECT c.id, c.contato_id, c.status, c.atendente_id, c.atribuida_em, c.window_expires_at,"  # noqa: S608
         f" {JANELA_ABERTA_SQL} AS janela_aberta,"
-        " ct.telefone, ct.wa_id, ct.opt_in_status, ct.opt_in_at, ct.anonimizado"
+        " ct.telefone, ct.wa_id, ct.bsuid, ct.opt_in_status, ct.opt_in_at, ct.anonimizado"
         " FROM conversas c JOIN contatos ct ON ct.id = c.contato_id"
         " WHERE c.id = CAST(:conversa_id AS uuid)"
         " FOR UPDATE OF c",

@@ -197,6 +197,7 @@ def _anonimizar(contato_id: str, admin_id: str) -> dict[str, Any]:
         _pseudonimizar_ids(contato_id, wamids)
         repo.anonimizar_eventos(contato_id)
         repo.remover_status_pendentes(enderecos, wamids)
+        repo.remover_alteracoes_pendentes(enderecos)
         repo.apagar_partes_sem_contato(enderecos + wamids)
         encerradas = repo.encerrar_conversas(contato_id)
         objetos = purge_objects(locations)  # last: an S3 failure rolls all of the above back
@@ -233,11 +234,14 @@ def _anonimizar(contato_id: str, admin_id: str) -> dict[str, Any]:
 
 def _enderecos(contato: dict[str, Any], anteriores: list[str] | tuple[str, ...] = ()) -> list[str]:
     """The forms of every number of the contact WhatsApp may use as recipient_id (digits, with
-    or without the ninth digit), the current one and `anteriores` (before number changes)."""
+    or without the ninth digit), the current one and `anteriores` (before number changes), and
+    the BSUID it uses as recipient_user_id (a contact may have only one of the two)."""
     from chalicelib.whatsapp.phones import brazilian_variants
 
     enderecos: list[str] = []
     for numero in [contato["telefone"], *anteriores]:
+        if not numero:
+            continue
         numero = "+" + numero.lstrip("+")
         try:
             enderecos += [t.lstrip("+") for t in brazilian_variants(numero)]
@@ -245,6 +249,8 @@ def _enderecos(contato: dict[str, Any], anteriores: list[str] | tuple[str, ...] 
             enderecos.append(numero.lstrip("+"))
     if contato.get("wa_id"):
         enderecos.append(contato["wa_id"])
+    if contato.get("bsuid"):
+        enderecos.append(contato["bsuid"])
     return sorted(set(enderecos))
 
 

@@ -175,6 +175,9 @@ def _send_once(conversa_id: str, admin_id: str, pedido: Pedido, idempotency_key:
             field="Idempotency-Key",
         )
     request_hash = _request_hash(conversa_id, pedido)
+    # The key's row references the conversation: an unknown one is a 404, not a foreign-key 500.
+    if not db.scalar("SELECT 1 FROM conversas WHERE id = CAST(:id AS uuid)", id=conversa_id):
+        raise ApiError(404, "NotFoundError", "Conversa não encontrada.")
     replay = _claim_or_replay(admin_id, chave, request_hash, conversa_id)
     if replay is not None:
         return replay
@@ -251,9 +254,14 @@ def _ensure_can_send(conversa_id: str, admin_id: str) -> None:
 
 
 # Preparing each kind ----------------------------------------------------------------------
-def send_address(conversa: dict[str, Any]) -> str:
-    """WhatsApp's own id for the contact when known (it may lack a Brazilian ninth digit)."""
-    return conversa["wa_id"] or conversa["telefone"].lstrip("+")
+def send_address(conversa: dict[str, Any]) -> dict[str, str]:
+    """Where the Graph payload sends: `to`, WhatsApp's own id for the contact when known (it
+    may lack a Brazilian ninth digit) or its phone; a contact without a phone (a username
+    user, 0010) by its BSUID in `recipient`. With both, only the phone: Meta recommends it
+    (`to` wins over `recipient` anyway) and it keeps phone numbers in the webhooks."""
+    if conversa["wa_id"] or conversa["telefone"]:
+        return {"to": conversa["wa_id"] or conversa["telefone"].lstrip("+")}
+    return {"recipient": conversa["bsuid"]}
 
 
 def _prepare(pedido: Pedido, conversa: dict[str, Any], media: dict[str, Any] | None) -> dict[str, Any]:
@@ -268,7 +276,7 @@ def _prepare(pedido: Pedido, conversa: dict[str, Any], media: dict[str, Any] | N
                 "dados": {},
             },
             "payload": {
-                "to": to,
+                **to,
                 "type": "text",
                 "text": {"body": pedido.conteudo, "preview_url": "http" in pedido.conteudo},
             },
@@ -284,7 +292,7 @@ def _prepare(pedido: Pedido, conversa: dict[str, Any], media: dict[str, Any] | N
                 "media_url": media["key"],
                 "media_mime": pedido.mime_type,
             },
-            "payload": {"to": to, "type": pedido.media_type},
+            "payload": {**to, "type": pedido.media_type},
         }
     template = envios.get_template(pedido.name, pedido.language)
     if template is None:
@@ -322,7 +330,7 @@ def _prepare(pedido: Pedido, conversa: dict[str, Any], media: dict[str, Any] | N
             },
         },
         "payload": {
-            "to": to,
+            **to,
             "type": "template",
             "template": {
                 "name": template["name"],

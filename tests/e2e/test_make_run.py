@@ -57,12 +57,14 @@ def test_make_run_answers_health_and_the_readme_walk_through_then_stops_on_ctrl_
         FAKE_GRAPH_PORT=str(free_port()),
         WS_PORT=str(free_port()),
         WS_MANAGEMENT_PORT=str(free_port()),
+        CONSOLE_PORT=str(console_port := free_port()),
         LOCAL_DATA_DIR=str(tmp_path / "local"),
     )
     proc = _start(env)
     try:
         assert '"database":"ok"' in _wait_healthy(proc, port)
         photo_url = _readme_walk_through(env, port, tmp_path / "local" / "pgdata")
+        _console_is_served(console_port, port, int(env["WS_PORT"]))
     finally:
         output = _stop(proc)
     assert f"http://127.0.0.1:{port}" in output
@@ -84,6 +86,20 @@ def test_make_run_answers_health_and_the_readme_walk_through_then_stops_on_ctrl_
         output = _stop(proc)
     restored = re.search(r"(\d+) restored", output)
     assert restored and int(restored.group(1)) >= 3, output  # photo, its thumbnail, the voice note
+
+
+def _console_is_served(console_port: int, api_port: int, ws_port: int) -> None:
+    """The console's build, its client-side routes, and the runtime config pointing at this stack."""
+    import json
+
+    base = f"http://127.0.0.1:{console_port}"
+    with urllib.request.urlopen(f"{base}/conversas/qualquer", timeout=10) as response:
+        assert '<div id="root">' in response.read().decode()
+    with urllib.request.urlopen(f"{base}/config.json", timeout=10) as response:
+        config = json.load(response)
+    assert config["apiUrl"] == f"http://127.0.0.1:{api_port}"
+    assert config["wsUrl"] == f"ws://127.0.0.1:{ws_port}"
+    assert config["vapidPublicKey"]
 
 
 def _readme_walk_through(stack_env: dict[str, str], port: int, data_dir: Path) -> None:

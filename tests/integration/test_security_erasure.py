@@ -14,6 +14,7 @@ from tests.integration.lgpd_support import TELEFONE, WA_ID, seed_contact_with_ev
 env = lgpd_support.env  # the fixture
 
 NUMERO_ANTIGO = "5511911112222"
+BSUID = "BR.1502576394655843"
 TEXTO_WEBHOOK = "Maria escrevendo pelo webhook"
 
 
@@ -51,6 +52,7 @@ def test_after_anonymisation_nothing_personal_is_left_anywhere(env):
 
     seed = seed_contact_with_everything(env)
     kid = str(seed["contato"]["id"])
+    db.execute("UPDATE contatos SET bsuid = :b WHERE id = CAST(:k AS uuid)", b=BSUID, k=kid)
     hook = Webhook(env.client, env.sqs, env.queue_url)
     # Through the webhook: a text (its wamid in Meta's format encodes the number), a marketing
     # stop (eventos.chave named the number), a status for a message we do not know yet (parked
@@ -62,6 +64,9 @@ def test_after_anonymisation_nothing_personal_is_left_anywhere(env):
     hook.deliver(wa.value(statuses=[wa.status("wamid.desconhecida", "delivered", recipient_id=WA_ID)]))
     hook.deliver(wa.value(statuses=[{"id": "wamid.semstatus", "recipient_id": WA_ID, "timestamp": "1764100000"}]))
     hook.deliver(wa.value(statuses=[wa.status("wamid.antigo", "read", recipient_id=NUMERO_ANTIGO)]))
+    por_bsuid = {**wa.status("wamid.porbsuid", "delivered", recipient_id=WA_ID), "recipient_user_id": BSUID}
+    del por_bsuid["recipient_id"]
+    hook.deliver(wa.value(statuses=[por_bsuid]))
     db.execute(
         "INSERT INTO eventos (contato_id, tipo, dados, chave) VALUES (CAST(:k AS uuid), 'numero_alterado',"
         " CAST(:d AS jsonb), 'numero_alterado:wamid.mudanca')",
@@ -75,6 +80,8 @@ def test_after_anonymisation_nothing_personal_is_left_anywhere(env):
     assert r.status_code == 200, r.body
 
     needles = [
+        BSUID,
+        "wamid.porbsuid",
         WA_ID,
         WA_ID[2:],  # the national form
         "551187654321",  # without the ninth digit (WhatsApp's older Brazilian form)
