@@ -32,6 +32,9 @@ NOT_DEPLOYED = {
     "AWS_DEFAULT_REGION": "reserved: the Lambda runtime sets it",
     "DB_STATEMENT_TIMEOUT_MS": "its default (15 s) is meant for the 30 s Lambda timeout",
     "DB_SOCKET_TIMEOUT_SECONDS": "its default (30 s) sits above the statement timeout",
+    "MEDIA_DOWNLOAD_HOSTS": "its default (Meta's lookaside.fbsbx.com) is production's",
+    "PUSH_EXTRA_HOSTS": "empty in production: the browsers' push services are built in",
+    "PSEUDONYM_SECRET": "falls back to AUTH_SECRET, a secret already wired; set it to rotate AUTH_SECRET alone",
 }
 SECRETS = {"WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN", "WHATSAPP_ACCESS_TOKEN", "AUTH_SECRET", "VAPID_PRIVATE_KEY"}
 # The functions that publish live events or reply on the websocket.
