@@ -22,6 +22,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/administradores/{admin_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Desativar uma conta: encerra as sessões, as notificações e os websockets dela */
+        delete: operations["delete_deactivate_administrador"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/login": {
         parameters: {
             query?: never;
@@ -115,7 +132,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Exportar todos os dados do contato (LGPD art. 18: acesso e portabilidade) */
+        /** Exportar todos os dados do contato (LGPD art. 18: acesso e portabilidade), em páginas de até 4 MB */
         get: operations["get_exportar_contato"];
         put?: never;
         post?: never;
@@ -331,6 +348,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/me/senha": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Trocar a própria senha (encerra todas as sessões; devolve um token novo) */
+        post: operations["post_trocar_senha"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/media/uploads": {
         parameters: {
             query?: never;
@@ -417,6 +451,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/tarifas": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Tabela de tarifas (R$ por mensagem cobrada), por categoria e data de vigência */
+        get: operations["get_list_tarifas"];
+        put?: never;
+        /** Nova tarifa de uma categoria a partir de uma data (só administradores) */
+        post: operations["post_criar_tarifa"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/templates": {
         parameters: {
             query?: never;
@@ -475,11 +527,18 @@ export interface components {
     schemas: {
         /** Administrador */
         Administrador: {
+            /** Ativo */
+            ativo: boolean;
             /**
              * Created At
              * Format: date-time
              */
             created_at: string;
+            /**
+             * Desativado Em
+             * @default null
+             */
+            desativado_em?: string | null;
             /** Email */
             email: string;
             /**
@@ -489,6 +548,11 @@ export interface components {
             id: string;
             /** Nome */
             nome: string;
+            /**
+             * Papel
+             * @enum {string}
+             */
+            papel: "admin" | "atendente";
             /**
              * Updated At
              * Format: date-time
@@ -501,6 +565,13 @@ export interface components {
             email: string;
             /** Nome */
             nome: string;
+            /**
+             * Papel
+             * @description admin gerencia a equipe; atendente atende as conversas
+             * @default atendente
+             * @enum {string}
+             */
+            papel?: "admin" | "atendente";
             /** Senha */
             senha: string;
         };
@@ -567,6 +638,11 @@ export interface components {
              * @description Cobradas segundo o pricing dos webhooks de status
              */
             cobradas: number;
+            /**
+             * Cobradas Sem Tarifa
+             * @description Cobradas sem tarifa vigente para a categoria naquele dia
+             */
+            cobradas_sem_tarifa: number;
             /** Falhas */
             falhas: number;
             /**
@@ -581,6 +657,11 @@ export interface components {
              * @description Sem pricing recebido (falhas, ou status ainda não recebido)
              */
             sem_informacao: number;
+            /**
+             * Valor Estimado Brl
+             * @description Estimativa em R$: cada mensagem cobrada vezes a tarifa da categoria vigente no dia dela
+             */
+            valor_estimado_brl: number;
         } & {
             [key: string]: unknown;
         };
@@ -591,6 +672,11 @@ export interface components {
              * @description Cobradas segundo o pricing dos webhooks de status
              */
             cobradas: number;
+            /**
+             * Cobradas Sem Tarifa
+             * @description Cobradas sem tarifa vigente para a categoria naquele dia
+             */
+            cobradas_sem_tarifa: number;
             /** Falhas */
             falhas: number;
             /**
@@ -605,6 +691,11 @@ export interface components {
              * @description Sem pricing recebido (falhas, ou status ainda não recebido)
              */
             sem_informacao: number;
+            /**
+             * Valor Estimado Brl
+             * @description Estimativa em R$: cada mensagem cobrada vezes a tarifa da categoria vigente no dia dela
+             */
+            valor_estimado_brl: number;
         } & {
             [key: string]: unknown;
         };
@@ -947,6 +1038,8 @@ export interface components {
              * Format: date
              */
             ate: string;
+            /** Aviso */
+            aviso: string;
             /** Categorias */
             categorias: components["schemas"]["CategoriaContagem"][];
             /**
@@ -1129,6 +1222,12 @@ export interface components {
             interessado: {
                 [key: string]: unknown;
             } | null;
+            /**
+             * Next Cursor
+             * @description a próxima página de mensagens (GET ...?cursor=)
+             * @default null
+             */
+            next_cursor?: string | null;
             /** Truncado */
             truncado: boolean;
         } & {
@@ -1460,6 +1559,11 @@ export interface components {
              * @description Cobradas segundo o pricing dos webhooks de status
              */
             cobradas: number;
+            /**
+             * Cobradas Sem Tarifa
+             * @description Cobradas sem tarifa vigente para a categoria naquele dia
+             */
+            cobradas_sem_tarifa: number;
             /** Falhas */
             falhas: number;
             /**
@@ -1479,8 +1583,93 @@ export interface components {
              * @description Sem pricing recebido (falhas, ou status ainda não recebido)
              */
             sem_informacao: number;
+            /**
+             * Valor Estimado Brl
+             * @description Estimativa em R$: cada mensagem cobrada vezes a tarifa da categoria vigente no dia dela
+             */
+            valor_estimado_brl: number;
         } & {
             [key: string]: unknown;
+        };
+        /** SenhaIn */
+        SenhaIn: {
+            /** Senha Atual */
+            senha_atual: string;
+            /** Senha Nova */
+            senha_nova: string;
+        };
+        /** SenhaOut */
+        SenhaOut: {
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /**
+             * Token
+             * @description Novo token: a troca encerra todas as sessões, inclusive a atual
+             */
+            token: string;
+        };
+        /** Tarifa */
+        Tarifa: {
+            /**
+             * Categoria
+             * @enum {string}
+             */
+            categoria: "marketing" | "utility" | "authentication" | "service";
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Criado Por */
+            criado_por: string | null;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Observacao */
+            observacao: string | null;
+            /** Valor Brl */
+            valor_brl: number;
+            /**
+             * Vigente Desde
+             * Format: date
+             */
+            vigente_desde: string;
+        };
+        /** TarifaIn */
+        TarifaIn: {
+            /**
+             * Categoria
+             * @enum {string}
+             */
+            categoria: "marketing" | "utility" | "authentication" | "service";
+            /**
+             * Observacao
+             * @default null
+             */
+            observacao?: string | null;
+            /**
+             * Valor Brl
+             * @description R$ por mensagem cobrada
+             */
+            valor_brl: number | string;
+            /**
+             * Vigente Desde
+             * Format: date
+             * @description Primeiro dia (horário de Brasília) em que a tarifa vale
+             */
+            vigente_desde: string;
+        };
+        /** TarifasOut */
+        TarifasOut: {
+            /** Aviso */
+            aviso: string;
+            /** Items */
+            items: components["schemas"]["Tarifa"][];
         };
         /** Template */
         Template: {
@@ -1687,6 +1876,64 @@ export interface operations {
             };
             /** @description Dados inválidos */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_deactivate_administrador: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                admin_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Não encontrado */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2178,7 +2425,10 @@ export interface operations {
     };
     get_exportar_contato: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description next_cursor da página anterior */
+                cursor?: string | null;
+            };
             header?: never;
             path: {
                 contato_id: string;
@@ -2207,6 +2457,15 @@ export interface operations {
             };
             /** @description Não encontrado */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3286,6 +3545,93 @@ export interface operations {
             };
         };
     };
+    post_trocar_senha: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SenhaIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SenhaOut"];
+                };
+            };
+            /** @description Requisição inválida */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Corpo grande demais */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Tipo de conteúdo não suportado */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     post_criar_upload: {
         parameters: {
             query?: never;
@@ -3578,6 +3924,140 @@ export interface operations {
             };
             /** @description Token ausente, inválido ou expirado */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_list_tarifas: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TarifasOut"];
+                };
+            };
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_criar_tarifa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TarifaIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Tarifa"];
+                };
+            };
+            /** @description Requisição inválida */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Corpo grande demais */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Tipo de conteúdo não suportado */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
