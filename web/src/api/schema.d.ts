@@ -665,6 +665,26 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** ContactData */
+        ContactData: {
+            /**
+             * Contato Id
+             * Format: uuid
+             */
+            contato_id: string;
+        };
+        /**
+         * ContactUpdatedEvent
+         * @description O contato mudou (dados, interessado, anonimização): quem o mostra busca de novo.
+         */
+        ContactUpdatedEvent: {
+            data: components["schemas"]["ContactData"];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "contact:updated";
+        };
         /** Contagem */
         Contagem: {
             /**
@@ -1289,7 +1309,7 @@ export interface components {
             /** Nome */
             nome: string;
         };
-        LiveEvent: components["schemas"]["MessageNewEvent"] | components["schemas"]["MessageUpdatedEvent"] | components["schemas"]["MessageStatusEvent"] | components["schemas"]["ConversationNewEvent"] | components["schemas"]["ConversationUpdatedEvent"] | components["schemas"]["ConversationAssignedEvent"] | components["schemas"]["ConversationClosedEvent"] | components["schemas"]["ConversationWindowClosedEvent"] | components["schemas"]["TemplateUpdatedEvent"];
+        LiveEvent: components["schemas"]["MessageNewEvent"] | components["schemas"]["MessageUpdatedEvent"] | components["schemas"]["MessageStatusEvent"] | components["schemas"]["ConversationNewEvent"] | components["schemas"]["ConversationUpdatedEvent"] | components["schemas"]["ConversationAssignedEvent"] | components["schemas"]["ConversationClosedEvent"] | components["schemas"]["ConversationWindowClosedEvent"] | components["schemas"]["TemplateUpdatedEvent"] | components["schemas"]["ContactUpdatedEvent"];
         /** LoginIn */
         LoginIn: {
             /** Email */
