@@ -1,7 +1,7 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState, useSyncExternalStore } from "react";
 import { Route, Switch, useLocation } from "wouter";
-import { getConfig, getSession, onSessionChange, setSession } from "../api/client";
+import { api, getConfig, getSession, onSessionChange, setSession } from "../api/client";
 import { type ConnectionState, connectLive } from "../live/socket";
 import { Contatos } from "./Contatos";
 import { Conversa } from "./Conversa";
@@ -31,7 +31,13 @@ function Console({ meId, nome, token }: { meId: string; nome: string; token: str
   const conversaId = location.startsWith("/conversas/") ? location.slice("/conversas/".length) : null;
 
   useEffect(() => {
-    const live = connectLive({ url: getConfig().wsUrl, token, client, meId, onState: setEstado });
+    const onState = (state: ConnectionState) => {
+      setEstado(state);
+      // A socket closed by the server may mean the session ended (account deactivated): asking
+      // who we are answers 401 then, which signs out (api/client.ts).
+      if (state === "reconectando") void api("/me").catch(() => undefined);
+    };
+    const live = connectLive({ url: getConfig().wsUrl, token, client, meId, onState });
     return () => live.close();
   }, [client, meId, token]);
 

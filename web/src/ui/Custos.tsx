@@ -55,10 +55,12 @@ export function Custos({ admin }: { admin: boolean }) {
   const [de, setDe] = useState(inicioDoMes(hoje));
   const [ate, setAte] = useState(fimDoMes(hoje));
   const [agrupar, setAgrupar] = useState<"dia" | "mes">("dia");
+  const dias = de && ate ? (Date.parse(ate) - Date.parse(de)) / 86_400_000 + 1 : 0;
+  const problema = !de || !ate ? "Escolha as duas datas." : dias < 1 ? "A data inicial é posterior à final." : dias > 366 ? "Escolha no máximo 366 dias." : null;
   const relatorio = useQuery({
     queryKey: ["custos", de, ate, agrupar],
     queryFn: () => api<CustosOut>(`/relatorios/custos?de=${de}&ate=${ate}&agrupar=${agrupar}`),
-    enabled: Boolean(de && ate),
+    enabled: problema === null,
   });
   const r = relatorio.data;
   return (
@@ -79,9 +81,10 @@ export function Custos({ admin }: { admin: boolean }) {
           </select>
         </label>
       </form>
+      {problema && <p role="alert" className="erro">{problema}</p>}
       {relatorio.isError && <p role="alert" className="erro">{errorMessage(relatorio.error)}</p>}
-      {relatorio.isPending && <p>Carregando…</p>}
-      {r && (
+      {!problema && relatorio.isPending && <p>Carregando…</p>}
+      {r && !problema && (
         <>
           <p className="aviso" role="note">
             {r.aviso}
