@@ -100,6 +100,26 @@ class AdministradorIn(Body):
     _check_email = field_validator("email")(_email)
 
 
+class SenhaIn(Body):
+    senha_atual: S(1024, min_length=1, strip=False)
+    senha_nova: S(1024, min_length=8, strip=False)
+
+    @field_validator("senha_nova")
+    @classmethod
+    def _senha_forte(cls, value: str) -> str:
+        from chalicelib.services.password_policy import problem
+
+        reason = problem(value)
+        if reason:
+            raise ValueError(reason)
+        return value
+
+
+class SenhaOut(BaseModel):
+    token: str = Field(description="Novo token: a troca encerra todas as sessões, inclusive a atual")
+    expires_at: datetime
+
+
 class Administrador(BaseModel):
     id: UUID
     nome: str

@@ -108,6 +108,17 @@ def liberar(conversa_id: str, por: str) -> dict[str, Any] | None:
     )
 
 
+def liberar_todas_de(admin_id: str) -> list[dict[str, Any]]:
+    """Put every active conversation `admin_id` holds back in the queue (a deactivated account);
+    each row with `anterior_id`, the account, for the event and the timeline."""
+    return db.query(
+        "UPDATE conversas c SET atendente_id = NULL, atribuida_em = NULL"
+        " WHERE c.status = 'ativa' AND c.atendente_id = CAST(:admin AS uuid)"
+        " RETURNING c.*, CAST(:admin AS uuid) AS anterior_id",
+        admin=admin_id,
+    )
+
+
 def encerrar(conversa_id: str, por: str) -> dict[str, Any] | None:
     """Close an active conversation that is unassigned or held by `por`."""
     return db.query_one(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api_models import Administrador, LoginIn, LoginOut
+from chalicelib.api_models import Administrador, LoginIn, LoginOut, SenhaIn, SenhaOut
 from chalicelib.http import ApiError, parse_body
 from chalicelib.openapi import doc
 from chalicelib.repositories import administradores
@@ -31,3 +31,16 @@ def me():
     if admin is None:
         raise ApiError(401, "Unauthorized", "Sessão inválida: administrador não existe mais.")
     return admin
+
+
+@bp.route("/me/senha", methods=["POST"], authorizer=authorizer)
+@doc(
+    summary="Trocar a própria senha (encerra todas as sessões; devolve um token novo)",
+    body=SenhaIn,
+    response=SenhaOut,
+    tags=["auth"],
+)
+def trocar_senha():
+    body = parse_body(SenhaIn)
+    token, expires_at = auth.change_password(current_admin_id(), body.senha_atual, body.senha_nova)
+    return {"token": token, "expires_at": expires_at}

@@ -20,7 +20,7 @@ from collections import defaultdict
 
 # module (in chalicelib.routes) -> "METHOD /path" -> its view function's name
 ROUTES: dict[str, dict[str, str]] = {
-    "auth": {"POST /auth/login": "login", "GET /me": "me"},
+    "auth": {"POST /auth/login": "login", "GET /me": "me", "POST /me/senha": "trocar_senha"},
     "admin": {
         "GET /administradores": "list_administradores",
         "POST /administradores": "create_administrador",
@@ -62,6 +62,7 @@ ROUTES: dict[str, dict[str, str]] = {
         "POST /contatos/{contato_id}/anonimizar": "anonimizar_contato",
     },
     "relatorios": {"GET /relatorios/custos": "relatorio_custos"},
+    "tarifas": {"GET /tarifas": "list_tarifas", "POST /tarifas": "criar_tarifa"},
 }
 
 # Every other route of the table is behind the authorizer.

@@ -171,12 +171,12 @@ def login(email: str, senha: str, source: str | None = None) -> dict[str, Any]:
     return {"token": token, "expires_at": expires_at, "administrador": admin}
 
 
-def require_admin(papel: str | None) -> None:
-    """403 unless the caller has the administrator role (team management)."""
+def require_admin(papel: str | None, message: str = "Só administradores podem gerenciar a equipe.") -> None:
+    """403 unless the caller has the administrator role (team management, the rate card)."""
     from chalicelib.http import ApiError
 
     if papel != "admin":
-        raise ApiError(403, "ForbiddenError", "Só administradores podem gerenciar a equipe.")
+        raise ApiError(403, "ForbiddenError", message)
 
 
 def create_admin(nome: str, email: str, senha: str, papel: str = "atendente") -> dict[str, Any]:
@@ -203,10 +203,13 @@ def _sqlstate(exc: Exception) -> str | None:
 
 def deactivate_admin(admin_id: str, by_admin_id: str) -> None:
     """End an account: inactive, every session ended (version bumped), its browsers'
-    push subscriptions and open websockets gone. The row stays: messages keep their author."""
+    push subscriptions and open websockets gone, its open conversations back in the queue
+    (a `conversa_liberada` timeline row and a `conversation:assigned` event each). The row
+    stays: messages and the timeline keep their author's name."""
     from chalicelib import db
     from chalicelib.http import ApiError, not_found
-    from chalicelib.repositories import administradores, push_subscriptions, ws_conexoes
+    from chalicelib.repositories import administradores, conversas, eventos, push_subscriptions, ws_conexoes
+    from chalicelib.services import live_events
 
     if str(admin_id) == str(by_admin_id):
         raise ApiError(409, "Conflict", "Você não pode desativar a sua própria conta.")
@@ -215,6 +218,41 @@ def deactivate_admin(admin_id: str, by_admin_id: str) -> None:
             raise not_found("Administrador")
         push_subscriptions.delete_for_admin_all(admin_id)
         connection_ids = ws_conexoes.remove_for_admin(admin_id)
+        for row in conversas.liberar_todas_de(str(admin_id)):
+            eventos.registrar(
+                row["contato_id"],
+                "conversa_liberada",
+                {
+                    "conversa_id": row["id"],
+                    "por": by_admin_id,
+                    "atendente_id": None,
+                    "anterior_id": row["anterior_id"],
+                    "motivo": "atendente_desativado",
+                },
+            )
+            live_events.conversation_assigned(row["id"], row["anterior_id"])
     from chalicelib.services import realtime
 
     realtime.close_connections(connection_ids)  # after commit: a reconnect is refused by now
+
+
+def change_password(admin_id: str, atual: str, nova: str) -> tuple[str, Any]:
+    """The signed-in account's own password: the current one must match (a stolen open session
+    cannot lock its owner out); every session ends (the version is bumped), so the caller gets
+    a fresh token. A wrong current password is a 422 on `senha_atual` (not a 401: the session
+    itself is fine)."""
+    from chalicelib import db
+    from chalicelib.http import ApiError
+    from chalicelib.security import hash_password, verify_password
+
+    row = db.query_one("SELECT senha_hash FROM administradores WHERE id = :id AND ativo", id=admin_id)
+    if row is None or not verify_password(row["senha_hash"], atual):
+        raise ApiError(422, "ValidationError", "A senha atual não confere.", field="senha_atual")
+    if atual == nova:
+        raise ApiError(422, "ValidationError", "A nova senha precisa ser diferente da atual.", field="senha_nova")
+    db.execute(
+        "UPDATE administradores SET senha_hash = :h, token_version = token_version + 1 WHERE id = :id",
+        h=hash_password(nova),
+        id=admin_id,
+    )
+    return issue_token(admin_id)

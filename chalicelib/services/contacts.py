@@ -59,6 +59,8 @@ def update_contato(contato_id: str, admin_id: str, patch) -> dict[str, Any]:
             # Every inbox shows the new name or journey at once (the item carries the summary).
             for conversa_id in inbox.conversa_ids_ativas_do_contato(contato_id):
                 live_events.conversation_updated(conversa_id)
+        if alterados:
+            live_events.contact_updated(contato_id)
     return depois
 
 
@@ -94,4 +96,5 @@ def put_interessado(contato_id: str, admin_id: str, body) -> tuple[dict[str, Any
             "interessado_registrado" if criado else "interessado_atualizado",
             {"por": admin_id, "instrumento_desejado": row["instrumento_desejado"], "idade": row["idade"]},
         )
+        live_events.contact_updated(contato_id)
     return row, criado

@@ -218,6 +218,7 @@ def _anonimizar(contato_id: str, admin_id: str) -> dict[str, Any]:
             live_events.conversation_closed(row["id"])
         for conversa in conversas:
             live_events.conversation_updated(conversa["id"])
+        live_events.contact_updated(contato_id)
     logger.info(
         "contact anonymised",
         extra={"contato_id": contato_id, "admin_id": admin_id, "mensagens": contagens["mensagens"], "objetos": objetos},

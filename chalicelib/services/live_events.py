@@ -68,6 +68,10 @@ class TemplateData(_Data):
     template: Template
 
 
+class ContactData(_Data):
+    contato_id: UUID
+
+
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -135,6 +139,13 @@ class TemplateUpdatedEvent(_Event):
     data: TemplateData
 
 
+class ContactUpdatedEvent(_Event):
+    """O contato mudou (dados, interessado, anonimização): quem o mostra busca de novo."""
+
+    type: Literal["contact:updated"]
+    data: ContactData
+
+
 EVENT_MODELS: dict[str, type[BaseModel]] = {
     model.model_fields["type"].annotation.__args__[0]: model  # type: ignore[union-attr]
     for model in (
@@ -147,6 +158,7 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
         ConversationClosedEvent,
         ConversationWindowClosedEvent,
         TemplateUpdatedEvent,
+        ContactUpdatedEvent,
     )
 }
 EVENTS = frozenset(EVENT_MODELS)
@@ -160,7 +172,8 @@ LiveEvent = Annotated[
     | ConversationAssignedEvent
     | ConversationClosedEvent
     | ConversationWindowClosedEvent
-    | TemplateUpdatedEvent,
+    | TemplateUpdatedEvent
+    | ContactUpdatedEvent,
     Field(discriminator="type"),
 ]
 live_event_adapter: TypeAdapter[Any] = TypeAdapter(LiveEvent)
@@ -207,6 +220,11 @@ def windows_closed(rows: list[dict[str, Any]], deadline: float | None = None) ->
 
 def template_updated(template_id: Any) -> None:
     _emit("template:updated", template_id)
+
+
+def contact_updated(contato_id: Any) -> None:
+    """Only the id: a contact's panel refetches it (the contact is not broadcast to every socket)."""
+    _emit("contact:updated", contato_id)
 
 
 class _Batch:
@@ -272,6 +290,8 @@ def build(items: list[tuple[str, str, dict[str, Any]]]) -> list[tuple[str, dict[
     for event, subject, extra in unique:
         if event == "conversation:window_closed":
             data = extra
+        elif event == "contact:updated":
+            data = {"contato_id": subject}
         elif event.startswith("conversation:"):
             if subject not in conversas:
                 continue

@@ -195,14 +195,20 @@ def test_messages_newest_first_paginated_with_presigned_media(client, monkeypatc
 # --- one statement per page, served by indexes ------------------------------------------
 
 
+# The session check (issue 16: the account's role, state and token version, one primary-key
+# read by the authorizer on every request, and by the test's token issuance) is not the page's.
+_SESSION_READ = "SELECT papel, ativo, token_version FROM administradores WHERE id = :id"
+
+
 @pytest.fixture
 def statements(monkeypatch):
-    """The SQL text of every statement the app sends, in order."""
+    """The SQL text of every statement the app sends for the route, in order (session reads aside)."""
     sent: list[str] = []
     real_run = db._run
 
     def counting_run(sql, params):
-        sent.append(sql)
+        if sql != _SESSION_READ:
+            sent.append(sql)
         return real_run(sql, params)
 
     monkeypatch.setattr(db, "_run", counting_run)

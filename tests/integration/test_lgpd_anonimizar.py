@@ -108,7 +108,7 @@ def test_anonymisation_wipes_identity_lead_texts_media_and_event_data(env):
     conversa = row("SELECT * FROM conversas WHERE id = CAST(:c AS uuid)", c=cid)
     assert conversa["status"] == "encerrada" and conversa["closed_at"] is not None
     events = [e for e, _ in env.published]
-    assert events == ["conversation:closed", "conversation:updated"]
+    assert events == ["conversation:closed", "conversation:updated", "contact:updated"]
     assert env.published[1][1]["conversa"]["id"] == cid
     assert env.published[1][1]["conversa"]["status"] == "encerrada"
 

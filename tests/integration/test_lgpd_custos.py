@@ -74,6 +74,9 @@ def _c(mensagens, cobradas=0, gratuitas=0, sem_informacao=0, falhas=0):
         "gratuitas": gratuitas,
         "sem_informacao": sem_informacao,
         "falhas": falhas,
+        # No rate card here (db_clean empties 0014's seed): every billed message is unpriced.
+        "cobradas_sem_tarifa": cobradas,
+        "valor_estimado_brl": 0.0,
     }
 
 

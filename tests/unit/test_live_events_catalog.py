@@ -21,6 +21,7 @@ NAMERS = {
     "conversation:closed": "conversation_closed",
     "conversation:window_closed": "windows_closed",
     "template:updated": "template_updated",
+    "contact:updated": "contact_updated",
 }
 
 
@@ -53,7 +54,7 @@ def test_nothing_publishes_around_the_after_commit_path():
     """Services name events through live_events; none builds a payload or calls the sender."""
     for name, text in _sources().items():
         assert not re.search(r"realtime\.publish", text), name
-        assert not re.search(r"""["'](?:message|conversation|template):[a-z_]+["']""", text), name
+        assert not re.search(r"""["'](?:message|conversation|template|contact):[a-z_]+["']""", text), name
 
 
 def test_the_events_are_named_where_they_happen():
@@ -64,13 +65,15 @@ def test_the_events_are_named_where_they_happen():
         "message:updated": {"media.py", "sending.py", "send_sweep.py"},
         "message:status": {"inbound.py", "sending.py", "send_sweep.py"},
         "conversation:new": {"inbound.py"},
-        "conversation:assigned": {"assignment.py"},  # atribuir, transferir, liberar, a send that takes it
+        "conversation:assigned": {"assignment.py", "auth.py"},  # atribuir, transferir, liberar, a send that takes it
         # marked read, reopened, new inbound message, sent / window closed by WhatsApp,
         # contact renamed or moved in the journey, anonymised
         "conversation:updated": {"inbox.py", "assignment.py", "inbound.py", "sending.py", "contacts.py", "lgpd.py"},
         "conversation:closed": {"assignment.py", "lgpd.py"},
         "conversation:window_closed": {"window_expiry.py"},
         "template:updated": {"templates.py", "inbound.py"},  # sync, and the status webhook
+        # edits, the lead form, anonymisation; deactivation frees conversations (assigned)
+        "contact:updated": {"contacts.py", "lgpd.py"},
     }
     for event, modules in expected.items():
         assert modules <= named.get(event, set()), (event, named.get(event))

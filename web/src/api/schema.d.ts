@@ -348,6 +348,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/me/senha": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Trocar a própria senha (encerra todas as sessões; devolve um token novo) */
+        post: operations["post_trocar_senha"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/media/uploads": {
         parameters: {
             query?: never;
@@ -428,6 +445,24 @@ export interface paths {
         get: operations["get_relatorio_custos"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tarifas": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Tabela de tarifas (R$ por mensagem cobrada), por categoria e data de vigência */
+        get: operations["get_list_tarifas"];
+        put?: never;
+        /** Nova tarifa de uma categoria a partir de uma data (só administradores) */
+        post: operations["post_criar_tarifa"];
         delete?: never;
         options?: never;
         head?: never;
@@ -603,6 +638,11 @@ export interface components {
              * @description Cobradas segundo o pricing dos webhooks de status
              */
             cobradas: number;
+            /**
+             * Cobradas Sem Tarifa
+             * @description Cobradas sem tarifa vigente para a categoria naquele dia
+             */
+            cobradas_sem_tarifa: number;
             /** Falhas */
             falhas: number;
             /**
@@ -617,8 +657,33 @@ export interface components {
              * @description Sem pricing recebido (falhas, ou status ainda não recebido)
              */
             sem_informacao: number;
+            /**
+             * Valor Estimado Brl
+             * @description Estimativa em R$: cada mensagem cobrada vezes a tarifa da categoria vigente no dia dela
+             */
+            valor_estimado_brl: number;
         } & {
             [key: string]: unknown;
+        };
+        /** ContactData */
+        ContactData: {
+            /**
+             * Contato Id
+             * Format: uuid
+             */
+            contato_id: string;
+        };
+        /**
+         * ContactUpdatedEvent
+         * @description O contato mudou (dados, interessado, anonimização): quem o mostra busca de novo.
+         */
+        ContactUpdatedEvent: {
+            data: components["schemas"]["ContactData"];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "contact:updated";
         };
         /** Contagem */
         Contagem: {
@@ -627,6 +692,11 @@ export interface components {
              * @description Cobradas segundo o pricing dos webhooks de status
              */
             cobradas: number;
+            /**
+             * Cobradas Sem Tarifa
+             * @description Cobradas sem tarifa vigente para a categoria naquele dia
+             */
+            cobradas_sem_tarifa: number;
             /** Falhas */
             falhas: number;
             /**
@@ -641,6 +711,11 @@ export interface components {
              * @description Sem pricing recebido (falhas, ou status ainda não recebido)
              */
             sem_informacao: number;
+            /**
+             * Valor Estimado Brl
+             * @description Estimativa em R$: cada mensagem cobrada vezes a tarifa da categoria vigente no dia dela
+             */
+            valor_estimado_brl: number;
         } & {
             [key: string]: unknown;
         };
@@ -1043,6 +1118,8 @@ export interface components {
              * Format: date
              */
             ate: string;
+            /** Aviso */
+            aviso: string;
             /** Categorias */
             categorias: components["schemas"]["CategoriaContagem"][];
             /**
@@ -1292,7 +1369,7 @@ export interface components {
             /** Nome */
             nome: string;
         };
-        LiveEvent: components["schemas"]["MessageNewEvent"] | components["schemas"]["MessageUpdatedEvent"] | components["schemas"]["MessageStatusEvent"] | components["schemas"]["ConversationNewEvent"] | components["schemas"]["ConversationUpdatedEvent"] | components["schemas"]["ConversationAssignedEvent"] | components["schemas"]["ConversationClosedEvent"] | components["schemas"]["ConversationWindowClosedEvent"] | components["schemas"]["TemplateUpdatedEvent"];
+        LiveEvent: components["schemas"]["MessageNewEvent"] | components["schemas"]["MessageUpdatedEvent"] | components["schemas"]["MessageStatusEvent"] | components["schemas"]["ConversationNewEvent"] | components["schemas"]["ConversationUpdatedEvent"] | components["schemas"]["ConversationAssignedEvent"] | components["schemas"]["ConversationClosedEvent"] | components["schemas"]["ConversationWindowClosedEvent"] | components["schemas"]["TemplateUpdatedEvent"] | components["schemas"]["ContactUpdatedEvent"];
         /** LoginIn */
         LoginIn: {
             /** Email */
@@ -1562,6 +1639,11 @@ export interface components {
              * @description Cobradas segundo o pricing dos webhooks de status
              */
             cobradas: number;
+            /**
+             * Cobradas Sem Tarifa
+             * @description Cobradas sem tarifa vigente para a categoria naquele dia
+             */
+            cobradas_sem_tarifa: number;
             /** Falhas */
             falhas: number;
             /**
@@ -1581,8 +1663,93 @@ export interface components {
              * @description Sem pricing recebido (falhas, ou status ainda não recebido)
              */
             sem_informacao: number;
+            /**
+             * Valor Estimado Brl
+             * @description Estimativa em R$: cada mensagem cobrada vezes a tarifa da categoria vigente no dia dela
+             */
+            valor_estimado_brl: number;
         } & {
             [key: string]: unknown;
+        };
+        /** SenhaIn */
+        SenhaIn: {
+            /** Senha Atual */
+            senha_atual: string;
+            /** Senha Nova */
+            senha_nova: string;
+        };
+        /** SenhaOut */
+        SenhaOut: {
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /**
+             * Token
+             * @description Novo token: a troca encerra todas as sessões, inclusive a atual
+             */
+            token: string;
+        };
+        /** Tarifa */
+        Tarifa: {
+            /**
+             * Categoria
+             * @enum {string}
+             */
+            categoria: "marketing" | "utility" | "authentication" | "service";
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Criado Por */
+            criado_por: string | null;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Observacao */
+            observacao: string | null;
+            /** Valor Brl */
+            valor_brl: number;
+            /**
+             * Vigente Desde
+             * Format: date
+             */
+            vigente_desde: string;
+        };
+        /** TarifaIn */
+        TarifaIn: {
+            /**
+             * Categoria
+             * @enum {string}
+             */
+            categoria: "marketing" | "utility" | "authentication" | "service";
+            /**
+             * Observacao
+             * @default null
+             */
+            observacao?: string | null;
+            /**
+             * Valor Brl
+             * @description R$ por mensagem cobrada
+             */
+            valor_brl: number | string;
+            /**
+             * Vigente Desde
+             * Format: date
+             * @description Primeiro dia (horário de Brasília) em que a tarifa vale
+             */
+            vigente_desde: string;
+        };
+        /** TarifasOut */
+        TarifasOut: {
+            /** Aviso */
+            aviso: string;
+            /** Items */
+            items: components["schemas"]["Tarifa"][];
         };
         /** Template */
         Template: {
@@ -3458,6 +3625,93 @@ export interface operations {
             };
         };
     };
+    post_trocar_senha: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SenhaIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SenhaOut"];
+                };
+            };
+            /** @description Requisição inválida */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Corpo grande demais */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Tipo de conteúdo não suportado */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     post_criar_upload: {
         parameters: {
             query?: never;
@@ -3750,6 +4004,140 @@ export interface operations {
             };
             /** @description Token ausente, inválido ou expirado */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_list_tarifas: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TarifasOut"];
+                };
+            };
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_criar_tarifa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TarifaIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Tarifa"];
+                };
+            };
+            /** @description Requisição inválida */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Corpo grande demais */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Tipo de conteúdo não suportado */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

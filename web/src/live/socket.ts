@@ -12,6 +12,14 @@ export function applyEvent(client: QueryClient, event: LiveEvent, meId: string):
     void client.invalidateQueries();
     return;
   }
+  if (event.type === "contact:updated") {
+    // Only the id travels: whatever shows this contact asks the server again.
+    const id = event.data.contato_id;
+    void client.invalidateQueries({ queryKey: ["contato", id] });
+    void client.invalidateQueries({ queryKey: ["contato-eventos", id] });
+    void client.invalidateQueries({ queryKey: ["contatos"] });
+    return;
+  }
   for (const [key, data] of client.getQueriesData<InboxData>({ queryKey: ["conversas"] })) {
     const filtro = key[1] as Filtro;
     client.setQueryData(key, reduceInbox(data, event, filtro, meId));

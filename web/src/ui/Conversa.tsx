@@ -1,11 +1,12 @@
 import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
-import { Fragment, useEffect, useLayoutEffect, useRef } from "react";
+import { Fragment, useEffect, useLayoutEffect, useRef, useState } from "react";
 import { Link } from "wouter";
 import { api, errorMessage } from "../api/client";
 import type { ConversaItem, Mensagem, MensagensPage } from "../api/types";
 import { chaveDia, formatDia, formatHora, formatTamanho, janelaTexto } from "../lib/format";
 import { Atendimento } from "./Atendimento";
 import { Composer } from "./Composer";
+import { ContatoPainel } from "./ContatoPainel";
 import { enderecoContato, nomeContato } from "./Inbox";
 import { useAgora } from "./useAgora";
 
@@ -18,6 +19,7 @@ export function Conversa({ id, meId }: { id: string; meId: string }) {
     getNextPageParam: (last) => last.next_cursor,
   });
   const agora = useAgora();
+  const [painel, setPainel] = useState(false);
 
   // Opening (or watching) a conversation with unread messages marks them read.
   const naoLidas = conversa.data?.nao_lidas ?? 0;
@@ -71,7 +73,17 @@ export function Conversa({ id, meId }: { id: string; meId: string }) {
           )}
         </div>
         {c && <Atendimento conversa={c} meId={meId} />}
+        {c && (
+          <button type="button" className="secundario" aria-expanded={painel} aria-controls="painel-contato" onClick={() => setPainel((v) => !v)}>
+            {painel ? "Fechar contato" : "Ver contato"}
+          </button>
+        )}
       </header>
+      {c && painel && (
+        <aside id="painel-contato" className="painel-lateral" aria-label="Painel do contato">
+          <ContatoPainel id={c.contato.id} titulo="h3" />
+        </aside>
+      )}
       <div
         ref={log}
         className="mensagens"
