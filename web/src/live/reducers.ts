@@ -89,6 +89,7 @@ const inboxReducers: { [T in LiveEvent["type"]]: (inbox: InboxData, e: EventOf<T
     return upsertConversa(inbox, conversa, pertence(conversa, f, me));
   },
   "template:updated": (inbox) => inbox,
+  "note:new": (inbox) => inbox, // notes live in the timeline, not in the inbox's order
 };
 
 export function reduceInbox(inbox: InboxData | undefined, event: LiveEvent, filtro: Filtro, meId: string): InboxData | undefined {
