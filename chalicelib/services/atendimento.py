@@ -247,11 +247,11 @@ HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 class Horario(_In):
     dia: int = Field(ge=0, le=6, description="0 = domingo … 6 = sábado")
     inicio: str = Field(description="HH:MM, horário de Brasília")
-    fim: str = Field(description="HH:MM (exclusivo), depois de inicio")
+    fim: str = Field(description="HH:MM (exclusivo; 24:00 = fim do dia), depois de inicio")
 
     @model_validator(mode="after")
     def _ordem(self) -> Horario:
-        if not HHMM.match(self.inicio) or not HHMM.match(self.fim):
+        if not HHMM.match(self.inicio) or not (HHMM.match(self.fim) or self.fim == "24:00"):
             raise ValueError("use HH:MM (00:00 a 23:59)")
         if self.fim <= self.inicio:
             raise ValueError("fim deve ser depois de inicio")
