@@ -1,11 +1,13 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState, useSyncExternalStore } from "react";
-import { Route, Switch, useLocation } from "wouter";
+import { Link, Route, Switch, useLocation } from "wouter";
 import { getConfig, getSession, onSessionChange, setSession } from "../api/client";
 import { type ConnectionState, connectLive } from "../live/socket";
+import { Configuracoes } from "./Configuracoes";
 import { Conversa } from "./Conversa";
 import { Inbox } from "./Inbox";
 import { Login } from "./Login";
+import { Metricas } from "./Metricas";
 import { Notificacoes } from "./Notificacoes";
 
 function useSession() {
@@ -42,12 +44,22 @@ function Console({ meId, nome, token }: { meId: string; nome: string; token: str
         <p role="status" className={`conexao ${estado}`}>
           {estado === "conectado" ? "Conectado" : "Reconectando…"}
         </p>
+        <nav aria-label="Seções" className="secoes">
+          <Link href="/">Conversas</Link>
+          <Link href="/configuracoes">Configurações</Link>
+          <Link href="/metricas">Métricas</Link>
+        </nav>
         <Notificacoes />
         <span className="quem">{nome}</span>
         <button type="button" onClick={sair}>
           Sair
         </button>
       </header>
+      {location === "/configuracoes" ? (
+        <Configuracoes />
+      ) : location === "/metricas" ? (
+        <Metricas />
+      ) : (
       <main className="paineis">
         <Inbox selecionada={conversaId} />
         <Switch>
@@ -59,6 +71,7 @@ function Console({ meId, nome, token }: { meId: string; nome: string; token: str
           </Route>
         </Switch>
       </main>
+      )}
     </div>
   );
 }
