@@ -1350,7 +1350,7 @@ export interface components {
             dia: number;
             /**
              * Fim
-             * @description HH:MM (exclusivo), depois de inicio
+             * @description HH:MM (exclusivo; 24:00 = fim do dia), depois de inicio
              */
             fim: string;
             /**

@@ -1,7 +1,7 @@
 // The attendance settings: automatic distribution, capacity, business hours (São Paulo) and the
 // away message; and the quick replies.
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { api, errorMessage } from "../api/client";
 import type { ConfiguracoesIn, ConfiguracoesOut } from "../api/types";
 import { GerenciarRespostas } from "./RespostasRapidas";
@@ -26,9 +26,12 @@ export function Configuracoes() {
   const [aviso, setAviso] = useState<string | null>(null);
   const [erro, setErro] = useState<string | null>(null);
 
+  // Filled once from the server: a background refetch must not undo what is being edited.
+  const carregado = useRef(false);
   useEffect(() => {
     const c = config.data;
-    if (!c) return;
+    if (!c || carregado.current) return;
+    carregado.current = true;
     setDistribuicao(c.distribuicao_automatica ?? false);
     setCapacidade(c.capacidade ?? 5);
     setDias(diasDe(c));
@@ -40,6 +43,9 @@ export function Configuracoes() {
   return (
     <main className="pagina" aria-labelledby="config-titulo">
       <h1 id="config-titulo">Configurações de atendimento</h1>
+      {config.isError && <p role="alert">{errorMessage(config.error)}</p>}
+      {!config.data && !config.isError && <p>Carregando…</p>}
+      {config.data && (
       <form
         className="cartao"
         aria-label="Distribuição e horário"
@@ -104,6 +110,7 @@ export function Configuracoes() {
           </p>
         )}
       </form>
+      )}
       <GerenciarRespostas />
     </main>
   );
