@@ -193,7 +193,10 @@ class ContatoResumo(Resposta):
     id: UUID
     nome: str | None
     nome_perfil: str | None
-    telefone: str
+    telefone: str | None = Field(description="E.164; nulo para quem fala conosco só pelo nome de usuário")
+    username: str | None = Field(None, description="Nome de usuário do WhatsApp, quando o cliente adotou um")
+    bsuid: str | None = Field(None, description="ID de usuário do WhatsApp no escopo da empresa (BSUID)")
+    nome_exibicao: str = Field(description="Nome, nome de usuário ou telefone: nunca vazio")
     tipo: TipoContato
     estado_jornada: EstadoJornada
 
@@ -290,7 +293,10 @@ class MensagensPage(BaseModel):
 
 class Contato(Resposta):
     id: UUID
-    telefone: str
+    telefone: str | None = Field(description="E.164; nulo para quem fala conosco só pelo nome de usuário")
+    username: str | None = Field(None, description="Nome de usuário do WhatsApp, quando o cliente adotou um")
+    bsuid: str | None = Field(None, description="ID de usuário do WhatsApp no escopo da empresa (BSUID)")
+    nome_exibicao: str = Field(description="Nome, nome de usuário ou telefone: nunca vazio")
     nome: str | None
     nome_editado: bool
     tipo: TipoContato

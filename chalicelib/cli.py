@@ -101,7 +101,20 @@ def cmd_export_contracts(_args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from chalicelib.local.simulate import run
 
-    return run(url=args.url, sender=args.sender, name=args.name, graph_root=args.graph_url)
+    return run(
+        url=args.url,
+        sender=args.sender,
+        name=args.name,
+        graph_root=args.graph_url,
+        username=args.username,
+        bsuid=args.bsuid,
+    )
+
+
+def wa_default_bsuid() -> str:
+    from chalicelib.local.simulate import DEFAULT_BSUID
+
+    return DEFAULT_BSUID
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,6 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--sender", default="5511987654321", help="the customer's wa_id")
     simulate.add_argument("--name", default="Joana Silva", help="the customer's WhatsApp profile name")
     simulate.add_argument("--graph-url", default=None, help="fake Graph API root (default: local stack's)")
+    simulate.add_argument(
+        "--username",
+        nargs="?",
+        const="joana.violao",
+        default=None,
+        help="a WhatsApp username user with no phone number (BSUID only; default username joana.violao)",
+    )
+    simulate.add_argument("--bsuid", default=wa_default_bsuid(), help="the username user's BSUID")
     simulate.set_defaults(func=cmd_simulate)
     return parser
 

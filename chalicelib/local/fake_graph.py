@@ -6,7 +6,8 @@ timeouts, error parsing, streaming) runs against it. What it does:
 - `GET /{version}/{media-id}`: media metadata with a URL that expires (`url_ttl` seconds)
   and needs the same bearer token; unknown ids answer Meta's 400/100 error.
 - `GET /media-download/{media-id}`: the binary (streamed in chunks), 404 once the URL expired.
-- `POST /{version}/{phone-number-id}/messages`: records the payload, answers a new wamid.
+- `POST /{version}/{phone-number-id}/messages`: records the payload, answers a new wamid
+  (addressed by `to`, a phone, or `recipient`, a BSUID, as Meta documents).
 - `POST /{version}/{phone-number-id}/media`: multipart upload, answers a media id.
 - `GET /{version}/{waba-id}/message_templates`: `data` + `paging` with `next` links.
 - `POST /_fake/media?mime_type=..`: registers media from another process (the simulate CLI).
@@ -24,6 +25,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import secrets
 import threading
 import time
@@ -567,7 +569,12 @@ def _handler_for(state: FakeState):
                 return self._mark_read(payload)
             to = str(payload.get("to") or "")
             kind = payload.get("type", "text")
-            if not to.isdigit():
+            # `recipient`: a BSUID (or parent BSUID) instead of a phone; `to` wins when both.
+            recipient = str(payload.get("recipient") or "")
+            contact = {"input": to, "wa_id": to}
+            if not to and re.fullmatch(r"[A-Z]{2}\.(ENT\.)?[A-Za-z0-9]{1,128}", recipient):
+                to, contact = recipient, {"input": recipient, "user_id": recipient}
+            elif not to.isdigit():
                 return self._graph_error(100, "(#100) Invalid parameter", status=400)
             if kind not in payload:
                 return self._graph_error(100, f"(#100) The parameter {kind} is required.")
@@ -592,7 +599,7 @@ def _handler_for(state: FakeState):
                 200,
                 {
                     "messaging_product": "whatsapp",
-                    "contacts": [{"input": to, "wa_id": to}],
+                    "contacts": [contact],
                     "messages": [{"id": wamid, **({"message_status": "accepted"} if kind == "template" else {})}],
                 },
             )

@@ -49,7 +49,7 @@ def _waba_id() -> str:
 
 # Messages ------------------------------------------------------------------------------------
 def message(
-    wa_id: str,
+    wa_id: str | None,
     type_: str,
     body: dict[str, Any] | list[Any] | None = None,
     *,
@@ -59,12 +59,16 @@ def message(
     referral: dict[str, Any] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
+    """One message; wa_id None omits `from` (a username user whose number Meta does not
+    share: pass from_user_id=<BSUID>, see `from_user`)."""
     msg: dict[str, Any] = {
         "from": wa_id,
         "id": wamid or new_wamid(),
         "timestamp": str(timestamp if timestamp is not None else now_ts()),
         "type": type_,
     }
+    if wa_id is None:
+        del msg["from"]
     if body is not None:
         msg[type_] = body
     if context is not None:
@@ -221,6 +225,96 @@ def order(wa_id: str, **kw: Any) -> dict[str, Any]:
     return message(wa_id, "order", body, **kw)
 
 
+# Usernames and business-scoped user ids (docs/identity.md) ---------------------------------
+def new_bsuid(country: str = "BR") -> str:
+    """A BSUID-looking id: ISO country code, a dot, digits."""
+    return f"{country}.{secrets.randbelow(10**16):016d}{next(_counter)}"
+
+
+def user_contact(
+    user_id: str,
+    *,
+    wa_id: str | None = None,
+    name: str | None = None,
+    username: str | None = None,
+    parent_user_id: str | None = None,
+) -> dict[str, Any]:
+    """A `contacts[]` item as Meta sends it since April 2026: user_id always, wa_id only when
+    the number is shared, profile.username for users who adopted one."""
+    contact: dict[str, Any] = {"profile": {}, "user_id": user_id}
+    if name:
+        contact["profile"]["name"] = name
+    if username:
+        contact["profile"]["username"] = username
+    if wa_id:
+        contact["wa_id"] = wa_id
+    if parent_user_id:
+        contact["parent_user_id"] = parent_user_id
+    return contact
+
+
+def from_user(msg: dict[str, Any], user_id: str, parent_user_id: str | None = None) -> dict[str, Any]:
+    """The message with the sender's BSUID (`from_user_id`); `from` stays only if it was set."""
+    msg["from_user_id"] = user_id
+    if parent_user_id:
+        msg["from_parent_user_id"] = parent_user_id
+    return msg
+
+
+def username_value(
+    messages: list[dict[str, Any]],
+    user_id: str,
+    *,
+    username: str | None = "aluno.violao",
+    name: str | None = None,
+    wa_id: str | None = None,
+    parent_user_id: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A `messages` value from one username user: each message gets from_user_id (and `from`
+    only when wa_id is given), contacts[] names the user."""
+    for m in messages:
+        from_user(m, user_id, parent_user_id)
+        if wa_id is None:
+            m.pop("from", None)
+        else:
+            m["from"] = wa_id
+    contact = user_contact(user_id, wa_id=wa_id, name=name, username=username, parent_user_id=parent_user_id)
+    return value(messages, contacts=[contact], **extra)
+
+
+def system_user_id_change(user_id: str, new_user_id: str, wa_id: str | None = None, **kw: Any) -> dict[str, Any]:
+    """System message `user_changed_user_id`: the user's BSUID changed (no phone number)."""
+    body = {"body": "User changed their user id", "type": "user_changed_user_id", "user_id": new_user_id}
+    return from_user(message(wa_id, "system", body, **kw), user_id)
+
+
+def edit(wa_id: str | None, original_wamid: str, new_text: str, **kw: Any) -> dict[str, Any]:
+    """`type: edit` (Coexistence): the customer edited an earlier message to `new_text`."""
+    body = {"original_message_id": original_wamid, "message": {"type": "text", "text": {"body": new_text}}}
+    return message(wa_id, "edit", body, **kw)
+
+
+def revoke(wa_id: str | None, original_wamid: str, **kw: Any) -> dict[str, Any]:
+    """`type: revoke` (Coexistence): the customer deleted an earlier message for everyone."""
+    return message(wa_id, "revoke", {"original_message_id": original_wamid}, **kw)
+
+
+def echo(to: str | None, body: str, *, to_user_id: str | None = None, **kw: Any) -> dict[str, Any]:
+    """A `message_echoes` item: our staff wrote `body` to `to` from the WhatsApp Business app."""
+    msg = message(DEFAULT_DISPLAY_NUMBER, "text", {"body": body}, **kw)
+    if to is not None:
+        msg["to"] = to
+    if to_user_id is not None:
+        msg["to_user_id"] = to_user_id
+    return msg
+
+
+def echoes(*items: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """An `smb_message_echoes` change (pass it to `envelope`)."""
+    return ("smb_message_echoes", value(message_echoes=list(items)))
+
+
 def referral(source_id: str = "120200000000000001", headline: str = "Aulas de violão") -> dict[str, Any]:
     return {
         "source_url": "https://fb.me/abc123",
@@ -243,13 +337,19 @@ def status(
     timestamp: str | int | None = None,
     category: str | None = "service",
     errors: list[dict[str, Any]] | None = None,
+    recipient_user_id: str | None = None,
 ) -> dict[str, Any]:
+    """recipient_id None omits it (a message sent to a BSUID whose phone Meta does not share)."""
     st: dict[str, Any] = {
         "id": wamid,
         "status": status_,
         "timestamp": str(timestamp if timestamp is not None else now_ts()),
         "recipient_id": recipient_id,
     }
+    if recipient_id is None:
+        del st["recipient_id"]
+    if recipient_user_id is not None:
+        st["recipient_user_id"] = recipient_user_id
     if category and status_ in ("sent", "delivered", "read"):
         st["conversation"] = {"id": secrets.token_hex(16), "origin": {"type": category}}
         st["pricing"] = {
@@ -355,18 +455,27 @@ def template_category_update(
     }
 
 
-def user_preferences(wa_id: str, value_: str = "stop", timestamp: str | int | None = None) -> dict[str, Any]:
-    return value(
-        user_preferences=[
-            {
-                "wa_id": wa_id,
-                "detail": "User requested to stop marketing messages",
-                "category": "marketing_messages",
-                "value": value_,
-                "timestamp": str(timestamp if timestamp is not None else now_ts()),
-            }
-        ],
-    )
+def user_preferences(
+    wa_id: str | None,
+    value_: str = "stop",
+    timestamp: str | int | None = None,
+    *,
+    user_id: str | None = None,
+    category: str = "marketing_messages",
+) -> dict[str, Any]:
+    """wa_id None omits it (an item that names the user by BSUID only)."""
+    item: dict[str, Any] = {
+        "wa_id": wa_id,
+        "detail": "User requested to stop marketing messages",
+        "category": category,
+        "value": value_,
+        "timestamp": str(timestamp if timestamp is not None else now_ts()),
+    }
+    if wa_id is None:
+        del item["wa_id"]
+    if user_id is not None:
+        item["user_id"] = user_id
+    return value(user_preferences=[item])
 
 
 def envelope(

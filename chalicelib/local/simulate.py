@@ -16,6 +16,7 @@ from typing import Any
 from chalicelib.local import payloads as wa
 
 DEFAULT_WEBHOOK_URL = "http://127.0.0.1:8000/webhooks/whatsapp"
+DEFAULT_BSUID = "BR.1502576394655843"  # `--username`: the same user on every run
 DEFAULT_GRAPH_ROOT = "http://127.0.0.1:5002"
 
 
@@ -74,12 +75,21 @@ def run(
     graph_root: str | None = None,
     pause: float = 0.3,
     out=print,
+    username: str | None = None,
+    bsuid: str = DEFAULT_BSUID,
 ) -> int:
+    """username: post as a WhatsApp username user whose number Meta does not share (no
+    `from`/`wa_id`, only the BSUID and the username, docs/identity.md)."""
     import requests
 
     secret = secret or os.environ.get("WHATSAPP_APP_SECRET") or _local_secret()
     graph_root = graph_root or _graph_root()
     profiles = {sender: name}
+
+    def value(messages: list[dict[str, Any]], **_: Any) -> dict[str, Any]:
+        if username:
+            return wa.username_value(messages, bsuid, username=username, name=name)
+        return wa.value(messages, profiles=profiles)
 
     def post(label: str, val: dict[str, Any]) -> bool:
         body, headers = wa.signed(wa.envelope(val), secret)
@@ -92,13 +102,13 @@ def run(
         time.sleep(pause)
         return response.status_code == 200
 
-    out(f"simulando {name} (+{sender}) -> {url}")
+    out(f"simulando {name} ({'@' + username + ', ' + bsuid if username else '+' + sender}) -> {url}")
     first = wa.text(
         sender,
         "Olá! Vi o anúncio das aulas de violão. Ainda há vagas à noite?",
         referral=wa.referral("120200000000000001", "Aulas de violão para adultos"),
     )
-    results = [post("texto (clique no anúncio)", wa.value([first], profiles=profiles))]
+    results = [post("texto (clique no anúncio)", value([first]))]
 
     try:
         photo = register_media(graph_root, _jpeg(), "image/jpeg")
@@ -110,32 +120,28 @@ def run(
     results.append(
         post(
             "foto",
-            wa.value(
-                [wa.image(sender, caption="Este é o meu violão", media_id=photo["id"], sha256=photo.get("sha256"))],
-                profiles=profiles,
-            ),
+            value([wa.image(sender, caption="Este é o meu violão", media_id=photo["id"], sha256=photo.get("sha256"))]),
         )
     )
     results.append(
         post(
             "áudio (nota de voz)",
-            wa.value(
-                [wa.audio(sender, voice=True, media_id=voice["id"], sha256=voice.get("sha256"))], profiles=profiles
-            ),
+            value([wa.audio(sender, voice=True, media_id=voice["id"], sha256=voice.get("sha256"))]),
         )
     )
     results.append(
         post(
             "localização",
-            wa.value(
-                [wa.location(sender, name="Minha casa", address="Rua Augusta, 500 - São Paulo")], profiles=profiles
-            ),
+            value([wa.location(sender, name="Minha casa", address="Rua Augusta, 500 - São Paulo")]),
         )
     )
-    results.append(post("reação", wa.value([wa.reaction(sender, first["id"], "🎸")], profiles=profiles)))
+    results.append(post("reação", value([wa.reaction(sender, first["id"], "🎸")])))
 
     target = _outbound_wamid() or wa.new_wamid()
-    statuses = [wa.status(target, word, sender) for word in ("sent", "delivered", "read")]
+    if username:  # a message sent to a BSUID: Meta names only the BSUID
+        statuses = [wa.status(target, w, None, recipient_user_id=bsuid) for w in ("sent", "delivered", "read")]
+    else:
+        statuses = [wa.status(target, word, sender) for word in ("sent", "delivered", "read")]
     results.append(post("status enviada/entregue/lida", wa.value(statuses=statuses)))
     ok = all(results)
     out("pronto: abra a caixa de entrada." if ok else "algumas entregas falharam (o servidor está rodando?)")

@@ -63,26 +63,40 @@ def upsert_inbound(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return db.query(_UPSERT_INBOUND_SQL, rows=json.dumps(rows))
 
 
-# A user_preferences webhook: the customer stopped (or resumed) marketing messages in
-# WhatsApp itself. Contacts we do not know still get their eventos row (contato_id NULL).
-# Webhooks arrive out of order: a preference older than the contact's latest explicit choice
-# (another user_preferences item, or an opt-out word in a message) is recorded but changes
-# nothing, so a late 'stop' never undoes a newer 'resume' and vice versa.
+# A user_preferences webhook: the customer stopped, resumed or signed up to (a signup link,
+# 0010) marketing messages in WhatsApp itself; any other category or value is kept as
+# consent evidence (tipo preferencia_whatsapp) and changes nothing. The contact is found by
+# BSUID first, then by phone (an item may carry only one of them, 0010). Contacts we do not
+# know still get their eventos row (contato_id NULL). Webhooks arrive out of order: a
+# preference older than the contact's latest explicit choice (another user_preferences item,
+# or an opt-out word in a message) is recorded but changes nothing, so a late 'stop' never
+# undoes a newer 'resume' and vice versa.
 _USER_PREFERENCES_SQL = """
 WITH entrada AS (
     SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
-        telefone text, optar boolean, payload jsonb, created_at timestamptz, chave text)
+        telefone text, bsuid text, optar boolean, valor text, payload jsonb, created_at timestamptz, chave text)
+),
+alvo AS (
+    SELECT e.*,
+           (SELECT k.id FROM contatos k
+             WHERE (e.bsuid IS NOT NULL AND k.bsuid = e.bsuid) OR (e.telefone IS NOT NULL AND k.telefone = e.telefone)
+             ORDER BY (k.bsuid IS NOT DISTINCT FROM e.bsuid) DESC, k.created_at LIMIT 1) AS contato_id
+    FROM entrada e
 ),
 ultima AS (
-    SELECT DISTINCT ON (telefone) telefone, optar, created_at FROM entrada ORDER BY telefone, created_at DESC
+    SELECT DISTINCT ON (contato_id) contato_id, optar, valor, created_at
+    FROM alvo WHERE contato_id IS NOT NULL AND optar IS NOT NULL
+    ORDER BY contato_id, created_at DESC
 ),
 alterados AS (
     UPDATE contatos k SET
         opt_in_status = u.optar,
         opt_in_at = CASE WHEN u.optar THEN u.created_at ELSE k.opt_in_at END,
-        opt_in_source = CASE WHEN u.optar THEN 'whatsapp_user_preferences' ELSE k.opt_in_source END
+        opt_in_source = CASE WHEN NOT u.optar THEN k.opt_in_source
+                             WHEN u.valor = 'signup' THEN 'whatsapp_signup'
+                             ELSE 'whatsapp_user_preferences' END
     FROM ultima u
-    WHERE k.telefone = u.telefone
+    WHERE k.id = u.contato_id
       AND NOT EXISTS (
           SELECT 1 FROM eventos ev
           WHERE ev.contato_id = k.id AND ev.tipo IN ('opt_in', 'opt_out') AND ev.created_at > u.created_at
@@ -91,10 +105,11 @@ alterados AS (
 ),
 registrados AS (
     INSERT INTO eventos (contato_id, tipo, dados, created_at, chave)
-    SELECT k.id, CASE WHEN e.optar THEN 'opt_in' ELSE 'opt_out' END,
-           jsonb_build_object('source', 'whatsapp_user_preferences', 'user_preferences', e.payload),
-           e.created_at, e.chave
-    FROM entrada e LEFT JOIN contatos k ON k.telefone = e.telefone
+    SELECT a.contato_id,
+           CASE WHEN a.optar THEN 'opt_in' WHEN NOT a.optar THEN 'opt_out' ELSE 'preferencia_whatsapp' END,
+           jsonb_build_object('source', 'whatsapp_user_preferences', 'user_preferences', a.payload),
+           a.created_at, a.chave
+    FROM alvo a
     ON CONFLICT (chave) WHERE chave IS NOT NULL DO NOTHING
 )
 SELECT id AS contato_id, telefone FROM alterados
@@ -102,10 +117,44 @@ SELECT id AS contato_id, telefone FROM alterados
 
 
 def apply_user_preferences(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """rows: {telefone, optar (True = resume, False = stop), payload, created_at, chave}."""
+    """rows: {telefone, bsuid (either may be None), optar (True = resume/signup, False =
+    stop, None = evidence only), valor, payload, created_at, chave}."""
     if not rows:
         return []
     return db.query(_USER_PREFERENCES_SQL, rows=json.dumps(rows))
+
+
+# Statuses of messages sent to a contact that has no BSUID yet carry it (recipient_user_id):
+# the contact takes it, unless another contact already holds it (then the two are one
+# person for a later payload with both identifiers to merge; a status proves nothing about
+# the phone). The caller holds the BSUIDs' advisory locks.
+_FILL_BSUID_SQL = """
+UPDATE contatos k SET bsuid = s.bsuid, bsuid_pai = coalesce(k.bsuid_pai, s.bsuid_pai)
+FROM (
+    SELECT DISTINCT ON (c.contato_id) c.contato_id, e.bsuid, e.bsuid_pai
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS e(whatsapp_id text, bsuid text, bsuid_pai text,
+                                                       status_at timestamptz)
+    JOIN mensagens m ON m.whatsapp_id = e.whatsapp_id
+    JOIN conversas c ON c.id = m.conversa_id
+    ORDER BY c.contato_id, e.status_at DESC
+) s
+WHERE k.id = s.contato_id AND k.bsuid IS NULL AND NOT k.anonimizado
+  AND NOT EXISTS (SELECT 1 FROM contatos o WHERE o.bsuid = s.bsuid)
+RETURNING k.id
+"""
+
+
+def fill_bsuid_from_statuses(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """rows: status rows with `bsuid` (and bsuid_pai, whatsapp_id, status_at)."""
+    if not rows:
+        return []
+    from chalicelib.repositories import identidades
+
+    identidades.lock([f"b:{r['bsuid']}" for r in rows])
+    return db.query(
+        _FILL_BSUID_SQL,
+        rows=json.dumps([{k: r.get(k) for k in ("whatsapp_id", "bsuid", "bsuid_pai", "status_at")} for r in rows]),
+    )
 
 
 # A `user_changed_number` system message: the contact moves to its new number (telefone in
@@ -165,11 +214,12 @@ def _like(text: str) -> str:
 
 
 def busca_filter(busca: str, alias: str = "") -> tuple[str, dict[str, Any]]:
-    """The search of the contacts and inbox screens: name or profile name contain `busca`
-    (wildcards taken literally), or the phone contains its digits (3 or more).
-    `alias` prefixes the contatos columns ("ct." inside a join)."""
-    conds = [f"{alias}nome ILIKE :busca", f"{alias}nome_perfil ILIKE :busca"]
-    params = {"busca": _like(busca)}
+    """The search of the contacts and inbox screens: name, profile name or WhatsApp username
+    contain `busca` (wildcards taken literally; a leading '@' of a username is optional), or
+    the phone contains its digits (3 or more). `alias` prefixes the contatos columns ("ct."
+    inside a join)."""
+    conds = [f"{alias}nome ILIKE :busca", f"{alias}nome_perfil ILIKE :busca", f"{alias}username ILIKE :usuario"]
+    params = {"busca": _like(busca), "usuario": _like(busca.lstrip("@"))}
     digits = "".join(ch for ch in busca if ch.isdigit())
     if len(digits) >= 3:
         conds.append(f"{alias}telefone LIKE :fone")

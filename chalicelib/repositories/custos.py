@@ -33,6 +33,9 @@ WITH saida AS (
            WHERE jsonb_typeof(s.value -> 'pricing') = 'object'
       ) p ON true
      WHERE m.direcao = 'saida'
+       -- Echoes of what our staff sent from the WhatsApp Business app (0010) are not Cloud
+       -- API sends: Meta does not bill them to us here.
+       AND m.dados ->> 'origem' IS DISTINCT FROM 'whatsapp_business_app'
        AND m.created_at >= (CAST(:de AS date)::timestamp AT TIME ZONE :fuso)
        AND m.created_at < ((CAST(:ate AS date) + 1)::timestamp AT TIME ZONE :fuso)
 )

@@ -29,7 +29,7 @@ def lock_conversa(conversa_id: str) -> dict[str, Any] | None:
         "SELECT c.id, c.contato_id, c.status, c.atendente_id, c.atribuida_em, c.window_expires_at,"  # noqa: S608
         " c.anuncio_em, c.free_entry_point_ate,"
         f" {JANELA_ABERTA_SQL} AS janela_aberta,"
-        " ct.telefone, ct.wa_id, ct.opt_in_status, ct.opt_in_at, ct.anonimizado"
+        " ct.telefone, ct.wa_id, ct.bsuid, ct.opt_in_status, ct.opt_in_at, ct.anonimizado"
         " FROM conversas c JOIN contatos ct ON ct.id = c.contato_id"
         " WHERE c.id = CAST(:conversa_id AS uuid)"
         " FOR UPDATE OF c",

@@ -23,7 +23,8 @@ SELECT c.*,
        json_build_object(
            'id', ct.id, 'nome', ct.nome, 'nome_perfil', ct.nome_perfil, 'telefone', ct.telefone,
            'tipo', ct.tipo, 'estado_jornada', ct.estado_jornada, 'opt_in_status', ct.opt_in_status,
-           'anonimizado', ct.anonimizado
+           'anonimizado', ct.anonimizado, 'username', ct.username, 'bsuid', ct.bsuid,
+           'nome_exibicao', ct.nome_exibicao
        ) AS contato,
        CASE WHEN a.id IS NULL THEN NULL ELSE json_build_object('id', a.id, 'nome', a.nome) END AS atendente,
        um.ultima_mensagem

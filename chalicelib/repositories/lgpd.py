@@ -92,6 +92,9 @@ def anonimizar_contato(contato_id: str, telefone: str, wa_id: str) -> dict[str, 
             anonimizado = true,
             telefone = :telefone,
             wa_id = :wa_id,
+            bsuid = NULL,        -- 0010: the BSUID and the username say who the person is too
+            bsuid_pai = NULL,
+            username = NULL,
             nome = NULL,
             nome_perfil = NULL,
             nome_editado = false,
@@ -120,6 +123,12 @@ def anonimizar_mensagens(contato_id: str) -> dict[str, Any]:
         ),
         respostas AS (
             DELETE FROM envio_idempotencia WHERE conversa_id IN (SELECT id FROM conv) RETURNING conversa_id
+        ),
+        -- Edits and revokes of the contact's messages hold their texts (0010).
+        alteracoes AS (
+            DELETE FROM mensagens_alteracoes a USING mensagens m
+             WHERE a.original_whatsapp_id = m.whatsapp_id AND m.conversa_id IN (SELECT id FROM conv)
+            RETURNING a.whatsapp_id
         ),
         marcadas AS (
             UPDATE mensagens SET anonimizada = true WHERE conversa_id IN (SELECT id FROM conv) RETURNING id
@@ -167,12 +176,27 @@ def anonimizar_eventos(contato_id: str) -> int:
 
 
 def remover_status_pendentes(enderecos: list[str]) -> int:
-    """Statuses still waiting for their message carry the number as recipient_id."""
+    """Statuses still waiting for their message carry the number as recipient_id, the BSUID
+    as recipient_user_id."""
     if not enderecos:
         return 0
     return db.execute(
         "DELETE FROM whatsapp_status_pendentes"
-        " WHERE payload ->> 'recipient_id' IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))",
+        " WHERE payload ->> 'recipient_id' IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))"
+        "    OR payload ->> 'recipient_user_id' IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))",
+        ids=json.dumps(sorted(set(enderecos))),
+    )
+
+
+def remover_alteracoes_pendentes(enderecos: list[str]) -> int:
+    """Edits and revokes still waiting for their original (0010) name their sender by phone
+    (`from`) or BSUID (`from_user_id`) in the raw copy."""
+    if not enderecos:
+        return 0
+    return db.execute(
+        "DELETE FROM mensagens_alteracoes"
+        " WHERE dados -> 'raw' ->> 'from' IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))"
+        "    OR dados -> 'raw' ->> 'from_user_id' IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))",
         ids=json.dumps(sorted(set(enderecos))),
     )
 

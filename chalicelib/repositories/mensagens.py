@@ -41,12 +41,16 @@ WITH entrada AS (
     SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
         whatsapp_id text, conversa_id uuid, contato_id uuid, conteudo text, tipo tipo_mensagem,
         media_type media_type, media_mime text, dados jsonb, created_at timestamptz,
-        abre_janela boolean, opt_out boolean, referral jsonb, campanha text, ordem integer)
+        abre_janela boolean, opt_out boolean, referral jsonb, campanha text, ordem integer,
+        direcao direcao_mensagem)
 ),
 gravadas AS (
+    -- direcao 'saida': an echo of a message our staff sent from the WhatsApp Business app
+    -- (0010), already delivered to WhatsApp: 'enviada', never pendente, so never sent again.
     INSERT INTO mensagens (conversa_id, direcao, conteudo, tipo, whatsapp_id, status_envio, created_at,
                            media_type, media_mime, dados)
-    SELECT conversa_id, 'entrada', conteudo, tipo, whatsapp_id, 'recebida', created_at,
+    SELECT conversa_id, coalesce(direcao, 'entrada'), conteudo, tipo, whatsapp_id,
+           CASE WHEN direcao = 'saida' THEN 'enviada' ELSE 'recebida' END::status_envio, created_at,
            media_type, media_mime, dados
     FROM entrada
     ORDER BY ordem  -- seq (0009) is drawn in this order: same-second messages keep it
@@ -54,7 +58,7 @@ gravadas AS (
     RETURNING *
 ),
 novas AS (
-    SELECT g.id, g.whatsapp_id, g.conversa_id, g.created_at, g.conteudo,
+    SELECT g.id, g.whatsapp_id, g.conversa_id, g.created_at, g.conteudo, g.direcao,
            e.contato_id, e.abre_janela, e.opt_out, e.referral, e.campanha
     FROM gravadas g JOIN entrada e ON e.whatsapp_id = g.whatsapp_id
 ),
@@ -70,7 +74,7 @@ por_contato AS (
            max(created_at) FILTER (WHERE opt_out) AS ultimo_opt_out,
            bool_or(referral IS NOT NULL) AS anuncio,
            (array_agg(campanha ORDER BY created_at DESC) FILTER (WHERE campanha IS NOT NULL))[1] AS campanha
-    FROM novas GROUP BY contato_id
+    FROM novas WHERE direcao = 'entrada' GROUP BY contato_id
 ),
 contatos_alterados AS (
     UPDATE contatos k SET

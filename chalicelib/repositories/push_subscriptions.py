@@ -65,7 +65,8 @@ def targets_for_conversas(conversa_ids: list[str]) -> list[dict[str, Any]]:
         return []
     return db.query(
         "SELECT c.id AS conversa_id, ct.nome AS contato_nome, ct.nome_perfil AS contato_nome_perfil,"
-        " ct.telefone AS contato_telefone, s.admin_id, s.endpoint, s.p256dh, s.auth"
+        " ct.telefone AS contato_telefone, ct.nome_exibicao AS contato_nome_exibicao,"
+        " s.admin_id, s.endpoint, s.p256dh, s.auth"
         " FROM conversas c"
         " JOIN contatos ct ON ct.id = c.contato_id"
         " JOIN push_subscriptions s ON c.atendente_id IS NULL OR s.admin_id = c.atendente_id"

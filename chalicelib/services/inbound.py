@@ -26,6 +26,7 @@ from typing import Any
 from chalicelib import db
 from chalicelib.config import get_settings
 from chalicelib.observability import logger
+from chalicelib.whatsapp.identity import normalize_bsuid, normalize_parent_bsuid, normalize_username
 from chalicelib.whatsapp.models import (
     Change,
     Entry,
@@ -91,8 +92,25 @@ FIELD_EVENTO_TIPOS = {
 UNKNOWN_FIELD_TIPO = "whatsapp_webhook"
 # Keys of a `messages` value that are read; anything else in it is kept in an eventos row.
 KNOWN_VALUE_KEYS = frozenset(
-    {"messaging_product", "metadata", "contacts", "messages", "statuses", "errors", "user_preferences"}
+    {
+        "messaging_product",
+        "metadata",
+        "contacts",
+        "messages",
+        "statuses",
+        "errors",
+        "user_preferences",
+        "message_echoes",
+    }
 )
+# Fields whose value is read like a `messages` value (smb_message_echoes: `message_echoes`).
+MESSAGE_FIELDS = ("messages", "user_preferences", "smb_message_echoes")
+# Message types that change an earlier message instead of being one (mensagens_alteracoes).
+CHANGE_KINDS = ("edit", "revoke")
+# What of a message of an odd shape is kept to store it as nao_suportado (its head, no body).
+HEAD_FIELDS = frozenset(MessageHead.model_fields) - {"type"}
+# Echoes of messages our staff sent from the WhatsApp Business app on our number.
+ECHO_ORIGEM = "whatsapp_business_app"
 
 # Column limits of 0001/0002: longer garbage is cut rather than failing the payload.
 MAX_WHATSAPP_ID = 255
@@ -174,7 +192,7 @@ def evento(tipo: str, dados: dict[str, Any], contato_id: str | None = None) -> d
 @dataclass
 class InboundRow:
     whatsapp_id: str
-    telefone: str
+    telefone: str | None  # None: a username user whose number Meta does not share
     wa_id: str
     created_at: dt.datetime
     tipo: str
@@ -188,12 +206,24 @@ class InboundRow:
     campanha: str | None = None
     media_job: dict[str, Any] | None = None  # MediaJob fields but mensagem_id
     numero_novo: dict[str, str] | None = None  # system user_changed_number: {telefone, wa_id}
+    bsuid: str | None = None  # the customer's business-scoped user id
+    bsuid_pai: str | None = None
+    bsuid_novo: str | None = None  # system user_changed_user_id / user_changed_number: the new BSUID
+    direcao: str = "entrada"  # 'saida': an echo of a message sent from the WhatsApp Business app
+
+    @property
+    def chave_contato(self) -> str:
+        """Which contact the row belongs to: its BSUID when it has one, else its phone."""
+        return self.bsuid or self.telefone  # type: ignore[return-value]  # one of them is set
 
 
 @dataclass
 class ParsedPayload:
     messages: list[InboundRow] = field(default_factory=list)
     profile_names: dict[str, str] = field(default_factory=dict)  # telefone → profile name
+    # BSUID → what `contacts[]` says of that user: {telefone, wa_id, bsuid_pai, username, nome_perfil}.
+    perfis: dict[str, dict[str, Any]] = field(default_factory=dict)
+    alteracoes: list[dict[str, Any]] = field(default_factory=list)  # edits and revokes
     statuses: list[dict[str, Any]] = field(default_factory=list)
     user_preferences: list[dict[str, Any]] = field(default_factory=list)
     templates: list[dict[str, Any]] = field(default_factory=list)
@@ -206,6 +236,8 @@ class ParsedPayload:
 def map_message(msg: InboundMessage, raw: dict[str, Any]) -> dict[str, Any]:
     """DESIGN §5's type mapping: tipo, conteudo, media fields and dados (raw always kept)."""
     kind = (msg.type or "").strip()
+    if not kind and msg.location is not None:  # Meta sends some locations without `type`
+        kind = "location"
     dados: dict[str, Any] = {"whatsapp_type": kind or None, "raw": raw}
     out: dict[str, Any] = {"tipo": "nao_suportado", "conteudo": "", "media_type": None, "media_mime": None}
     if msg.context is not None:
@@ -273,14 +305,75 @@ def map_message(msg: InboundMessage, raw: dict[str, Any]) -> dict[str, Any]:
         out.update(tipo="sistema", conteudo=msg.system.body or "")
         dados["system"] = msg.system.model_dump(exclude_none=True)
     elif kind == "order" and isinstance(msg.order, dict):
-        text = msg.order.get("text")
-        out.update(conteudo=text if isinstance(text, str) else "")
-    # order, unsupported, unknown and bodies of an unexpected shape stay nao_suportado.
+        # An order from our catalogue: a readable text for the attendant, the order kept whole.
+        out.update(tipo="texto", conteudo=order_text(msg.order))
+        dados["order"] = msg.order
+    # unsupported, unknown and bodies of an unexpected shape stay nao_suportado.
     out["dados"] = dados
     return out
 
 
-def _message_row(raw: Any, profile_names: dict[str, str], parsed: ParsedPayload) -> InboundRow | None:
+def _money(value: Any, currency: Any) -> str:
+    try:
+        amount = f"{float(value):,.2f}".replace(",", "_").replace(".", ",").replace("_", ".")
+    except (TypeError, ValueError):
+        amount = str(value)
+    return f"{currency} {amount}" if isinstance(currency, str) and currency else amount
+
+
+def order_text(order: dict[str, Any]) -> str:
+    """'Pedido:' then one line per item (quantity × product: unit price), the total, the note."""
+    lines = ["Pedido:"]
+    total, currencies = 0.0, set()
+    items = order.get("product_items") if isinstance(order.get("product_items"), list) else []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        quantity, price, currency = item.get("quantity"), item.get("item_price"), item.get("currency")
+        lines.append(f"{quantity} × {item.get('product_retailer_id')}: {_money(price, currency)}")
+        try:
+            total += float(quantity) * float(price)
+            currencies.add(currency)
+        except (TypeError, ValueError):
+            currencies.add(None)
+    if items and len(currencies) == 1 and None not in currencies:
+        lines.append(f"Total: {_money(total, next(iter(currencies)))}")
+    text = order.get("text")
+    if isinstance(text, str) and text.strip():
+        lines.append(text.strip())
+    return "\n".join(lines)
+
+
+def _change_row(msg: InboundMessage, raw: Any, created_at: dt.datetime, parsed: ParsedPayload) -> None:
+    """An edit or revoke: kept for the original message (mensagens_alteracoes), not a message."""
+    kind = (msg.type or "").strip()
+    body = msg.edit if kind == "edit" else msg.revoke
+    original = (body.original_message_id or "").strip() if body is not None else ""
+    if not original:
+        _discard(parsed, "mensagem", raw, f"{kind} sem original_message_id")
+        return
+    conteudo = None
+    if kind == "edit":
+        novo = parse_or_none(InboundMessage, (body.message or {}) | {"id": msg.id}) if body else None
+        if novo is None or not (novo.type or "").strip():
+            _discard(parsed, "mensagem", raw, "edit sem a nova mensagem")
+            return
+        conteudo = map_message(novo, body.message or {})["conteudo"]
+    parsed.alteracoes.append(
+        {
+            "whatsapp_id": msg.id[:MAX_WHATSAPP_ID],  # type: ignore[index]
+            "original_whatsapp_id": original[:MAX_WHATSAPP_ID],
+            "tipo": kind,
+            "conteudo": conteudo,
+            "dados": {"raw": raw},
+            "created_at": created_at.isoformat(),
+        }
+    )
+
+
+def _message_row(
+    raw: Any, profile_names: dict[str, str], parsed: ParsedPayload, identidades=None, eco: bool = False
+) -> InboundRow | None:
     msg = parse_or_none(InboundMessage, raw)
     if msg is None:
         head = parse_or_none(MessageHead, raw)
@@ -289,22 +382,45 @@ def _message_row(raw: Any, profile_names: dict[str, str], parsed: ParsedPayload)
             _discard(parsed, "mensagem", raw, "não é um objeto")
             return None
         # A body of an unexpected shape: stored as nao_suportado with its raw object.
-        msg = InboundMessage.model_validate({"from": head.from_, "id": head.id, "timestamp": head.timestamp})
+        # The head keeps who it is from or to (phone and BSUID), so it still finds its contact.
+        msg = InboundMessage.model_validate(head.model_dump(by_alias=True, include=HEAD_FIELDS))
         msg.type = f"invalid:{head.type}" if head.type else None
-    telefone = normalize_telefone(msg.from_)
-    if not msg.id or telefone is None:
-        parsed.ignored.append(f"message without id or sender ({msg.id!r}, {msg.from_!r})")
+    # The customer: the sender of a message, the recipient of an echo. The phone may be
+    # absent (username users); contacts[] may name the BSUID where the message does not.
+    endereco = msg.to if eco else msg.from_
+    telefone = normalize_telefone(endereco)
+    bsuid = normalize_bsuid(msg.to_user_id if eco else msg.from_user_id)
+    bsuid_pai = normalize_parent_bsuid(msg.to_parent_user_id if eco else msg.from_parent_user_id)
+    by_phone, by_bsuid = identidades or ({}, {})
+    if bsuid is None and telefone is not None and telefone in by_phone:
+        bsuid = by_phone[telefone].get("bsuid")
+    if telefone is None and bsuid is not None and bsuid in by_bsuid and by_bsuid[bsuid].get("telefone"):
+        telefone = by_bsuid[bsuid]["telefone"]
+        endereco = by_bsuid[bsuid]["wa_id"]
+    created_at = parse_timestamp(msg.timestamp)
+    if msg.id and (msg.type or "").strip() in CHANGE_KINDS:  # found by the original's wamid, not the sender
+        _change_row(msg, raw, created_at, parsed)
+        return None
+    if not msg.id or (telefone is None and bsuid is None):
+        parsed.ignored.append(f"message without id or sender ({msg.id!r}, {endereco!r})")
         _discard(parsed, "mensagem", raw, "sem id ou remetente utilizável")
         return None
     mapped = map_message(msg, raw)
-    created_at = parse_timestamp(msg.timestamp)
     row = InboundRow(
         whatsapp_id=msg.id[:MAX_WHATSAPP_ID],
         telefone=telefone,
-        wa_id=(msg.from_ or "")[:MAX_WA_ID],
+        wa_id=(endereco or "")[:MAX_WA_ID] if telefone else "",
         created_at=created_at,
         **mapped,
     )
+    row.bsuid, row.bsuid_pai = bsuid, bsuid_pai
+    if eco:
+        # Sent by our staff from the WhatsApp Business app: an outbound message that never
+        # opens the window nor says anything about the customer's consent.
+        row.direcao = "saida"
+        row.dados["origem"] = ECHO_ORIGEM
+        row.abre_janela = False
+        return _with_media_job(row, msg)
     row.abre_janela = row.tipo != "sistema"
     if row.tipo == "texto":
         row.opt_out = is_opt_out(row.conteudo)
@@ -315,9 +431,19 @@ def _message_row(raw: Any, profile_names: dict[str, str], parsed: ParsedPayload)
         novo = normalize_telefone(new_wa_id)
         if novo is not None and novo != telefone:
             row.numero_novo = {"telefone": novo, "wa_id": (new_wa_id or "")[:MAX_WA_ID]}
+    if msg.type == "system" and msg.system is not None:
+        # user_changed_user_id (and a number change, which gives a new BSUID): Meta names the
+        # new BSUID; the contact keeps one row (docs/identity.md).
+        novo_bsuid = normalize_bsuid(msg.system.user_id)
+        if novo_bsuid is not None and novo_bsuid != bsuid:
+            row.bsuid_novo = novo_bsuid
     if msg.referral is not None:
         row.referral = msg.referral.model_dump(exclude_none=True)
         row.campanha = _cut(msg.referral.source_id, MAX_CAMPANHA)
+    return _with_media_job(row, msg)
+
+
+def _with_media_job(row: InboundRow, msg: InboundMessage) -> InboundRow:
     if row.tipo == "media" and row.media_type != "location":
         media = row.dados.get("media", {})
         media_id = media.get("id")
@@ -362,6 +488,9 @@ def _status_row(raw: Any, parsed: ParsedPayload) -> dict[str, Any] | None:
     category = pricing.category.strip().lower() if pricing is not None and pricing.category else None
     return {
         "whatsapp_id": head.id[:MAX_WHATSAPP_ID],
+        # Messages sent to a BSUID: the recipient's BSUID, filled into a contact without one.
+        "bsuid": normalize_bsuid(head.recipient_user_id),
+        "bsuid_pai": normalize_parent_bsuid(head.recipient_parent_user_id),
         "status": word,
         "status_envio": STATUS_MAP.get(word),
         "billing_category": BILLING_MAP.get(category) if category else None,
@@ -371,23 +500,52 @@ def _status_row(raw: Any, parsed: ParsedPayload) -> dict[str, Any] | None:
     }
 
 
-def _parse_messages_value(value: Value, raw_value: dict[str, Any], parsed: ParsedPayload) -> None:
+def _parse_contacts(value: Value, parsed: ParsedPayload) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`contacts[]`: profile names by phone (as before) and, for users with a BSUID, what Meta
+    says of them, by phone and by BSUID (a message may name only one of the two)."""
+    by_phone: dict[str, dict[str, Any]] = {}
+    by_bsuid: dict[str, dict[str, Any]] = {}
     for raw_contact in value.contacts:
         contact = parse_or_none(WaContact, raw_contact)
-        if contact is None or not contact.wa_id:
+        if contact is None:
             continue
-        telefone = normalize_telefone(contact.wa_id)
-        if telefone and contact.profile is not None and contact.profile.name:
-            parsed.profile_names[telefone] = contact.profile.name[:MAX_NOME]
+        telefone = normalize_telefone(contact.wa_id) if contact.wa_id else None
+        name = contact.profile.name[:MAX_NOME] if contact.profile is not None and contact.profile.name else None
+        if telefone and name:
+            parsed.profile_names[telefone] = name
+        bsuid = normalize_bsuid(contact.user_id)
+        if bsuid is None:
+            continue
+        perfil = {
+            "bsuid": bsuid,
+            "telefone": telefone,
+            "wa_id": (contact.wa_id or "")[:MAX_WA_ID] if telefone else None,
+            "bsuid_pai": normalize_parent_bsuid(contact.parent_user_id),
+            "username": normalize_username(contact.profile.username) if contact.profile is not None else None,
+            "nome_perfil": name,
+        }
+        parsed.perfis[bsuid] = perfil
+        by_bsuid[bsuid] = perfil
+        if telefone:
+            by_phone[telefone] = perfil
+    return by_phone, by_bsuid
+
+
+def _parse_messages_value(value: Value, raw_value: dict[str, Any], parsed: ParsedPayload) -> None:
+    identidades = _parse_contacts(value, parsed)
     for raw_message in value.messages:
-        row = _message_row(raw_message, parsed.profile_names, parsed)
+        row = _message_row(raw_message, parsed.profile_names, parsed, identidades)
+        if row is not None:
+            parsed.messages.append(row)
+    for raw_echo in value.message_echoes:
+        row = _message_row(raw_echo, parsed.profile_names, parsed, identidades, eco=True)
         if row is not None:
             parsed.messages.append(row)
     for raw_status in value.statuses:
         row = _status_row(raw_status, parsed)
         if row is not None:
             parsed.statuses.append(row)
-    for key in ("contacts", "messages", "statuses", "errors", "user_preferences", "metadata"):
+    for key in ("contacts", "messages", "statuses", "errors", "user_preferences", "metadata", "message_echoes"):
         part = raw_value.get(key)
         if part is not None and not isinstance(part, dict if key == "metadata" else list):
             parsed.ignored.append(f"value.{key} of an unexpected shape")
@@ -400,25 +558,45 @@ def _parse_messages_value(value: Value, raw_value: dict[str, Any], parsed: Parse
             evento(UNKNOWN_FIELD_TIPO, {"field": "messages", "campos": unknown, "metadata": raw_value.get("metadata")})
         )
     for raw_pref in value.user_preferences:
-        pref = parse_or_none(UserPreference, raw_pref)
-        telefone = normalize_telefone(pref.wa_id) if pref is not None else None
-        if pref is None or telefone is None:
-            parsed.ignored.append("user_preferences item without wa_id")
+        row = _preference_row(raw_pref)
+        if row is None:
+            parsed.ignored.append("user_preferences item without wa_id or user_id")
+            _discard(parsed, "user_preferences", raw_pref, "sem wa_id nem user_id")
             continue
-        choice = (pref.value or "").strip().lower()
-        if (pref.category or "").strip().lower() != "marketing_messages" or choice not in ("stop", "resume"):
-            parsed.ignored.append(f"user_preferences {pref.category}/{pref.value} kept in logs only")
-            continue
-        created_at = parse_timestamp(pref.timestamp)
-        parsed.user_preferences.append(
-            {
-                "telefone": telefone,
-                "optar": choice == "resume",
-                "payload": raw_pref,
-                "created_at": created_at.isoformat(),
-                "chave": f"user_preferences:{telefone}:{choice}:{int(created_at.timestamp())}",
-            }
-        )
+        parsed.user_preferences.append(row)
+
+
+# user_preferences values: stop / resume (marketing_messages) as before; signup is a
+# marketing opt-in through a signup link. Any other category or value is still consent
+# evidence: recorded in eventos (tipo preferencia_whatsapp), no opt-in change.
+PREFERENCE_OPTAR = {"stop": False, "resume": True, "signup": True}
+
+
+def _preference_row(raw_pref: Any) -> dict[str, Any] | None:
+    pref = parse_or_none(UserPreference, raw_pref)
+    if pref is None:
+        return None
+    telefone = normalize_telefone(pref.wa_id) if pref.wa_id else None
+    bsuid = normalize_bsuid(pref.user_id)
+    if telefone is None and bsuid is None:
+        return None
+    category = (pref.category or "").strip().lower()
+    choice = (pref.value or "").strip().lower()
+    optar = PREFERENCE_OPTAR.get(choice) if category == "marketing_messages" else None
+    created_at = parse_timestamp(pref.timestamp)
+    if optar is not None and choice != "signup" and telefone is not None:
+        chave = f"user_preferences:{telefone}:{choice}:{int(created_at.timestamp())}"  # as before 0010
+    else:
+        chave = f"user_preferences:{bsuid or telefone}:{category[:40]}:{choice[:40]}:{int(created_at.timestamp())}"
+    return {
+        "telefone": telefone,
+        "bsuid": bsuid,
+        "optar": optar,
+        "valor": choice[:40] or None,
+        "payload": raw_pref,
+        "created_at": created_at.isoformat(),
+        "chave": chave,
+    }
 
 
 def _parse_template_value(raw_value: dict[str, Any], parsed: ParsedPayload) -> None:
@@ -534,7 +712,7 @@ def parse_payload(payload: Any) -> ParsedPayload:
                 _discard(parsed, "change", raw_change, "sem value")
                 continue
             field_name = (change.field or "").strip()
-            if field_name not in ("messages", "user_preferences"):
+            if field_name not in MESSAGE_FIELDS:
                 if settings.whatsapp_waba_id and entry.id and entry.id != settings.whatsapp_waba_id:
                     parsed.ignored.append(f"{field_name!r} of another account {entry.id}")
                     continue
@@ -575,12 +753,14 @@ class StoreResult:
     statuses: list[dict[str, Any]] = field(default_factory=list)
     templates: list[dict[str, Any]] = field(default_factory=list)
     media_jobs: list[dict[str, Any]] = field(default_factory=list)
+    alteradas: list[dict[str, Any]] = field(default_factory=list)  # messages an edit/revoke changed
     duplicates: int = 0
     ausencias: list[str] = field(default_factory=list)  # conversations owed the away message
 
     def summary(self) -> dict[str, int]:
         return {
             "mensagens": len(self.mensagens),
+            "alteradas": len(self.alteradas),
             "duplicadas": self.duplicates,
             "conversas_novas": len(self.conversas_novas),
             "statuses": len(self.statuses),
@@ -600,6 +780,7 @@ def _message_json(row: InboundRow, contato_id: str, conversa_id: str) -> dict[st
         "media_mime": row.media_mime,
         "dados": row.dados,
         "created_at": row.created_at.isoformat(),
+        "direcao": row.direcao,
         "abre_janela": row.abre_janela,
         "opt_out": row.opt_out,
         "referral": row.referral,
@@ -607,18 +788,28 @@ def _message_json(row: InboundRow, contato_id: str, conversa_id: str) -> dict[st
     }
 
 
-def _contacts_and_conversations(rows: list[InboundRow], profile_names: dict[str, str]):
+def _contacts_and_conversations(rows: list[InboundRow], parsed: ParsedPayload, mescladas: list[tuple[str, str]]):
+    """{chave_contato: {contato_id, telefone, nome, conversa_id, conversa_nova}}. Senders with
+    only a phone take the phone upsert (unchanged since 0002); senders with a BSUID are
+    matched BSUID first, then phone, and merged where the payload proves two contacts are one
+    (_resolve_bsuid_contacts)."""
     from chalicelib.repositories import contatos, conversas
 
+    profile_names = parsed.profile_names
     by_phone: dict[str, dict[str, Any]] = {}
     for row in rows:  # the last wa_id seen is the send address
-        by_phone[row.telefone] = {
+        if row.bsuid is not None:
+            continue
+        by_phone[row.telefone] = {  # type: ignore[index]  # no BSUID: the phone is set
             "telefone": row.telefone,
             "wa_id": row.wa_id or None,
-            "nome_perfil": profile_names.get(row.telefone),
+            "nome_perfil": profile_names.get(row.telefone),  # type: ignore[arg-type]
         }
     found = contatos.upsert_inbound([by_phone[t] for t in sorted(by_phone)])
     contacts = {r["telefone"]: r for r in found}
+    found_bsuid = _resolve_bsuid_contacts([r for r in rows if r.bsuid is not None], parsed, mescladas)
+    contacts.update(found_bsuid)
+    found = found + list(found_bsuid.values())
     # Only under a race (see contatos.upsert_inbound) is a contact left without its conversation.
     missing = {str(r["contato_id"]): r for r in found if r["conversa_id"] is None}
     for _attempt in range(3):
@@ -632,6 +823,81 @@ def _contacts_and_conversations(rows: list[InboundRow], profile_names: dict[str,
     if missing:
         raise RuntimeError(f"could not find or open a conversation for {len(missing)} contact(s)")
     return contacts
+
+
+def _identity(row: InboundRow, perfis: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What the payload says of a BSUID sender: the message's fields, completed by contacts[]."""
+    perfil = perfis.get(row.bsuid or "", {})
+    return {
+        "bsuid": row.bsuid,
+        "bsuid_pai": row.bsuid_pai or perfil.get("bsuid_pai"),
+        "telefone": row.telefone or perfil.get("telefone"),
+        "wa_id": (row.wa_id or None) if row.telefone else perfil.get("wa_id"),
+        "username": perfil.get("username"),
+        "nome_perfil": perfil.get("nome_perfil"),
+    }
+
+
+def _resolve_bsuid_contacts(
+    rows: list[InboundRow], parsed: ParsedPayload, mescladas: list[tuple[str, str]]
+) -> dict[str, dict[str, Any]]:
+    """BSUID senders → their contact (created, completed or merged), by BSUID.
+
+    Under advisory locks on every BSUID and phone of these senders (also the new BSUIDs of
+    system messages), so concurrent deliveries about one person serialise: the second sees
+    the first's contact and merge, and merges nothing again."""
+    if not rows:
+        return {}
+    from chalicelib.repositories import identidades
+
+    idents: dict[str, dict[str, Any]] = {}
+    for row in rows:  # the last row of a sender wins, as for phones
+        idents[row.bsuid] = _identity(row, parsed.perfis)  # type: ignore[index]
+    chaves = [f"b:{b}" for b in idents] + [f"t:{i['telefone']}" for i in idents.values() if i["telefone"]]
+    chaves += [f"b:{r.bsuid_novo}" for r in rows if r.bsuid_novo]
+    identidades.lock(chaves)
+    out: dict[str, dict[str, Any]] = {}
+    for bsuid in sorted(idents):
+        contato = _resolve_one(idents[bsuid], mescladas)
+        out[bsuid] = {
+            "contato_id": contato["id"],
+            "telefone": contato["telefone"],
+            "nome": contato["nome"],
+            "username": contato["username"],
+            "conversa_id": None,  # found or opened by the caller
+            "conversa_nova": False,
+        }
+    return out
+
+
+def _resolve_one(ident: dict[str, Any], mescladas: list[tuple[str, str]]) -> dict[str, Any]:
+    """mescladas: receives the conversations a merge closed or moved (identidades.mesclar)."""
+    from chalicelib.repositories import identidades
+
+    for _attempt in range(3):
+        found = identidades.find(ident["bsuid"], ident["telefone"])
+        por_bsuid = next((c for c in found if c["bsuid"] == ident["bsuid"]), None)
+        por_telefone = next((c for c in found if ident["telefone"] and c["telefone"] == ident["telefone"]), None)
+        if por_bsuid is None and por_telefone is None:
+            criado = identidades.criar(ident)
+            if criado is not None:
+                return criado
+            continue  # a phone-only delivery inserted this number meanwhile: look again
+        if por_bsuid is not None and por_telefone is not None and por_bsuid["id"] != por_telefone["id"]:
+            # The payload ties the BSUID of one contact to the phone of another: one person.
+            sobrevivente, absorvido = found[0], found[1]  # the older contact keeps its id
+            mescladas += identidades.mesclar(
+                sobrevivente["id"],
+                absorvido["id"],
+                {"motivo": "bsuid_e_telefone", "bsuid": ident["bsuid"], "telefone": ident["telefone"]},
+            )["conversas"]
+            alvo = sobrevivente
+        else:
+            alvo = por_bsuid or por_telefone
+        completo = identidades.completar(alvo["id"], ident)  # type: ignore[index]
+        if completo is not None:
+            return completo
+    raise RuntimeError(f"could not resolve the contact of BSUID {ident['bsuid']}")
 
 
 def store(parsed: ParsedPayload) -> StoreResult:
@@ -651,7 +917,14 @@ def store(parsed: ParsedPayload) -> StoreResult:
         result.duplicates = len(existing)
         messages = [m for m in messages if m.whatsapp_id not in existing]
 
-    work = messages or parsed.statuses or parsed.user_preferences or parsed.templates or parsed.eventos
+    work = (
+        messages
+        or parsed.statuses
+        or parsed.user_preferences
+        or parsed.templates
+        or parsed.eventos
+        or parsed.alteracoes
+    )
     if not work:
         return result
     # Rows go in a stable order (contacts by telefone, messages by timestamp and then payload
@@ -691,18 +964,23 @@ def _store_transaction(parsed: ParsedPayload, messages: list[InboundRow], result
 
     result.mensagens, result.conversas_novas, result.statuses, result.templates = [], [], [], []
     result.ausencias = []
+    result.alteradas = []
     result.media_jobs = [j for j in result.media_jobs if j.get("duplicate")]
     with db.transaction():
         if messages:
-            contacts = _contacts_and_conversations(messages, parsed.profile_names)
+            # ("updated" | "closed", conversa_id) of the conversations merges moved or closed.
+            mescladas: list[tuple[str, str]] = []
+            contacts = _contacts_and_conversations(messages, parsed, mescladas)
             inserted = mensagens.insert_inbound(
                 [
-                    _message_json(m, contacts[m.telefone]["contato_id"], contacts[m.telefone]["conversa_id"])
+                    _message_json(m, contacts[m.chave_contato]["contato_id"], contacts[m.chave_contato]["conversa_id"])
                     for m in messages
                 ]
             )
             result.mensagens = inserted
             _apply_number_changes(messages, contacts, inserted)
+            _apply_bsuid_changes(messages, contacts, inserted, mescladas)
+            _mark_answered(messages, contacts, inserted)
             jobs_by_wamid = {m.whatsapp_id: m.media_job for m in messages if m.media_job}
             for r in inserted:
                 job = jobs_by_wamid.get(r["mensagem"]["whatsapp_id"])
@@ -717,14 +995,31 @@ def _store_transaction(parsed: ParsedPayload, messages: list[InboundRow], result
                     live_events.conversation_new(conversa_id)
                 else:
                     live_events.conversation_updated(conversa_id)
+            # A merge (docs/identity.md) moved conversations to another contact, closed one.
+            for evento, conversa_id in mescladas:
+                if evento == "closed":
+                    live_events.conversation_closed(conversa_id)
+                elif conversa_id not in inserted_conversas:
+                    live_events.conversation_updated(conversa_id)
             for r in inserted:
                 live_events.message_new(r["mensagem"]["id"])
             result.ausencias = _attendance(messages, inserted, result.conversas_novas)
+        if parsed.alteracoes or result.mensagens:
+            # Edits and revokes, and those that were waiting for a message stored just now.
+            from chalicelib.repositories import alteracoes
+
+            alteracoes.registrar(parsed.alteracoes)
+            originais = [a["original_whatsapp_id"] for a in parsed.alteracoes]
+            originais += [r["mensagem"]["whatsapp_id"] for r in result.mensagens]
+            result.alteradas = alteracoes.aplicar(originais)
+            for mensagem in result.alteradas:
+                live_events.message_updated(mensagem["id"])
         if parsed.statuses:
             mensagens.lock_whatsapp_ids([st["whatsapp_id"] for st in parsed.statuses])
             result.statuses = mensagens.apply_statuses(parsed.statuses)
             for status in result.statuses:
                 live_events.message_status(status["mensagem_id"])
+            contatos.fill_bsuid_from_statuses([st for st in parsed.statuses if st.get("bsuid")])
         if parsed.user_preferences:
             contatos.apply_user_preferences(parsed.user_preferences)
         if parsed.templates:
@@ -777,7 +1072,7 @@ def _apply_number_changes(
     for m in sorted(changes, key=lambda m: m.created_at):  # the latest change of a contact wins
         if m.whatsapp_id not in stored:
             continue
-        contato_id = str(contacts[m.telefone]["contato_id"])
+        contato_id = str(contacts[m.chave_contato]["contato_id"])
         por_contato[contato_id] = {
             "contato_id": contato_id,
             "whatsapp_id": m.whatsapp_id,
@@ -793,6 +1088,68 @@ def _apply_number_changes(
         row["disputado"] = claimed[row["telefone_novo"]] > 1
     if por_contato:
         contatos.apply_number_changes(list(por_contato.values()))
+
+
+def _apply_bsuid_changes(
+    messages: list[InboundRow],
+    contacts: dict[str, dict[str, Any]],
+    inserted: list[dict[str, Any]],
+    mescladas: list[tuple[str, str]],
+) -> None:
+    """A system message naming a new BSUID (user_changed_user_id; a number change gives one
+    too), newly stored: the contact takes it. Where the new BSUID already has a contact of
+    its own (its messages came first), Meta's message proves they are one person: merged."""
+    changes = [m for m in messages if m.bsuid_novo]
+    if not changes:
+        return
+    from chalicelib.repositories import identidades
+
+    stored = {r["mensagem"]["whatsapp_id"] for r in inserted}
+    identidades.lock([f"b:{m.bsuid_novo}" for m in changes])
+    for m in sorted(changes, key=lambda m: m.created_at):
+        if m.whatsapp_id not in stored:
+            continue
+        contato_id = str(contacts[m.chave_contato]["contato_id"])
+        alvo = contato_id
+        outros = [c for c in identidades.find(m.bsuid_novo, None) if str(c["id"]) != contato_id]
+        if outros:
+            ordem = sorted(
+                [outros[0], {"id": contato_id, "created_at": _created_at(contato_id)}],
+                key=lambda c: (c["created_at"], str(c["id"])),
+            )
+            alvo = str(ordem[0]["id"])
+            mescladas += identidades.mesclar(
+                ordem[0]["id"],
+                ordem[1]["id"],
+                {"motivo": "bsuid_alterado", "whatsapp_id": m.whatsapp_id, "bsuid_novo": m.bsuid_novo},
+            )["conversas"]
+        identidades.trocar_bsuid(
+            alvo,
+            m.bsuid_novo,  # type: ignore[arg-type]
+            {"whatsapp_id": m.whatsapp_id, "motivo": "mensagem_de_sistema"},
+            f"bsuid_alterado:{m.whatsapp_id}",
+        )
+
+
+def _created_at(contato_id: str) -> dt.datetime:
+    from chalicelib.repositories import contatos
+
+    return contatos.get(contato_id)["created_at"]  # type: ignore[index]
+
+
+def _mark_answered(
+    messages: list[InboundRow], contacts: dict[str, dict[str, Any]], inserted: list[dict[str, Any]]
+) -> None:
+    """Echoes newly stored count as our reply (alteracoes.marcar_respondidas)."""
+    ecos = [
+        {"conversa_id": str(r["mensagem"]["conversa_id"]), "created_at": r["mensagem"]["created_at"]}
+        for r in inserted
+        if r["mensagem"]["direcao"] == "saida"
+    ]
+    if ecos:
+        from chalicelib.repositories import alteracoes
+
+        alteracoes.marcar_respondidas(ecos)
 
 
 # After commit --------------------------------------------------------------------------------

@@ -151,6 +151,7 @@ def _anonimizar(contato_id: str, admin_id: str) -> dict[str, Any]:
         contagens = repo.anonimizar_mensagens(contato_id)
         repo.anonimizar_eventos(contato_id)
         repo.remover_status_pendentes(enderecos)
+        repo.remover_alteracoes_pendentes(enderecos)
         encerradas = repo.encerrar_conversas(contato_id)
         objetos = purge_objects(locations)  # last: an S3 failure rolls all of the above back
         repo.registrar_anonimizacao(
@@ -185,12 +186,15 @@ def _anonimizar(contato_id: str, admin_id: str) -> dict[str, Any]:
 
 
 def _enderecos(contato: dict[str, Any]) -> list[str]:
-    """The forms of the number WhatsApp may use as recipient_id (digits, with or without 9)."""
+    """The forms of the number WhatsApp may use as recipient_id (digits, with or without 9),
+    and the BSUID it uses as recipient_user_id (a contact may have only one of the two)."""
     from chalicelib.whatsapp.phones import brazilian_variants
 
-    enderecos = [t.lstrip("+") for t in brazilian_variants(contato["telefone"])]
+    enderecos = [t.lstrip("+") for t in brazilian_variants(contato["telefone"])] if contato["telefone"] else []
     if contato.get("wa_id"):
         enderecos.append(contato["wa_id"])
+    if contato.get("bsuid"):
+        enderecos.append(contato["bsuid"])
     return enderecos
 
 

@@ -85,7 +85,7 @@ class MessageNewEvent(_Event):
 
 
 class MessageUpdatedEvent(_Event):
-    """A mensagem mudou: mídia pronta ou com erro, envio que falhou."""
+    """A mensagem mudou: mídia pronta ou com erro, envio que falhou, editada ou apagada pelo cliente."""
 
     type: Literal["message:updated"]
     data: MessageData

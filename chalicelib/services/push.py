@@ -208,7 +208,8 @@ def notify_inbound(mensagens: list[dict[str, Any]], deadline: float | None = Non
         targets = []
         for mensagem in entrada:
             for row in by_conversa.get(str(mensagem["conversa_id"]), []):
-                title = row["contato_nome"] or row["contato_nome_perfil"] or row["contato_telefone"]
+                # 0010's display name: never empty, also for a username user without a phone.
+                title = row["contato_nome_exibicao"]
                 payload = {
                     "title": title,
                     "body": preview(mensagem),

@@ -331,7 +331,7 @@ def _react(
 
     payload = {
         "recipient_type": "individual",
-        "to": send_address(conversa),
+        **send_address(conversa),
         "type": "reaction",
         "reaction": {"message_id": alvo["whatsapp_id"], "emoji": pedido.emoji},
     }
@@ -397,9 +397,14 @@ def _ensure_can_send(conversa_id: str, admin_id: str) -> None:
 
 
 # Preparing each kind ----------------------------------------------------------------------
-def send_address(conversa: dict[str, Any]) -> str:
-    """WhatsApp's own id for the contact when known (it may lack a Brazilian ninth digit)."""
-    return conversa["wa_id"] or conversa["telefone"].lstrip("+")
+def send_address(conversa: dict[str, Any]) -> dict[str, str]:
+    """Where the Graph payload sends: `to`, WhatsApp's own id for the contact when known (it
+    may lack a Brazilian ninth digit) or its phone; a contact without a phone (a username
+    user, 0010) by its BSUID in `recipient`. With both, only the phone: Meta recommends it
+    (`to` wins over `recipient` anyway) and it keeps phone numbers in the webhooks."""
+    if conversa["wa_id"] or conversa["telefone"]:
+        return {"to": conversa["wa_id"] or conversa["telefone"].lstrip("+")}
+    return {"recipient": conversa["bsuid"]}
 
 
 def _prepare(pedido: Pedido, conversa: dict[str, Any], media: dict[str, Any] | None) -> dict[str, Any]:
@@ -414,7 +419,7 @@ def _prepare(pedido: Pedido, conversa: dict[str, Any], media: dict[str, Any] | N
                 "dados": {},
             },
             "payload": {
-                "to": to,
+                **to,
                 "type": "text",
                 "text": {"body": pedido.conteudo, "preview_url": "http" in pedido.conteudo},
             },
@@ -430,7 +435,7 @@ def _prepare(pedido: Pedido, conversa: dict[str, Any], media: dict[str, Any] | N
                 "media_url": media["key"],
                 "media_mime": pedido.mime_type,
             },
-            "payload": {"to": to, "type": pedido.media_type},
+            "payload": {**to, "type": pedido.media_type},
         }
     template = envios.get_template(pedido.name, pedido.language)
     if template is None:
@@ -468,7 +473,7 @@ def _prepare(pedido: Pedido, conversa: dict[str, Any], media: dict[str, Any] | N
             },
         },
         "payload": {
-            "to": to,
+            **to,
             "type": "template",
             "template": {
                 "name": template["name"],

@@ -66,10 +66,16 @@ class Metadata(WhatsAppModel):
 
 class Profile(WhatsAppModel):
     name: Text = None
+    username: Text = None  # the user's WhatsApp username, when they adopted one
 
 
 class WaContact(WhatsAppModel):
+    """`contacts[]`: since April 2026 `user_id` (BSUID) is always there and `wa_id` (phone)
+    only when Meta shares the number (docs/identity.md)."""
+
     wa_id: Text = None
+    user_id: Text = None
+    parent_user_id: Text = None
     profile: Profile | None = None
 
 
@@ -109,6 +115,7 @@ class Value(WhatsAppModel):
     statuses: LooseList = Field(default_factory=list)
     errors: LooseList = Field(default_factory=list)
     user_preferences: LooseList = Field(default_factory=list)
+    message_echoes: LooseList = Field(default_factory=list)  # field smb_message_echoes
 
 
 # Inbound messages -------------------------------------------------------------------------
@@ -183,10 +190,12 @@ class ContactCard(WhatsAppModel):
 
 
 class SystemBody(WhatsAppModel):
-    type: Text = None
+    type: Text = None  # user_changed_number, user_changed_user_id
     body: Text = None
     wa_id: Text = None
     new_wa_id: Text = None
+    user_id: Text = None  # the new BSUID
+    parent_user_id: Text = None
 
 
 class Context(WhatsAppModel):
@@ -213,9 +222,21 @@ class MessageHead(WhatsAppModel):
     """What every message has; enough to store one whose body has an unexpected shape."""
 
     from_: Text = Field(None, alias="from")
+    from_user_id: Text = None  # the sender's BSUID; `from` is omitted for some username users
+    from_parent_user_id: Text = None
+    to: Text = None  # message echoes: the customer the business wrote to
+    to_user_id: Text = None
+    to_parent_user_id: Text = None
     id: Text = None
     timestamp: Text = None
     type: Text = None
+
+
+class ChangeBody(WhatsAppModel):
+    """`edit` / `revoke`: which earlier message changes; an edit carries the new message."""
+
+    original_message_id: Text = None
+    message: dict[str, Any] | None = None
 
 
 class InboundMessage(MessageHead):
@@ -232,6 +253,8 @@ class InboundMessage(MessageHead):
     reaction: ReactionBody | None = None
     system: SystemBody | None = None
     order: dict[str, Any] | None = None
+    edit: ChangeBody | None = None
+    revoke: ChangeBody | None = None
     context: Context | None = None
     referral: Referral | None = None
     errors: list[WaError] | None = None
@@ -261,7 +284,9 @@ class StatusHead(WhatsAppModel):
     id: Text = None
     status: Text = None
     timestamp: Text = None
-    recipient_id: Text = None
+    recipient_id: Text = None  # omitted when the message went to a BSUID without a known phone
+    recipient_user_id: Text = None
+    recipient_parent_user_id: Text = None
 
 
 class Status(StatusHead):
@@ -273,9 +298,11 @@ class Status(StatusHead):
 
 # Other fields -----------------------------------------------------------------------------
 class UserPreference(WhatsAppModel):
-    """`user_preferences` item: a customer stopping (or resuming) marketing messages."""
+    """`user_preferences` item: a customer stopping, resuming or signing up to marketing."""
 
     wa_id: Text = None
+    user_id: Text = None
+    parent_user_id: Text = None
     detail: Text = None
     category: Text = None
     value: Text = None

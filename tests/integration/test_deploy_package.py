@@ -262,9 +262,10 @@ def test_the_gateway_answers_its_own_errors_in_the_envelope_with_cors(packaged):
     assert "RestAPI" in packaged["Resources"]
 
 
-def test_the_stateful_template_passes_cfn_lint(tmp_path):
+@pytest.mark.parametrize("template", ["stateful.yaml", "console.yaml"])
+def test_the_other_templates_pass_cfn_lint(template):
     done = subprocess.run(
-        [str(BIN / "cfn-lint"), str(ROOT / "infra" / "stateful.yaml")], capture_output=True, text=True, timeout=120
+        [str(BIN / "cfn-lint"), str(ROOT / "infra" / template)], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stdout + done.stderr
 

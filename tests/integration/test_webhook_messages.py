@@ -56,7 +56,7 @@ def test_every_message_type_is_stored_with_its_mapping(webhook):
         ("reacao", None),
         ("sistema", None),
         ("nao_suportado", None),
-        ("nao_suportado", None),
+        ("texto", None),  # an order reads as text (issue 11), the order kept in dados.order
         ("nao_suportado", None),
     ]
     for msg, (tipo, media_type) in zip(msgs, expected, strict=True):
@@ -328,7 +328,9 @@ def test_order_is_kept_with_its_text(webhook):
     msg = wa.order(ANA)
     webhook.deliver(wa.value([msg]))
     row = one("SELECT tipo, conteudo, dados FROM mensagens")
-    assert (row["tipo"], row["conteudo"]) == ("nao_suportado", "Pedido")
+    # Readable for the attendant (issue 11): items, quantities, prices, total, the note.
+    assert (row["tipo"], row["conteudo"]) == ("texto", "Pedido:\n1 × aula-1: BRL 150,00\nTotal: BRL 150,00\nPedido")
+    assert row["dados"]["order"]["product_items"][0]["product_retailer_id"] == "aula-1"
     assert row["dados"]["raw"]["order"]["product_items"][0]["product_retailer_id"] == "aula-1"
 
 

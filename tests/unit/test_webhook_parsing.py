@@ -136,7 +136,7 @@ def test_contacts_system_unsupported_order_unknown():
     row = _one(wa.unsupported(CUSTOMER))
     assert row.tipo == "nao_suportado" and row.dados["errors"][0]["code"] == 131051
     row = _one(wa.order(CUSTOMER))
-    assert row.tipo == "nao_suportado" and row.dados["raw"]["order"]["catalog_id"] == "123"
+    assert row.tipo == "texto" and row.dados["raw"]["order"]["catalog_id"] == "123"  # issue 11: readable
     row = _one(wa.message(CUSTOMER, "hologram", {"x": 1}, novo_campo=True))
     assert row.tipo == "nao_suportado" and row.dados["raw"]["novo_campo"] is True
 
@@ -225,7 +225,21 @@ def test_user_changed_number_names_the_new_number():
 
 def test_order_text_is_its_content():
     row = _one(wa.order(CUSTOMER))
-    assert (row.tipo, row.conteudo) == ("nao_suportado", "Pedido")
+    assert (row.tipo, row.conteudo) == ("texto", "Pedido:\n1 × aula-1: BRL 150,00\nTotal: BRL 150,00\nPedido")
+
+
+def test_order_text_lists_items_quantities_prices_and_total():
+    order = {
+        "catalog_id": "1",
+        "product_items": [
+            {"product_retailer_id": "violao", "quantity": 2, "item_price": "1234.5", "currency": "BRL"},
+            {"product_retailer_id": "cordas", "quantity": "3", "item_price": 20, "currency": "BRL"},
+        ],
+    }
+    assert inbound.order_text(order) == (
+        "Pedido:\n2 × violao: BRL 1.234,50\n3 × cordas: BRL 20,00\nTotal: BRL 2.529,00"
+    )
+    assert inbound.order_text({"product_items": "x"}) == "Pedido:"
 
 
 def test_account_changes_are_kept_as_eventos():
@@ -261,13 +275,13 @@ def test_account_changes_are_kept_as_eventos():
 
 def test_unusable_messages_and_unknown_value_keys_are_kept():
     nobody = wa.text("não é telefone", "oi")
-    parsed = inbound.parse_payload(wa.envelope(wa.value([nobody, "texto solto"], message_echoes=[{"x": 1}])))
+    parsed = inbound.parse_payload(wa.envelope(wa.value([nobody, "texto solto"], campo_futuro=[{"x": 1}])))
     assert parsed.messages == []
     by_tipo = {}
     for e in parsed.eventos:
         by_tipo.setdefault(e["tipo"], []).append(e["dados"])
     assert [d["raw"] for d in by_tipo["whatsapp_descartado"]] == [nobody, "texto solto"]
-    assert by_tipo["whatsapp_webhook"][0]["campos"] == {"message_echoes": [{"x": 1}]}
+    assert by_tipo["whatsapp_webhook"][0]["campos"] == {"campo_futuro": [{"x": 1}]}  # message_echoes is read (0010)
 
 
 def test_odd_siblings_never_hide_the_messages_of_a_value():
@@ -281,3 +295,55 @@ def test_odd_siblings_never_hide_the_messages_of_a_value():
     odd_entry = {"object": "whatsapp_business_account", "entry": [{"id": {"x": 1}, "changes": [{"field": ["f"]}]}]}
     parsed = inbound.parse_payload(odd_entry)
     assert [e["dados"]["item"] for e in parsed.eventos] == ["change"]  # no value: kept, not lost
+
+
+# Usernames and BSUIDs (issue 11) --------------------------------------------------------------
+BSUID = "BR.1502576394655843"
+
+
+def test_a_username_user_without_a_phone_is_a_row_with_its_bsuid():
+    value = wa.username_value([wa.text(None, "oi")], BSUID, username="ana.violao", parent_user_id="BR.ENT.1")
+    (row,) = inbound.parse_payload(wa.envelope(value)).messages
+    assert (row.telefone, row.wa_id, row.bsuid, row.bsuid_pai) == (None, "", BSUID, "BR.ENT.1")
+    assert row.chave_contato == BSUID
+    parsed = inbound.parse_payload(wa.envelope(value))
+    assert parsed.perfis[BSUID]["username"] == "ana.violao" and parsed.perfis[BSUID]["telefone"] is None
+
+
+def test_contacts_link_the_phone_and_the_bsuid_when_the_message_names_one():
+    msg = wa.text(CUSTOMER, "oi")  # no from_user_id: contacts[] gives it
+    value = wa.value([msg], contacts=[wa.user_contact(BSUID, wa_id=CUSTOMER, name="Ana")])
+    (row,) = inbound.parse_payload(wa.envelope(value)).messages
+    assert (row.telefone, row.bsuid) == ("+" + CUSTOMER, BSUID)
+    only_bsuid = wa.from_user(wa.text(None, "oi"), BSUID)  # no from: contacts[] gives the phone
+    value = wa.value([only_bsuid], contacts=[wa.user_contact(BSUID, wa_id=CUSTOMER)])
+    (row,) = inbound.parse_payload(wa.envelope(value)).messages
+    assert (row.telefone, row.wa_id, row.bsuid) == ("+" + CUSTOMER, CUSTOMER, BSUID)
+
+
+def test_an_odd_body_from_a_username_user_is_still_stored_for_its_bsuid():
+    msg = wa.from_user(wa.message(None, "text", "não é objeto"), BSUID)
+    (row,) = inbound.parse_payload(wa.envelope(wa.value([msg]))).messages
+    assert (row.tipo, row.bsuid) == ("nao_suportado", BSUID)
+
+
+def test_statuses_user_preferences_and_changes_read_the_bsuid():
+    status = wa.status("wamid.x", "delivered", None, recipient_user_id=BSUID)
+    parsed = inbound.parse_payload(wa.envelope(wa.value(statuses=[status])))
+    assert parsed.statuses[0]["bsuid"] == BSUID
+    pref = wa.user_preferences(None, "signup", user_id=BSUID)
+    (row,) = inbound.parse_payload(wa.envelope(("user_preferences", pref))).user_preferences
+    assert (row["telefone"], row["bsuid"], row["optar"], row["valor"]) == (None, BSUID, True, "signup")
+    unknown = wa.user_preferences(CUSTOMER, "talvez", category="outra")
+    (row,) = inbound.parse_payload(wa.envelope(("user_preferences", unknown))).user_preferences
+    assert row["optar"] is None and row["telefone"] == "+" + CUSTOMER
+    parsed = inbound.parse_payload(
+        wa.envelope(wa.value([wa.edit(CUSTOMER, "wamid.o", "novo"), wa.revoke(None, "wamid.o")]))
+    )
+    assert parsed.messages == []
+    assert [(a["tipo"], a["original_whatsapp_id"], a["conteudo"]) for a in parsed.alteracoes] == [
+        ("edit", "wamid.o", "novo"),
+        ("revoke", "wamid.o", None),
+    ]
+    (row,) = inbound.parse_payload(wa.envelope(wa.value([wa.system_user_id_change(BSUID, "BR.2")]))).messages
+    assert (row.bsuid, row.bsuid_novo, row.tipo, row.abre_janela) == (BSUID, "BR.2", "sistema", False)

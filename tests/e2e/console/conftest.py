@@ -46,8 +46,9 @@ def stack(database_url):
 
 @pytest.fixture(scope="package")
 def browser():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=15_000)  # 5 s by default: too little for a starved renderer
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
@@ -102,7 +103,9 @@ class Pages:
         context = self.browser.new_context(viewport={"width": width, "height": height}, locale="pt-BR")
         self.contexts.append(context)
         page = context.new_page()
-        page.set_default_timeout(15_000)
+        # Generous waits: on a busy 2-core machine Chromium's renderer can be starved for
+        # seconds; a slow answer is not a wrong one (the assertions still say what must show).
+        page.set_default_timeout(30_000)
         page.on("console", lambda m: m.type == "error" and self.errors.append(f"{page.url}: {m.text}"))
         page.on("pageerror", lambda e: self.errors.append(f"{page.url}: uncaught {e}"))
         return page

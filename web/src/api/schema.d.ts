@@ -778,6 +778,12 @@ export interface components {
             /** Anonimizado */
             anonimizado: boolean;
             /**
+             * Bsuid
+             * @description ID de usuário do WhatsApp no escopo da empresa (BSUID)
+             * @default null
+             */
+            bsuid?: string | null;
+            /**
              * Created At
              * Format: date-time
              */
@@ -797,12 +803,20 @@ export interface components {
             /** Nome Editado */
             nome_editado: boolean;
             /**
+             * Nome Exibicao
+             * @description Nome, nome de usuário ou telefone: nunca vazio
+             */
+            nome_exibicao: string;
+            /**
              * Origem
              * @enum {string}
              */
             origem: "organico" | "anuncio" | "indicacao" | "campanha" | "site" | "outro";
-            /** Telefone */
-            telefone: string;
+            /**
+             * Telefone
+             * @description E.164; nulo para quem fala conosco só pelo nome de usuário
+             */
+            telefone: string | null;
             /**
              * Tipo
              * @enum {string}
@@ -813,6 +827,12 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+            /**
+             * Username
+             * @description Nome de usuário do WhatsApp, quando o cliente adotou um
+             * @default null
+             */
+            username?: string | null;
         } & {
             [key: string]: unknown;
         };
@@ -820,6 +840,12 @@ export interface components {
         ContatoDetalhe: {
             /** Anonimizado */
             anonimizado: boolean;
+            /**
+             * Bsuid
+             * @description ID de usuário do WhatsApp no escopo da empresa (BSUID)
+             * @default null
+             */
+            bsuid?: string | null;
             /**
              * Created At
              * Format: date-time
@@ -841,12 +867,20 @@ export interface components {
             /** Nome Editado */
             nome_editado: boolean;
             /**
+             * Nome Exibicao
+             * @description Nome, nome de usuário ou telefone: nunca vazio
+             */
+            nome_exibicao: string;
+            /**
              * Origem
              * @enum {string}
              */
             origem: "organico" | "anuncio" | "indicacao" | "campanha" | "site" | "outro";
-            /** Telefone */
-            telefone: string;
+            /**
+             * Telefone
+             * @description E.164; nulo para quem fala conosco só pelo nome de usuário
+             */
+            telefone: string | null;
             /**
              * Tipo
              * @enum {string}
@@ -857,6 +891,12 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+            /**
+             * Username
+             * @description Nome de usuário do WhatsApp, quando o cliente adotou um
+             * @default null
+             */
+            username?: string | null;
         } & {
             [key: string]: unknown;
         };
@@ -891,6 +931,12 @@ export interface components {
         /** ContatoResumo */
         ContatoResumo: {
             /**
+             * Bsuid
+             * @description ID de usuário do WhatsApp no escopo da empresa (BSUID)
+             * @default null
+             */
+            bsuid?: string | null;
+            /**
              * Estado Jornada
              * @enum {string}
              */
@@ -902,15 +948,29 @@ export interface components {
             id: string;
             /** Nome */
             nome: string | null;
+            /**
+             * Nome Exibicao
+             * @description Nome, nome de usuário ou telefone: nunca vazio
+             */
+            nome_exibicao: string;
             /** Nome Perfil */
             nome_perfil: string | null;
-            /** Telefone */
-            telefone: string;
+            /**
+             * Telefone
+             * @description E.164; nulo para quem fala conosco só pelo nome de usuário
+             */
+            telefone: string | null;
             /**
              * Tipo
              * @enum {string}
              */
             tipo: "interessado" | "aluno" | "responsavel" | "outro";
+            /**
+             * Username
+             * @description Nome de usuário do WhatsApp, quando o cliente adotou um
+             * @default null
+             */
+            username?: string | null;
         } & {
             [key: string]: unknown;
         };
@@ -1676,7 +1736,7 @@ export interface components {
         };
         /**
          * MessageUpdatedEvent
-         * @description A mensagem mudou: mídia pronta ou com erro, envio que falhou.
+         * @description A mensagem mudou: mídia pronta ou com erro, envio que falhou, editada ou apagada pelo cliente.
          */
         MessageUpdatedEvent: {
             data: components["schemas"]["MessageData"];

@@ -11,7 +11,7 @@ function conversa(id: string, at: string, extra: Partial<ConversaItem> = {}): Co
     id, contato_id: `ct-${id}`, status: "ativa", atendente_id: null, atendente: null, atribuida_em: null,
     window_expires_at: "2030-01-01T00:00:00Z", closed_at: null, ultima_atividade_em: at, nao_lidas: 0,
     created_at: at, updated_at: at, janela_aberta: true, ultima_mensagem: null,
-    contato: { id: `ct-${id}`, nome: `Contato ${id}`, nome_perfil: null, telefone: "+5511999990000", tipo: "interessado", estado_jornada: "novo" },
+    contato: { id: `ct-${id}`, nome: `Contato ${id}`, nome_perfil: null, nome_exibicao: `Contato ${id}`, telefone: "+5511999990000", tipo: "interessado", estado_jornada: "novo" },
     ...extra,
   } as ConversaItem;
 }

@@ -7,7 +7,7 @@ import { chaveDia, formatDia, formatHora, formatTamanho, janelaTexto } from "../
 import { AcoesContext, AcoesMensagem, citacaoDe, reacaoEnviada } from "./AcoesMensagem";
 import { Atendimento } from "./Atendimento";
 import { Composer } from "./Composer";
-import { nomeContato } from "./Inbox";
+import { enderecoContato, nomeContato } from "./Inbox";
 import { FormNota, NotaInterna, linhaDoTempo, useNotas } from "./Notas";
 import { useAgora } from "./useAgora";
 
@@ -73,7 +73,7 @@ export function Conversa({ id, meId }: { id: string; meId: string }) {
           <h2 id="conversa-titulo">{c ? nomeContato(c) : "Carregando…"}</h2>
           {c && (
             <p className="detalhes">
-              {c.contato.telefone} · {c.status === "encerrada" ? "Encerrada" : c.atendente ? `Atendente: ${c.atendente.nome}` : "Sem atendente"} ·{" "}
+              {enderecoContato(c)} · {c.status === "encerrada" ? "Encerrada" : c.atendente ? `Atendente: ${c.atendente.nome}` : "Sem atendente"} ·{" "}
               {janelaTexto(c.janela_aberta, c.window_expires_at, agora)}
             </p>
           )}

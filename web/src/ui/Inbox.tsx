@@ -30,7 +30,13 @@ function query(filtro: Filtro, cursor: string | null): string {
 }
 
 export function nomeContato(c: ConversaItem): string {
-  return c.contato.nome || c.contato.nome_perfil || c.contato.telefone;
+  // The API's display name: edited name, WhatsApp profile name, @username or phone; never empty.
+  return c.contato.nome_exibicao;
+}
+
+/** How to reach the contact on WhatsApp: the phone, or the username of one who hides it. */
+export function enderecoContato(c: ConversaItem): string {
+  return c.contato.telefone ?? (c.contato.username ? `@${c.contato.username}` : "sem telefone");
 }
 
 export function Inbox({ selecionada }: { selecionada: string | null }) {
@@ -76,7 +82,7 @@ export function Inbox({ selecionada }: { selecionada: string | null }) {
           <label htmlFor="busca" className="sr-only">
             Buscar
           </label>
-          <input id="busca" type="search" placeholder="Buscar nome ou telefone" value={busca} onChange={(e) => setBusca(e.target.value)} />
+          <input id="busca" type="search" placeholder="Buscar nome, telefone ou @usuário" value={busca} onChange={(e) => setBusca(e.target.value)} />
           <label htmlFor="janela" className="sr-only">
             Janela
           </label>
