@@ -21,6 +21,7 @@ NAMERS = {
     "conversation:closed": "conversation_closed",
     "conversation:window_closed": "windows_closed",
     "template:updated": "template_updated",
+    "note:new": "note_new",
 }
 
 

@@ -35,11 +35,11 @@ def test_quick_reply_note_reply_and_reaction(stack, pages):
     atalho = "preco" + uuid.uuid4().hex[:4]
     repo.criar_resposta(ana["id"], atalho, "Preço", "Olá {{primeiro_nome}}! A aula custa R$ 200.")
     wa_id = new_wa_id()
-    pergunta = customer_writes(stack, wa_id, "Quanto custa?", "Joana Silva")
+    pergunta = customer_writes(stack, wa_id, "Quanto custa?", "Helena Prado")
 
     page = pages.new()
     sign_in(page, stack, ana)
-    page.get_by_role("list", name="Conversas").get_by_role("link").filter(has_text="Joana Silva").click()
+    page.get_by_role("list", name="Conversas").get_by_role("link").filter(has_text="Helena Prado").click()
     page.get_by_role("button", name="Assumir").click()
     expect(page.get_by_role("button", name="Transferir")).to_be_visible()
 
@@ -47,13 +47,13 @@ def test_quick_reply_note_reply_and_reaction(stack, pages):
     box = page.get_by_role("textbox", name="Mensagem")
     box.fill("/" + atalho[:4])
     sugestoes = page.get_by_role("list", name="Respostas rápidas")
-    expect(sugestoes).to_contain_text("Olá Joana! A aula custa R$ 200.")
+    expect(sugestoes).to_contain_text("Olá Helena! A aula custa R$ 200.")
     check_axe(page, "quick-reply picker")
     sugestoes.get_by_role("button").filter(has_text="/" + atalho).click()
-    expect(box).to_have_value("Olá Joana! A aula custa R$ 200.")
+    expect(box).to_have_value("Olá Helena! A aula custa R$ 200.")
     box.press("Enter")
     sent = _wait_for(lambda: _sent_to(stack, wa_id), what="the quick reply to reach WhatsApp")
-    assert sent[-1]["text"]["body"] == "Olá Joana! A aula custa R$ 200."
+    assert sent[-1]["text"]["body"] == "Olá Helena! A aula custa R$ 200."
 
     # A note: in the timeline, styled apart, never sent.
     page.get_by_role("button", name="Escrever nota interna").click()
