@@ -83,6 +83,19 @@ class AdministradorIn(Body):
     nome: S(100, min_length=1)
     email: S(255, strip=False)
     senha: S(1024, min_length=8, strip=False)
+    papel: Literal["admin", "atendente"] = Field(
+        "atendente", description="admin gerencia a equipe; atendente atende as conversas"
+    )
+
+    @field_validator("senha")
+    @classmethod
+    def _senha_forte(cls, value: str) -> str:
+        from chalicelib.services.password_policy import problem
+
+        reason = problem(value)
+        if reason:
+            raise ValueError(reason)
+        return value
 
     _check_email = field_validator("email")(_email)
 
@@ -91,6 +104,9 @@ class Administrador(BaseModel):
     id: UUID
     nome: str
     email: str
+    papel: Literal["admin", "atendente"]
+    ativo: bool
+    desativado_em: datetime | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -30,8 +30,11 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
         if password != getpass.getpass("Repita a senha: "):
             print("as senhas não conferem", file=sys.stderr)
             return 2
-    if len(password) < 8:
-        print("a senha precisa de pelo menos 8 caracteres", file=sys.stderr)
+    from chalicelib.services.password_policy import problem
+
+    reason = problem(password)
+    if reason:
+        print(reason, file=sys.stderr)
         return 2
     admin = administradores.upsert(args.nome.strip(), email, hash_password(password))
     print(f"administrador {admin['email']} ({admin['id']})")

@@ -28,16 +28,25 @@ class Settings(BaseModel):
     whatsapp_waba_id: str = Field("", alias="WHATSAPP_WABA_ID")
     whatsapp_graph_url: str = Field("https://graph.facebook.com/v21.0", alias="WHATSAPP_GRAPH_URL")
 
+    # Hosts the media worker may download from (besides the Graph API's own origin), HTTPS
+    # only: Meta serves media from lookaside.fbsbx.com. Comma-separated; ".domain" = subdomains.
+    media_download_hosts: str = Field("lookaside.fbsbx.com", alias="MEDIA_DOWNLOAD_HOSTS")
+
     media_bucket: str = Field("", alias="MEDIA_BUCKET")
     media_queue_url: str = Field("", alias="MEDIA_QUEUE_URL")
     aws_endpoint_url: str | None = Field(None, alias="AWS_ENDPOINT_URL")
     aws_region: str = Field("us-east-1", alias="AWS_DEFAULT_REGION")
 
     auth_secret: str = Field("", alias="AUTH_SECRET")
+    # Key of the keyed hashes that replace an erased contact's ids (chalicelib.services.pseudonym);
+    # AUTH_SECRET when unset.
+    pseudonym_secret: str = Field("", alias="PSEUDONYM_SECRET")
 
     vapid_public_key: str = Field("", alias="VAPID_PUBLIC_KEY")
     vapid_private_key: str = Field("", alias="VAPID_PRIVATE_KEY")
     vapid_subject: str = Field("mailto:contato@example.com", alias="VAPID_SUBJECT")
+    # Push services besides the browsers' well-known ones (chalicelib.services.outbound).
+    push_extra_hosts: str = Field("", alias="PUSH_EXTRA_HOSTS")
 
     ws_management_url: str | None = Field(None, alias="WS_MANAGEMENT_URL")
     # Origins allowed by CORS, comma-separated (the console's); none by default.

@@ -158,13 +158,45 @@ def _validation_error(exc: ValidationError) -> ApiError:
     return ApiError(422, "ValidationError", message, field=field, errors=details)
 
 
+# No body of ours nests deeper than a few levels; a JSON of thousands of levels is an attack
+# on the parser (it was a 500 from a RecursionError).
+MAX_JSON_DEPTH = 32
+
+
+def _check_json(value: Any, depth: int = 0) -> str | None:
+    """Why this parsed JSON is refused (too deep, a NUL in a string), or None."""
+    if depth > MAX_JSON_DEPTH:
+        return "depth"
+    if isinstance(value, str):
+        return "nul" if "\x00" in value else None
+    if isinstance(value, dict):
+        items = [*value.keys(), *value.values()]
+    elif isinstance(value, list):
+        items = value
+    else:
+        return None
+    for item in items:
+        problem = _check_json(item, depth + 1)
+        if problem:
+            return problem
+    return None
+
+
 def parse_body(model: type[M], request=None) -> M:
-    """The JSON body as `model`; 400 for unreadable JSON, 422 ValidationError naming the field."""
+    """The JSON body as `model`; 400 for unreadable or absurdly nested JSON, 422
+    ValidationError naming the field (or for a NUL character, which no text column takes)."""
     raw = _current_request(request).raw_body or b""
     try:
         data = json.loads(raw) if raw.strip() else {}
+    except RecursionError as exc:
+        raise ApiError(400, "BadRequestError", "O corpo da requisição tem aninhamento demais.") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "BadRequestError", "O corpo da requisição não é um JSON válido.") from exc
+    problem = _check_json(data)
+    if problem == "depth":
+        raise ApiError(400, "BadRequestError", "O corpo da requisição tem aninhamento demais.")
+    if problem == "nul":
+        raise ApiError(422, "ValidationError", "Texto com caractere nulo (U+0000), que não é aceito.")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -204,6 +236,11 @@ def _envelope(response: Response) -> Response:
     response.headers = {**(response.headers or {}), "Content-Type": "application/json"}
     return response
 
+
+# On every API answer: browsers must not guess a type (a JSON body rendered as HTML), and no
+# cache (browser, proxy) may keep an answer (tokens, personal data). The gateway's own answers
+# get them too (chalicelib.local.gateway, infra/chalice-merge.json's GatewayResponses).
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 
 # CORS: what the console may send and read.
 CORS_ALLOW_HEADERS = "Authorization,Content-Type,Idempotency-Key"
@@ -256,7 +293,7 @@ def install(app) -> None:
         response.headers = {
             **(response.headers or {}),
             **cors_headers(origin),
-            "X-Content-Type-Options": "nosniff",
+            **SECURITY_HEADERS,
         }
         return response
 

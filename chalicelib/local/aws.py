@@ -74,7 +74,7 @@ def allow_console_uploads(endpoint_url: str | None, origins: str) -> None:
                 {
                     "AllowedOrigins": allowed,
                     "AllowedMethods": ["PUT", "GET", "HEAD"],
-                    "AllowedHeaders": ["content-type", "content-length"],
+                    "AllowedHeaders": ["content-type", "content-length", "x-amz-meta-declared-size", "x-amz-tagging"],
                     "ExposeHeaders": ["ETag"],
                     "MaxAgeSeconds": 600,
                 }

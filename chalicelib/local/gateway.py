@@ -39,13 +39,13 @@ def rewrite(exc, request_headers: dict[str, str]):
     """A LocalGatewayException with our status, envelope and CORS headers."""
     from chalice.local import LocalGatewayException
 
-    from chalicelib.http import cors_headers
+    from chalicelib.http import SECURITY_HEADERS, cors_headers
 
     kind = _gateway_type(exc)
     status, code = errors.GATEWAY_RESPONSES[kind]
     message = errors.ROUTE_NOT_FOUND_MESSAGE if code == "NotFoundError" else None
     origin = request_headers.get("origin") or request_headers.get("Origin")
-    headers = {"Content-Type": "application/json", **cors_headers(origin)}
+    headers = {"Content-Type": "application/json", **cors_headers(origin), **SECURITY_HEADERS}
     rewritten = type(f"Gateway{status}", (LocalGatewayException,), {"CODE": status})(
         headers, json.dumps(errors.envelope(code, message)).encode()
     )

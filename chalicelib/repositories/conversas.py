@@ -123,7 +123,9 @@ def reabrir(conversa_id: str) -> dict[str, Any] | None:
     """Reopen a closed conversation (the unique index refuses a second active one per contact)."""
     return db.query_one(
         _ANTES + "UPDATE conversas c SET status = 'ativa', closed_at = NULL FROM antes"  # noqa: S608
-        " WHERE c.id = antes.id AND c.status = 'encerrada'" + _RETURNING,
+        " WHERE c.id = antes.id AND c.status = 'encerrada'"
+        # An erased contact's conversations stay closed: nobody may write to them again.
+        " AND NOT EXISTS (SELECT 1 FROM contatos k WHERE k.id = c.contato_id AND k.anonimizado)" + _RETURNING,
         id=conversa_id,
     )
 
@@ -131,7 +133,8 @@ def reabrir(conversa_id: str) -> dict[str, Any] | None:
 def estado(conversa_id: str) -> dict[str, Any] | None:
     """The conversation as it is now, with its assignee's name (to explain a refusal)."""
     return db.query_one(
-        "SELECT c.id, c.contato_id, c.status, c.atendente_id, a.nome AS atendente_nome"
+        "SELECT c.id, c.contato_id, c.status, c.atendente_id, a.nome AS atendente_nome,"
+        " (SELECT k.anonimizado FROM contatos k WHERE k.id = c.contato_id) AS contato_anonimizado"
         " FROM conversas c LEFT JOIN administradores a ON a.id = c.atendente_id WHERE c.id = CAST(:id AS uuid)",
         id=conversa_id,
     )

@@ -184,6 +184,34 @@ SELECT f.*, (SELECT count(*) FROM chaves) AS chaves_concluidas FROM falhas f ORD
 """  # noqa: S608 - column names only
 
 
+# A send WhatsApp accepted whose recording then failed (the database went away between the
+# answer and mark_sent) left the message pendente without its wamid; the failure answer was
+# stored with its Idempotency-Key and carries the wamid. One statement gives the message its
+# wamid back (enviada), before the sweep below would fail it as uncertain. A wamid already on
+# another row (a status webhook cannot create one, but be safe) is left alone.
+_RECOVER_SENT_SQL = """
+WITH achadas AS (
+    SELECT m.id, k.resposta ->> 'whatsapp_id' AS whatsapp_id
+    FROM mensagens m JOIN envio_idempotencia k ON k.mensagem_id = m.id
+    WHERE m.direcao = 'saida' AND m.status_envio = 'pendente' AND m.whatsapp_id IS NULL
+      AND jsonb_typeof(k.resposta -> 'whatsapp_id') = 'string'
+      AND NOT EXISTS (SELECT 1 FROM mensagens o WHERE o.whatsapp_id = k.resposta ->> 'whatsapp_id')
+    ORDER BY m.created_at
+    LIMIT :limit
+    FOR UPDATE OF m SKIP LOCKED
+)
+UPDATE mensagens m SET whatsapp_id = a.whatsapp_id, status_envio = 'enviada'
+FROM achadas a WHERE m.id = a.id
+RETURNING m.id, m.whatsapp_id
+"""
+
+
+def recover_sent(limit: int) -> list[dict[str, Any]]:
+    """Pendente messages whose idempotency record holds the wamid WhatsApp returned: enviada
+    with that wamid. Returns {id, whatsapp_id} of each."""
+    return db.query(_RECOVER_SENT_SQL, limit=limit)
+
+
 def fail_unconfirmed(
     *, older_than: str, erro: dict[str, Any], status_code: int, resposta: dict[str, Any], limit: int
 ) -> list[dict[str, Any]]:

@@ -22,9 +22,12 @@ def conversas(contato_id: str) -> list[dict[str, Any]]:
     )
 
 
-def mensagens(contato_id: str, limit: int) -> list[dict[str, Any]]:
-    """Messages of all the contact's conversations, oldest first, at most `limit`, each with the
-    files stored for it (`media_files`, aggregated: one statement, no query per message)."""
+def mensagens(
+    contato_id: str, limit: int, after_created_at: str | None = None, after_seq: int | None = None
+) -> list[dict[str, Any]]:
+    """Messages of all the contact's conversations, oldest first, at most `limit`, after the
+    (created_at, seq) keyset when given, each with the files stored for it (`media_files`,
+    aggregated: one statement, no query per message)."""
     return db.query(
         """
         SELECT m.*, a.nome AS enviado_por_nome,
@@ -38,11 +41,15 @@ def mensagens(contato_id: str, limit: int) -> list[dict[str, Any]]:
           JOIN conversas c ON c.id = m.conversa_id
           LEFT JOIN administradores a ON a.id = m.enviado_por
          WHERE c.contato_id = CAST(:id AS uuid)
+           AND (CAST(:after_seq AS bigint) IS NULL
+                OR (m.created_at, m.seq) > (CAST(:after_ts AS timestamptz), CAST(:after_seq AS bigint)))
          ORDER BY m.created_at, m.seq
          LIMIT :limit
         """,
         id=contato_id,
         limit=limit,
+        after_ts=after_created_at,
+        after_seq=after_seq,
     )
 
 
@@ -175,16 +182,19 @@ def anonimizar_eventos(contato_id: str) -> int:
     )
 
 
-def remover_status_pendentes(enderecos: list[str]) -> int:
-    """Statuses still waiting for their message carry the number as recipient_id, the BSUID
-    as recipient_user_id."""
-    if not enderecos:
+def remover_status_pendentes(enderecos: list[str], wamids: list[str] | None = None) -> int:
+    """Statuses still waiting for their message carry the number as recipient_id (any number
+    the contact ever had), the BSUID as recipient_user_id, and the wamid of one of the
+    contact's messages."""
+    if not enderecos and not wamids:
         return 0
     return db.execute(
         "DELETE FROM whatsapp_status_pendentes"
         " WHERE payload ->> 'recipient_id' IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))"
-        "    OR payload ->> 'recipient_user_id' IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))",
+        "    OR payload ->> 'recipient_user_id' IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))"
+        "    OR whatsapp_id IN (SELECT jsonb_array_elements_text(CAST(:wamids AS jsonb)))",
         ids=json.dumps(sorted(set(enderecos))),
+        wamids=json.dumps(sorted(set(wamids or []))),
     )
 
 
@@ -198,6 +208,99 @@ def remover_alteracoes_pendentes(enderecos: list[str]) -> int:
         " WHERE dados -> 'raw' ->> 'from' IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))"
         "    OR dados -> 'raw' ->> 'from_user_id' IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))",
         ids=json.dumps(sorted(set(enderecos))),
+    )
+
+
+def numeros_historicos(contato_id: str) -> list[str]:
+    """Every number the contact's events name (number changes: de/para/wa_id; the contact's
+    creation: telefone/wa_id), so erasure also reaches what was parked under an old number."""
+    rows = db.query(
+        "SELECT DISTINCT v FROM eventos e,"
+        " LATERAL (VALUES (e.dados ->> 'de'), (e.dados ->> 'para'), (e.dados ->> 'wa_id'), (e.dados ->> 'telefone'),"
+        "                 (e.dados ->> 'telefone_antigo'), (e.dados ->> 'telefone_novo')) AS x(v)"
+        " WHERE e.contato_id = CAST(:id AS uuid) AND jsonb_typeof(e.dados) = 'object' AND v ~ '^[+]?[0-9]{8,15}$'",
+        id=contato_id,
+    )
+    return [r["v"] for r in rows]
+
+
+def wamids(contato_id: str) -> list[str]:
+    """The WhatsApp ids of the contact's messages and the ones its events name (they encode
+    the number: Meta's format)."""
+    rows = db.query(
+        """
+        SELECT m.whatsapp_id AS w FROM mensagens m JOIN conversas c ON c.id = m.conversa_id
+         WHERE c.contato_id = CAST(:id AS uuid) AND m.whatsapp_id IS NOT NULL AND m.whatsapp_id NOT LIKE 'h:%'
+        UNION
+        SELECT e.dados ->> 'whatsapp_id' FROM eventos e
+         WHERE e.contato_id = CAST(:id AS uuid) AND jsonb_typeof(e.dados) = 'object' AND e.dados ? 'whatsapp_id'
+        """,
+        id=contato_id,
+    )
+    return [r["w"] for r in rows if r["w"]]
+
+
+def pseudonimizar_wamids(contato_id: str, mapa: dict[str, str]) -> int:
+    """The contact's messages keep a keyed hash of their wamid instead of the wamid itself."""
+    if not mapa:
+        return 0
+    return db.execute(
+        """
+        UPDATE mensagens m SET whatsapp_id = CAST(:mapa AS jsonb) ->> m.whatsapp_id
+          FROM conversas c
+         WHERE c.id = m.conversa_id AND c.contato_id = CAST(:id AS uuid)
+           AND CAST(:mapa AS jsonb) ? m.whatsapp_id
+        """,
+        id=contato_id,
+        mapa=json.dumps(mapa),
+    )
+
+
+def chaves_eventos(contato_id: str) -> list[dict[str, Any]]:
+    return db.query(
+        "SELECT id, chave FROM eventos WHERE contato_id = CAST(:id AS uuid) AND chave IS NOT NULL"
+        " AND chave NOT LIKE 'h:%'",
+        id=contato_id,
+    )
+
+
+def pseudonimizar_chaves(mapa: dict[str, str]) -> int:
+    """eventos.chave by id → its keyed hash (deduplication keeps working, the key says nothing)."""
+    if not mapa:
+        return 0
+    return db.execute(
+        "UPDATE eventos e SET chave = CAST(:mapa AS jsonb) ->> CAST(e.id AS text)"
+        " WHERE CAST(e.id AS text) IN (SELECT jsonb_object_keys(CAST(:mapa AS jsonb)))",
+        mapa=json.dumps(mapa),
+    )
+
+
+def partes_sem_contato(agulhas: list[str], limit: int) -> list[dict[str, Any]]:
+    """Webhook parts stored without a contact (discarded items, value-level errors, unknown
+    fields) that name one of these numbers or wamids: the contact's data too (export)."""
+    if not agulhas:
+        return []
+    return db.query(
+        "SELECT id, tipo, dados, created_at FROM eventos e"
+        " WHERE e.contato_id IS NULL AND EXISTS ("
+        "   SELECT 1 FROM jsonb_array_elements_text(CAST(:agulhas AS jsonb)) a(v)"
+        "   WHERE strpos(CAST(e.dados AS text), a.v) > 0)"
+        " ORDER BY e.created_at, e.id LIMIT :limit",
+        agulhas=json.dumps(sorted(set(agulhas))),
+        limit=limit,
+    )
+
+
+def apagar_partes_sem_contato(agulhas: list[str]) -> int:
+    """Their data goes; the row (and its key, so a redelivery stays a duplicate) stays."""
+    if not agulhas:
+        return 0
+    return db.execute(
+        "UPDATE eventos e SET dados = jsonb_build_object('apagado_lgpd', true)"
+        " WHERE e.contato_id IS NULL AND EXISTS ("
+        "   SELECT 1 FROM jsonb_array_elements_text(CAST(:agulhas AS jsonb)) a(v)"
+        "   WHERE strpos(CAST(e.dados AS text), a.v) > 0)",
+        agulhas=json.dumps(sorted(set(agulhas))),
     )
 
 

@@ -31,6 +31,20 @@ def delete_for_admin(admin_id: str, endpoint: str) -> int:
     )
 
 
+def keep_newest(admin_id: str, keep: int) -> int:
+    """Delete the admin's subscriptions beyond the `keep` newest; returns how many went."""
+    return db.execute(
+        "DELETE FROM push_subscriptions WHERE admin_id = :admin_id AND id NOT IN ("
+        " SELECT id FROM push_subscriptions WHERE admin_id = :admin_id ORDER BY created_at DESC, id DESC LIMIT :keep)",
+        admin_id=admin_id,
+        keep=keep,
+    )
+
+
+def delete_for_admin_all(admin_id: str) -> int:
+    return db.execute("DELETE FROM push_subscriptions WHERE admin_id = :admin_id", admin_id=admin_id)
+
+
 def delete_by_endpoints(endpoints: list[str]) -> int:
     if not endpoints:
         return 0

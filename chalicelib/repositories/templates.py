@@ -128,12 +128,25 @@ def list_page(
 _UPDATE_FROM_WEBHOOK_SQL = f"""
 WITH entrada AS (
     SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
-        whatsapp_id text, name text, language text, status template_status, category template_category)
+        whatsapp_id text, name text, language text, status template_status, category template_category,
+        status_at timestamptz)
+),
+novo AS (
+    -- A status older than the one applied last (by the entry's time) is a replay: ignored.
+    SELECT t.id, e.category,
+           CASE WHEN e.status IS NOT NULL AND (e.status_at IS NULL OR t.status_webhook_at IS NULL
+                                              OR e.status_at >= t.status_webhook_at)
+                THEN e.status END AS status,
+           e.status_at
+    FROM templates t JOIN entrada e
+      ON t.whatsapp_id = e.whatsapp_id OR (t.name = e.name AND t.language = e.language)
 )
-UPDATE templates t SET status = coalesce(e.status, t.status), category = coalesce(e.category, t.category)
-FROM entrada e
-WHERE (t.whatsapp_id = e.whatsapp_id OR (t.name = e.name AND t.language = e.language))
-  AND (t.status, t.category) IS DISTINCT FROM (coalesce(e.status, t.status), coalesce(e.category, t.category))
+UPDATE templates t SET status = coalesce(n.status, t.status), category = coalesce(n.category, t.category),
+    status_webhook_at = CASE WHEN n.status IS NOT NULL AND n.status_at IS NOT NULL
+                             THEN greatest(t.status_webhook_at, n.status_at) ELSE t.status_webhook_at END
+FROM novo n
+WHERE t.id = n.id
+  AND (t.status, t.category) IS DISTINCT FROM (coalesce(n.status, t.status), coalesce(n.category, t.category))
 RETURNING {", ".join("t." + c.strip() for c in COLUMNS.split(","))}
 """  # noqa: S608 - column names only
 

@@ -21,6 +21,12 @@ def remove(connection_id: str) -> int:
     return db.execute("DELETE FROM ws_conexoes WHERE connection_id = :connection_id", connection_id=connection_id)
 
 
+def remove_for_admin(admin_id: str) -> list[str]:
+    """Forget an account's connections; returns their ids (to close them)."""
+    rows = db.query("DELETE FROM ws_conexoes WHERE admin_id = :admin_id RETURNING connection_id", admin_id=admin_id)
+    return [row["connection_id"] for row in rows]
+
+
 def remove_many(connection_ids: list[str], older_than_seconds: float = 0) -> int:
     """Forget connections; those stored less than `older_than_seconds` ago are kept."""
     if not connection_ids:

@@ -9,7 +9,8 @@ from chalicelib.api_models import Administrador, AdministradoresPage, Administra
 from chalicelib.http import parse_body, parse_query
 from chalicelib.openapi import build, doc
 from chalicelib.repositories import administradores
-from chalicelib.routes.authorizer import authorizer
+from chalicelib.routes.authorizer import authorizer, current_admin_id, current_admin_role
+from chalicelib.routes.params import path_uuid
 from chalicelib.services import auth
 
 bp = Blueprint(__name__)
@@ -32,8 +33,21 @@ def list_administradores():
     tags=["administradores"],
 )
 def create_administrador():
+    auth.require_admin(current_admin_role())
     body = parse_body(AdministradorIn)
-    return Response(body=auth.create_admin(body.nome, body.email, body.senha), status_code=201)
+    return Response(body=auth.create_admin(body.nome, body.email, body.senha, body.papel), status_code=201)
+
+
+@bp.route("/administradores/{admin_id}", methods=["DELETE"], authorizer=authorizer)
+@doc(
+    summary="Desativar uma conta: encerra as sessões, as notificações e os websockets dela",
+    status=204,
+    tags=["administradores"],
+)
+def deactivate_administrador(admin_id):
+    auth.require_admin(current_admin_role())
+    auth.deactivate_admin(path_uuid(admin_id, "Administrador"), current_admin_id())
+    return Response(body="", status_code=204)
 
 
 @bp.route("/openapi.json", methods=["GET"])

@@ -18,7 +18,10 @@ bp = Blueprint(__name__)
 @doc(summary="Entrar: devolve um token de 12 h", body=LoginIn, response=LoginOut, tags=["auth"])
 def login():
     body = parse_body(LoginIn)
-    return auth.login(body.email, body.senha)
+    # The lockout counts per source: API Gateway's view of the caller's IP (not a header the
+    # caller could set).
+    identity = (bp.current_request.context or {}).get("identity") or {}
+    return auth.login(body.email, body.senha, source=identity.get("sourceIp"))
 
 
 @bp.route("/me", methods=["GET"], authorizer=authorizer)

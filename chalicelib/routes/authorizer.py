@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from chalice import AuthResponse, Blueprint
 
-from chalicelib.services.auth import InvalidToken, verify_token
+from chalicelib.services.auth import InvalidToken, session_for
 
 bp = Blueprint(__name__)
 
@@ -34,12 +34,24 @@ def _unauthorized() -> Exception:
 
 @bp.authorizer(ttl_seconds=0)
 def authorizer(auth_request):
+    # The session check reads the account (exists, active, same token version): with ttl 0
+    # it runs on every request, so a deactivation or password reset ends sessions at once.
     try:
-        claims = verify_token(auth_request.token)
+        session = session_for(auth_request.token)
     except InvalidToken:
         raise _unauthorized() from None
     # "*": the policy may be cached by API Gateway and must then hold for every route.
-    return AuthResponse(routes=["*"], principal_id=claims["sub"], context={"admin_id": claims["sub"]})
+    return AuthResponse(
+        routes=["*"],
+        principal_id=session["admin_id"],
+        context={"admin_id": session["admin_id"], "papel": session["papel"]},
+    )
+
+
+def current_admin_role() -> str | None:
+    """The signed-in account's papel ('admin' or 'atendente'), as the authorizer read it."""
+    context = (bp.current_request.context or {}).get("authorizer") or {}
+    return context.get("papel")
 
 
 def current_admin_id() -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from chalice import Blueprint
+from pydantic import Field
 
-from chalicelib.http import parse_body
+from chalicelib.api_models import Query
+from chalicelib.http import parse_body, parse_query
 from chalicelib.openapi import doc
 from chalicelib.routes.authorizer import authorizer, current_admin_id
 from chalicelib.routes.params import path_uuid
@@ -14,14 +16,20 @@ bp = Blueprint(__name__)
 TAGS = ["lgpd"]
 
 
+class ExportQuery(Query):
+    cursor: str | None = Field(None, max_length=500, description="next_cursor da página anterior")
+
+
 @bp.route("/contatos/{contato_id}/export", methods=["GET"], authorizer=authorizer)
 @doc(
-    summary="Exportar todos os dados do contato (LGPD art. 18: acesso e portabilidade)",
+    summary="Exportar todos os dados do contato (LGPD art. 18: acesso e portabilidade), em páginas de até 4 MB",
+    query=ExportQuery,
     response=lgpd.ExportOut,
     tags=TAGS,
 )
 def exportar_contato(contato_id):
-    return lgpd.exportar(path_uuid(contato_id, "Contato"), current_admin_id())
+    query = parse_query(ExportQuery)
+    return lgpd.exportar(path_uuid(contato_id, "Contato"), current_admin_id(), query.cursor)
 
 
 @bp.route("/contatos/{contato_id}/anonimizar", methods=["POST"], authorizer=authorizer)

@@ -47,11 +47,12 @@ class SubscriptionIn(BaseModel):
     @field_validator("endpoint")
     @classmethod
     def _https(cls, value: str) -> str:
-        from urllib.parse import urlsplit
+        from chalicelib.services.outbound import push_endpoint_allowed
 
         value = value.strip()
-        if urlsplit(value).scheme != "https" or not urlsplit(value).netloc:
-            raise ValueError("o endpoint precisa ser uma URL https")
+        # Only the browsers' push services: the server POSTs to this URL on every new message.
+        if not push_endpoint_allowed(value):
+            raise ValueError("o endpoint precisa ser uma URL https de um serviço de push conhecido")
         return value
 
 
@@ -73,10 +74,10 @@ def vapid_public_key():
 
 @bp.route("/push/subscriptions", methods=["POST"], authorizer=authorizer)
 def subscribe():
-    from chalicelib.repositories import push_subscriptions
+    from chalicelib.services import push
 
     body = parse_body(SubscriptionIn)
-    row = push_subscriptions.upsert(current_admin_id(), body.endpoint, body.keys.p256dh, body.keys.auth)
+    row = push.subscribe(current_admin_id(), body.endpoint, body.keys.p256dh, body.keys.auth)
     return Response(
         body={k: row[k] for k in ("id", "admin_id", "endpoint", "created_at")},
         status_code=201,

@@ -24,6 +24,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "admin": {
         "GET /administradores": "list_administradores",
         "POST /administradores": "create_administrador",
+        "DELETE /administradores/{admin_id}": "deactivate_administrador",
         "GET /openapi.json": "openapi_json",
     },
     "conversas": {

@@ -144,6 +144,10 @@ def reopen(conversa_id: str, admin_id: str) -> dict[str, Any]:
                 atual = conversas.estado(conversa_id)
                 if atual is None:
                     raise not_found("Conversa")
+                if atual.get("contato_anonimizado"):
+                    raise ApiError(
+                        409, "ContactAnonymized", "O contato foi anonimizado: a conversa não pode ser reaberta."
+                    )
                 raise ApiError(409, "ConversationActive", "Esta conversa já está ativa.")
             eventos.registrar(row["contato_id"], "conversa_reaberta", {"conversa_id": row["id"], "por": admin_id})
             live_events.conversation_updated(row["id"])

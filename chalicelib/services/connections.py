@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 from chalicelib.observability import logger
@@ -15,19 +14,15 @@ class ConnectionRefused(Exception):
 
 def connect(connection_id: str, token: str | None) -> str:
     """Store the connection of the admin the session token names; returns the admin id."""
-    from chalicelib.repositories import administradores, ws_conexoes
-    from chalicelib.services.auth import InvalidToken, verify_token
+    from chalicelib.repositories import ws_conexoes
+    from chalicelib.services.auth import InvalidToken, session_for
 
+    # The same check as the HTTP authorizer: a removed or deactivated account's token, or one
+    # older than its last password reset, must not keep receiving the inbox.
     try:
-        admin_id = verify_token(token)["sub"]
+        admin_id = session_for(token)["admin_id"]
     except InvalidToken as exc:
-        raise ConnectionRefused("token inválido ou expirado") from exc
-    try:
-        uuid.UUID(admin_id)
-    except ValueError as exc:  # validly signed but not ours: still a refusal, not a 500
-        raise ConnectionRefused("administrador inválido") from exc
-    if administradores.get(admin_id) is None:  # a removed admin's unexpired token must not keep receiving the inbox
-        raise ConnectionRefused("administrador não encontrado")
+        raise ConnectionRefused("token inválido, expirado ou sessão encerrada") from exc
     ws_conexoes.add(connection_id, admin_id)
     logger.info("websocket connected", extra={"connection_id": connection_id, "admin_id": admin_id})
     return admin_id

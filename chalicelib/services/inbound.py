@@ -183,9 +183,13 @@ def is_opt_out(text: str | None) -> bool:
 
 
 def evento(tipo: str, dados: dict[str, Any], contato_id: str | None = None) -> dict[str, Any]:
-    """An eventos row keyed by its content: a redelivered payload writes it once."""
+    """An eventos row keyed by its content: a redelivered payload writes it once. The key is
+    a keyed hash (a plain one of a payload that holds little more than a number could be
+    reversed by trying numbers)."""
+    from chalicelib.services.pseudonym import keyed
+
     digest = hashlib.sha256(json.dumps(dados, sort_keys=True, default=str).encode()).hexdigest()
-    return {"contato_id": contato_id, "tipo": tipo, "dados": dados, "chave": f"{tipo}:{digest}"}
+    return {"contato_id": contato_id, "tipo": tipo, "dados": dados, "chave": keyed(f"{tipo}:{digest}")}
 
 
 # Parsed payload ------------------------------------------------------------------------------
@@ -588,6 +592,11 @@ def _preference_row(raw_pref: Any) -> dict[str, Any] | None:
         chave = f"user_preferences:{telefone}:{choice}:{int(created_at.timestamp())}"  # as before 0010
     else:
         chave = f"user_preferences:{bsuid or telefone}:{category[:40]}:{choice[:40]}:{int(created_at.timestamp())}"
+    from chalicelib.services.pseudonym import keyed
+
+    # Keyed (issue 16): the key names the number or BSUID and outlives an erasure (to keep a
+    # redelivered preference a duplicate), so it is stored as a keyed hash.
+    chave = keyed(chave)
     return {
         "telefone": telefone,
         "bsuid": bsuid,
@@ -599,7 +608,7 @@ def _preference_row(raw_pref: Any) -> dict[str, Any] | None:
     }
 
 
-def _parse_template_value(raw_value: dict[str, Any], parsed: ParsedPayload) -> None:
+def _parse_template_value(raw_value: dict[str, Any], parsed: ParsedPayload, entry_time: str | None = None) -> None:
     update = parse_or_none(TemplateStatusUpdate, raw_value)
     if update is None or not update.event:
         parsed.ignored.append("template status update without event")
@@ -617,6 +626,7 @@ def _parse_template_value(raw_value: dict[str, Any], parsed: ParsedPayload) -> N
             "status": status,
             "category": None,
             "reason": update.reason,
+            "status_at": entry_time,  # orders status changes (a replay must not undo a newer one)
         }
     )
 
@@ -641,21 +651,28 @@ def _merge_template_updates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per template (one UPDATE ... FROM applies only one source row per target): a
     status and a category change of the same template in one payload both apply, later wins."""
     merged: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
-    for row in rows:
+    # In Meta's order (the entry's time; rows without one keep payload order, first).
+    for row in sorted(rows, key=lambda r: r.get("status_at") or ""):
         key = (row.get("whatsapp_id"), row.get("name"), row.get("language"))
         current = merged.setdefault(key, {"status": None, "category": None})
         current.update({k: v for k, v in row.items() if v is not None or k not in current})
     return list(merged.values())
 
 
-def _parse_account_change(field_name: str, entry_id: str | None, raw_value: dict[str, Any], parsed: ParsedPayload):
+def _parse_account_change(
+    field_name: str,
+    entry_id: str | None,
+    raw_value: dict[str, Any],
+    parsed: ParsedPayload,
+    entry_time: str | None = None,
+):
     """A change that is not about messages: template status and category updates change
     `templates`; all of them (quality updates, account updates, fields Meta adds later too)
     are kept whole in an eventos row and logged."""
     tipo = FIELD_EVENTO_TIPOS.get(field_name, UNKNOWN_FIELD_TIPO)
     parsed.eventos.append(evento(tipo, {"field": field_name[:100], "entry_id": entry_id, "value": raw_value}))
     if field_name == "message_template_status_update":
-        _parse_template_value(raw_value, parsed)
+        _parse_template_value(raw_value, parsed, entry_time)
     elif field_name == "message_template_quality_update":
         quality = parse_or_none(TemplateQualityUpdate, raw_value)
         if quality is not None:
@@ -716,7 +733,9 @@ def parse_payload(payload: Any) -> ParsedPayload:
                 if settings.whatsapp_waba_id and entry.id and entry.id != settings.whatsapp_waba_id:
                     parsed.ignored.append(f"{field_name!r} of another account {entry.id}")
                     continue
-                _parse_account_change(field_name, entry.id, change.value, parsed)
+                entry_time = raw_entry.get("time")
+                at = parse_timestamp(entry_time).isoformat() if entry_time is not None else None
+                _parse_account_change(field_name, entry.id, change.value, parsed, at)
                 continue
             value = parse_or_none(Value, change.value)
             if value is None:
@@ -905,6 +924,7 @@ def store(parsed: ParsedPayload) -> StoreResult:
     from chalicelib.repositories import mensagens
 
     result = StoreResult()
+    _recognise_erased_ids(parsed)
     messages = parsed.messages
     if messages:
         existing = {r["whatsapp_id"]: r for r in mensagens.existing_by_whatsapp_ids([m.whatsapp_id for m in messages])}
@@ -941,6 +961,31 @@ def store(parsed: ParsedPayload) -> StoreResult:
                 raise
             logger.warning("webhook transaction retried", extra={"attempt": attempt, "error": str(exc)[:200]})
     raise AssertionError("unreachable")
+
+
+def _recognise_erased_ids(parsed: ParsedPayload) -> None:
+    """An erased contact's messages keep a keyed hash of their wamid (it encodes the number).
+    A wamid arriving again (a redelivery, a late status) is swapped for its stored hash, so
+    the duplicate check and the status update find the message as before."""
+    from chalicelib.repositories import mensagens
+    from chalicelib.services.pseudonym import keyed
+
+    ids = {m.whatsapp_id for m in parsed.messages} | {s["whatsapp_id"] for s in parsed.statuses}
+    ids.discard(None)
+    if not ids:
+        return
+    hashed = {keyed(w): w for w in ids}
+    erased = {hashed[r["whatsapp_id"]]: r["whatsapp_id"] for r in mensagens.existing_by_whatsapp_ids(list(hashed))}
+    if not erased:
+        return
+    for message in parsed.messages:
+        if message.whatsapp_id in erased:
+            message.whatsapp_id = erased[message.whatsapp_id]
+    for status in parsed.statuses:
+        if status["whatsapp_id"] in erased:
+            status["whatsapp_id"] = erased[status["whatsapp_id"]]
+            if isinstance(status.get("payload"), dict):
+                status["payload"] = {**status["payload"], "id": status["whatsapp_id"]}
 
 
 TRANSACTION_ATTEMPTS = 3

@@ -23,10 +23,14 @@ from chalicelib.repositories import administradores, contatos, interessados
 from chalicelib.repositories import lgpd as repo
 from chalicelib.services import live_events
 
-# An export is one JSON response (API Gateway and Lambda cap it at 6 MB): bounded, and
-# `truncado` says when a contact has more than this.
+# An export is a JSON response, and Lambda answers at most 6 MB: each page holds messages up
+# to MAX_EXPORT_BYTES of JSON (and MAX_MENSAGENS rows); `next_cursor` fetches the rest
+# (`truncado` is true while there is more). The first page also carries the contact, lead,
+# conversations and events; the following pages only messages.
+MAX_EXPORT_BYTES = 4_000_000
 MAX_MENSAGENS = 3000
 MAX_EVENTOS = 3000
+EXPORT_BATCH = 200
 
 # +999 is not assigned to any country (ITU reserves it), so no real sender can ever have it:
 # the webhook, which finds contacts by telefone, can never re-identify an anonymised contact.
@@ -55,6 +59,7 @@ class ExportOut(BaseModel):
     conversas: list[dict[str, Any]]
     eventos: list[dict[str, Any]]
     truncado: bool
+    next_cursor: str | None = Field(None, description="a próxima página de mensagens (GET ...?cursor=)")
 
 
 class AnonimizarOut(BaseModel):
@@ -68,35 +73,72 @@ class AnonimizarOut(BaseModel):
 # --- export -------------------------------------------------------------------------------
 
 
-def exportar(contato_id: str, admin_id: str) -> dict[str, Any]:
-    """Everything stored about the contact, as one document; media as short-lived URLs."""
-    from chalicelib.repositories import eventos as eventos_repo
+def _mensagens_page(contato_id: str, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """Shaped messages after `cursor` up to MAX_EXPORT_BYTES of JSON (at least one), and the
+    cursor of the next page (None when none is left)."""
+    import json
+
+    from chalicelib import pagination
+    from chalicelib.http import jsonable
     from chalicelib.services.inbox import shape_mensagem
+
+    after_ts, after_seq = pagination.decode_time_seq(cursor)
+    page: list[dict[str, Any]] = []
+    size = 0
+    while True:
+        rows = repo.mensagens(contato_id, EXPORT_BATCH, after_ts, after_seq)
+        for row in rows:
+            mensagem = shape_mensagem(row)
+            mensagem["media_files"] = [_shape_media_file(f) for f in (row.get("media_files") or [])]
+            cost = len(json.dumps(jsonable(mensagem), ensure_ascii=False).encode()) + 1
+            if page and (size + cost > MAX_EXPORT_BYTES or len(page) >= MAX_MENSAGENS):
+                last = page[-1]
+                return page, pagination.encode(last["_created_at"], last["_seq"])
+            mensagem["_created_at"], mensagem["_seq"] = row["created_at"], row["seq"]
+            page.append(mensagem)
+            size += cost
+        if len(rows) < EXPORT_BATCH:
+            return page, None
+        after_ts, after_seq = jsonable(rows[-1]["created_at"]), rows[-1]["seq"]
+
+
+def exportar(contato_id: str, admin_id: str, cursor: str | None = None) -> dict[str, Any]:
+    """Everything stored about the contact; media as short-lived URLs. Bounded in bytes: the
+    messages go in pages (`next_cursor`), the first page also has everything else."""
+    from chalicelib.repositories import eventos as eventos_repo
 
     contato = contatos.get(contato_id)
     if contato is None:
         raise not_found("Contato")
     conversas = repo.conversas(contato_id)
-    mensagens = repo.mensagens(contato_id, MAX_MENSAGENS + 1)
-    eventos = repo.eventos(contato_id, MAX_EVENTOS + 1)
-    truncado = len(mensagens) > MAX_MENSAGENS or len(eventos) > MAX_EVENTOS
+    mensagens, next_cursor = _mensagens_page(contato_id, cursor)
+    eventos = repo.eventos(contato_id, MAX_EVENTOS + 1) if cursor is None else []
+    # Webhook parts stored without a contact that name the contact's numbers or message ids.
+    sem_contato = (
+        repo.partes_sem_contato(_enderecos(contato, repo.numeros_historicos(contato_id)) + repo.wamids(contato_id), 500)
+        if cursor is None and not contato.get("anonimizado")
+        else []
+    )
     por_conversa: dict[str, list[dict[str, Any]]] = {str(c["id"]): [] for c in conversas}
-    for row in mensagens[:MAX_MENSAGENS]:
-        mensagem = shape_mensagem(row)
-        mensagem["media_files"] = [_shape_media_file(f) for f in (row.get("media_files") or [])]
-        por_conversa.setdefault(str(row["conversa_id"]), []).append(mensagem)
+    for mensagem in mensagens:
+        mensagem.pop("_created_at"), mensagem.pop("_seq")
+        por_conversa.setdefault(str(mensagem["conversa_id"]), []).append(mensagem)
+    truncado = next_cursor is not None or len(eventos) > MAX_EVENTOS
     documento = {
         "exportado_em": datetime.now(UTC),
         "exportado_por": admin_id,
         "contato": contato,
-        "interessado": interessados.get_by_contato(contato_id),
+        "interessado": interessados.get_by_contato(contato_id) if cursor is None else None,
         "conversas": [{**c, "mensagens": por_conversa.get(str(c["id"]), [])} for c in conversas],
         "eventos": eventos[:MAX_EVENTOS],
+        "partes_sem_contato": sem_contato,
         "truncado": truncado,
-        "limites": {"mensagens": MAX_MENSAGENS, "eventos": MAX_EVENTOS},
+        "next_cursor": next_cursor,
+        "limites": {"mensagens": MAX_MENSAGENS, "eventos": MAX_EVENTOS, "bytes": MAX_EXPORT_BYTES},
     }
     # Accountability (LGPD art. 37): who took a copy of this person's data, and when.
-    eventos_repo.registrar(contato_id, "dados_exportados", {"por": admin_id, "truncado": truncado})
+    if cursor is None:
+        eventos_repo.registrar(contato_id, "dados_exportados", {"por": admin_id, "truncado": truncado})
     return documento
 
 
@@ -144,14 +186,19 @@ def _anonimizar(contato_id: str, admin_id: str) -> dict[str, Any]:
         if contato["anonimizado"]:
             raise ApiError(409, "ContactAnonymized", "Este contato já foi anonimizado.")
         locations = repo.media_locations(contato_id)
-        enderecos = _enderecos(contato)
+        # Before anything is wiped: every number the contact ever had, and the WhatsApp ids of
+        # its messages (Meta's ids encode the number), to find what is stored under them.
+        enderecos = _enderecos(contato, repo.numeros_historicos(contato_id))
+        wamids = repo.wamids(contato_id)
         telefone = new_placeholder()
         novo = repo.anonimizar_contato(contato_id, telefone, telefone.lstrip("+"))
         interessados_removidos = int(novo.pop("interessados_removidos") or 0)
         contagens = repo.anonimizar_mensagens(contato_id)
+        _pseudonimizar_ids(contato_id, wamids)
         repo.anonimizar_eventos(contato_id)
-        repo.remover_status_pendentes(enderecos)
+        repo.remover_status_pendentes(enderecos, wamids)
         repo.remover_alteracoes_pendentes(enderecos)
+        repo.apagar_partes_sem_contato(enderecos + wamids)
         encerradas = repo.encerrar_conversas(contato_id)
         objetos = purge_objects(locations)  # last: an S3 failure rolls all of the above back
         repo.registrar_anonimizacao(
@@ -185,17 +232,35 @@ def _anonimizar(contato_id: str, admin_id: str) -> dict[str, Any]:
     }
 
 
-def _enderecos(contato: dict[str, Any]) -> list[str]:
-    """The forms of the number WhatsApp may use as recipient_id (digits, with or without 9),
-    and the BSUID it uses as recipient_user_id (a contact may have only one of the two)."""
+def _enderecos(contato: dict[str, Any], anteriores: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The forms of every number of the contact WhatsApp may use as recipient_id (digits, with
+    or without the ninth digit), the current one and `anteriores` (before number changes), and
+    the BSUID it uses as recipient_user_id (a contact may have only one of the two)."""
     from chalicelib.whatsapp.phones import brazilian_variants
 
-    enderecos = [t.lstrip("+") for t in brazilian_variants(contato["telefone"])] if contato["telefone"] else []
+    enderecos: list[str] = []
+    for numero in [contato["telefone"], *anteriores]:
+        if not numero:
+            continue
+        numero = "+" + numero.lstrip("+")
+        try:
+            enderecos += [t.lstrip("+") for t in brazilian_variants(numero)]
+        except Exception:  # noqa: BLE001 - an odd stored value still counts as itself
+            enderecos.append(numero.lstrip("+"))
     if contato.get("wa_id"):
         enderecos.append(contato["wa_id"])
     if contato.get("bsuid"):
         enderecos.append(contato["bsuid"])
-    return enderecos
+    return sorted(set(enderecos))
+
+
+def _pseudonimizar_ids(contato_id: str, wamids: list[str]) -> None:
+    """wamids and event keys become keyed hashes: they held the number (Meta's wamid format,
+    `user_preferences:+55…`), and the same id arriving again must still be recognised."""
+    from chalicelib.services.pseudonym import keyed
+
+    repo.pseudonimizar_wamids(contato_id, {w: keyed(w) for w in wamids})
+    repo.pseudonimizar_chaves({str(r["id"]): keyed(r["chave"]) for r in repo.chaves_eventos(contato_id)})
 
 
 def _is_placeholder_collision(exc: Exception) -> bool:

@@ -125,19 +125,20 @@ def _media_metadata(graph, media_id: str) -> dict[str, Any]:
 
 
 def _download(job: MediaJob, graph, bucket: str, key: str, deadline: float | None = None) -> tuple[StoredObject, str]:
-    from chalicelib.whatsapp.graph import GraphError
+    from chalicelib.whatsapp.graph import GraphError, UnsafeMediaUrl
 
     limit = media_storage.size_limit(job.kind, job.animated)
     meta = _media_metadata(graph, job.whatsapp_media_id)
     declared_size = _int_or_none(meta.get("file_size"))
     if declared_size is not None and declared_size > limit:
         raise _oversize(limit, declared_size)
-    mime_type = job.mime_type or meta.get("mime_type") or "application/octet-stream"
+    declared = job.mime_type or meta.get("mime_type") or "application/octet-stream"
+    # What S3 serves it as: never an active type (the declared one stays in mensagens.media_mime).
+    mime_type, disposition = media_storage.safe_content_type(job.kind, declared)
     expected_sha = job.sha256 or meta.get("sha256")
-    disposition = None
     if job.kind == "document":
         disposition = media_storage.content_disposition(
-            job.filename or f"documento{media_storage.extension_for(mime_type)}"
+            job.filename or f"documento{media_storage.extension_for(declared)}"
         )
     for attempt in (1, 2):
         try:
@@ -158,7 +159,11 @@ def _download(job: MediaJob, graph, bucket: str, key: str, deadline: float | Non
                     deadline=deadline,
                 )
                 break
+        except UnsafeMediaUrl as exc:
+            raise _unsafe_url(meta) from exc
         except GraphError as exc:
+            if exc.type == "redirect":  # the token and the request stay with Meta's hosts
+                raise _unsafe_url(meta) from exc
             # The URL expired between the two calls: one fresh URL, then let SQS retry.
             if exc.status == 404 and attempt == 1:
                 logger.info(
@@ -168,6 +173,21 @@ def _download(job: MediaJob, graph, bucket: str, key: str, deadline: float | Non
                 continue
             raise
     return stored, meta["url"]
+
+
+def _unsafe_url(meta: dict[str, Any]) -> MediaRejected:
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(str(meta.get("url"))).hostname
+    except ValueError:
+        host = None
+    logger.warning("media URL refused (host or redirect off Meta's media hosts)", extra={"host": host})
+    return MediaRejected(
+        "url_nao_permitida",
+        "O WhatsApp indicou um endereço de download fora dos servidores de mídia da Meta; o arquivo não foi baixado.",
+        host=host,
+    )
 
 
 def _oversize(limit: int, size: int) -> MediaRejected:

@@ -160,6 +160,50 @@ def _shorten(name: str, limit: int = MAX_FILENAME_CHARS) -> str:
     return name[:limit].rstrip()
 
 
+# RFC 6838 type/subtype tokens and RFC 2045 parameters, nothing else: a declared MIME type is
+# copied into headers (S3's Content-Type, the multipart part sent to Graph), so CR, LF, NUL or
+# any other control character must never get through.
+_MIME_PART = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+_MIME_RE = re.compile(rf"^{_MIME_PART}/{_MIME_PART}( *; *{_MIME_PART}=({_MIME_PART}|\"[\x20-\x21\x23-\x7e]*\"))* *$")
+
+
+def valid_mime(mime_type: str | None) -> bool:
+    return bool(mime_type) and len(mime_type) <= 255 and _MIME_RE.match(mime_type) is not None
+
+
+# Types a browser renders as a page (scripts included) when it opens a presigned URL.
+_ACTIVE_TYPES = frozenset(
+    {
+        "text/html",
+        "application/xhtml+xml",
+        "image/svg+xml",
+        "text/xml",
+        "application/xml",
+        "text/javascript",
+        "application/javascript",
+        "application/x-javascript",
+        "text/xsl",
+        "application/pdf+html",
+    }
+)
+_KIND_FAMILY = {"image": "image/", "sticker": "image/", "audio": "audio/", "video": "video/"}
+
+
+def safe_content_type(kind: str, mime_type: str | None) -> tuple[str, str | None]:
+    """The Content-Type to store a customer's file under, and its Content-Disposition (None
+    for documents: they get theirs with the file name). A type that is malformed, active
+    (HTML, SVG, XML, scripts) or not of the media's family (audio declared text/html) becomes
+    application/octet-stream, downloaded as an attachment: a presigned GET never renders it."""
+    base = base_mime(mime_type)
+    family = _KIND_FAMILY.get(kind)
+    safe = valid_mime(mime_type) and base not in _ACTIVE_TYPES and not base.startswith("multipart/")
+    if family is not None:
+        safe = safe and base.startswith(family)
+    if not safe:
+        return "application/octet-stream", "attachment"
+    return str(mime_type), (None if kind == "document" else "inline")
+
+
 def content_disposition(filename: str) -> str:
     """`attachment` with the customer's file name (RFC 6266): an ASCII `filename` for old
     clients plus the exact name as RFC 5987 `filename*` (UTF-8, percent-encoded).

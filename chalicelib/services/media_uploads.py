@@ -76,6 +76,10 @@ def _is_opus(mime_type: str) -> bool:
 
 
 def check_declared(media_type: str, mime_type: str, voz: bool, field_prefix: str = "") -> None:
+    from chalicelib.services.media_storage import valid_mime
+
+    if not valid_mime(mime_type):  # it goes into headers: no CR/LF, no control characters
+        raise ApiError(422, "ValidationError", "Tipo MIME malformado.", field=f"{field_prefix}mime_type")
     base = base_mime(mime_type)
     if base not in ALLOWED_MIME[media_type]:
         raise ApiError(
@@ -122,6 +126,32 @@ def check_content(media_type: str, mime_type: str, head: bytes) -> None:
         )
 
 
+UPLOAD_PENDING_TAG = "estado=pendente"
+
+
+def check_declared_size(bucket: str, key: str, head: dict[str, Any], field: str) -> None:
+    """A file larger than the size declared for its presigned PUT is refused and deleted."""
+    declared = (head.get("Metadata") or {}).get("declared-size")
+    size = int(head.get("ContentLength") or 0)
+    if declared is not None and (not declared.isdigit() or size > int(declared)):
+        from chalicelib.services.media_urls import s3_client
+
+        s3_client().delete_object(Bucket=bucket, Key=key)
+        raise ApiError(
+            422,
+            "ValidationError",
+            f"O arquivo enviado ({size} bytes) é maior que o declarado ({declared}); envie-o de novo.",
+            field=field,
+        )
+
+
+def mark_sent(bucket: str, key: str) -> None:
+    """The upload is a message's file now: the lifecycle rule must not expire it."""
+    from chalicelib.services.media_urls import s3_client
+
+    s3_client().put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": [{"Key": "estado", "Value": "enviado"}]})
+
+
 def create_upload(admin_id: str, pedido: MediaUploadIn) -> dict[str, Any]:
     """A presigned PUT for one file; the browser must send the same Content-Type."""
     from chalicelib.config import get_settings
@@ -131,9 +161,18 @@ def create_upload(admin_id: str, pedido: MediaUploadIn) -> dict[str, Any]:
     check_size(pedido.media_type, pedido.size)
     upload_id = str(uuid.uuid4())
     key = upload_key(admin_id, upload_id)
+    # The declared size and the "not sent yet" tag are signed into the URL (the browser must
+    # send these headers): sending refuses (and deletes) a file larger than declared, and the
+    # bucket's lifecycle rule expires uploads still tagged pendente after a day.
     url = s3_client().generate_presigned_url(
         "put_object",
-        Params={"Bucket": get_settings().media_bucket, "Key": key, "ContentType": pedido.mime_type},
+        Params={
+            "Bucket": get_settings().media_bucket,
+            "Key": key,
+            "ContentType": pedido.mime_type,
+            "Metadata": {"declared-size": str(pedido.size)},
+            "Tagging": UPLOAD_PENDING_TAG,
+        },
         ExpiresIn=PUT_EXPIRES_SECONDS,
     )
     return {
@@ -141,7 +180,11 @@ def create_upload(admin_id: str, pedido: MediaUploadIn) -> dict[str, Any]:
         "key": key,
         "url": url,
         "method": "PUT",
-        "headers": {"Content-Type": pedido.mime_type},
+        "headers": {
+            "Content-Type": pedido.mime_type,
+            "x-amz-meta-declared-size": str(pedido.size),
+            "x-amz-tagging": UPLOAD_PENDING_TAG,
+        },
         "expires_in": PUT_EXPIRES_SECONDS,
         "expires_at": (datetime.now(UTC) + timedelta(seconds=PUT_EXPIRES_SECONDS)).isoformat(),
         "max_size": size_limit(pedido.media_type),

@@ -22,6 +22,10 @@ PUSH_DEADLINE_SECONDS = 2.5
 PUSH_REQUEST_TIMEOUT_SECONDS = 2.0
 PUSH_TTL_SECONDS = 24 * 3600  # a notification older than a day is no longer news
 MAX_PARALLEL_PUSHES = 16
+# Bounded work: an attendant keeps at most this many browsers (the oldest is replaced), and one
+# call (one webhook) pushes to at most MAX_PUSHES_PER_CALL subscriptions.
+MAX_SUBSCRIPTIONS_PER_ADMIN = 5
+MAX_PUSHES_PER_CALL = 40
 PREVIEW_MAX_CHARS = 120
 
 _MEDIA_PREVIEW = {
@@ -98,6 +102,30 @@ def preview(mensagem: dict[str, Any]) -> str:
     return text if len(text) <= PREVIEW_MAX_CHARS else text[: PREVIEW_MAX_CHARS - 1] + "…"
 
 
+def subscribe(admin_id: str, endpoint: str, p256dh: str, auth: str) -> dict[str, Any]:
+    """Store a browser's subscription; beyond MAX_SUBSCRIPTIONS_PER_ADMIN the oldest goes."""
+    from chalicelib import db
+    from chalicelib.repositories import push_subscriptions
+
+    with db.transaction():
+        row = push_subscriptions.upsert(admin_id, endpoint, p256dh, auth)
+        push_subscriptions.keep_newest(admin_id, MAX_SUBSCRIPTIONS_PER_ADMIN)
+    return row
+
+
+def _no_redirects_session():
+    """A requests session that never follows a redirect: a push service answering 3xx is a
+    failure, not a hop to wherever it points (an internal address, plain HTTP)."""
+    import requests
+
+    class NoRedirects(requests.Session):
+        def request(self, method, url, *args, **kwargs):
+            kwargs["allow_redirects"] = False
+            return super().request(method, url, *args, **kwargs)
+
+    return NoRedirects()
+
+
 def _send_one(subscription: dict[str, Any], data: bytes, private_key: str, subject: str) -> int | None:
     """The push service's HTTP status, or None when it could not be reached in time."""
     from urllib.parse import urlsplit
@@ -106,6 +134,7 @@ def _send_one(subscription: dict[str, Any], data: bytes, private_key: str, subje
 
     endpoint = urlsplit(subscription["endpoint"])
     claims = {"sub": subject, "aud": f"{endpoint.scheme}://{endpoint.netloc}", "exp": int(time.time()) + 12 * 3600}
+    session = _no_redirects_session()
     try:
         response = webpush(
             subscription_info={
@@ -118,6 +147,7 @@ def _send_one(subscription: dict[str, Any], data: bytes, private_key: str, subje
             content_encoding="aes128gcm",
             timeout=PUSH_REQUEST_TIMEOUT_SECONDS,
             ttl=PUSH_TTL_SECONDS,
+            requests_session=session,
         )
         return response.status_code
     except WebPushException as exc:
@@ -125,6 +155,8 @@ def _send_one(subscription: dict[str, Any], data: bytes, private_key: str, subje
     except Exception as exc:  # noqa: BLE001 - one unreachable browser must not stop the others
         logger.warning("push failed", extra={"endpoint": subscription["endpoint"][:60], "error": str(exc)})
         return None
+    finally:
+        session.close()
 
 
 _late_gone: list[str] = []
@@ -158,6 +190,20 @@ def send(targets: list[tuple[dict[str, Any], dict[str, Any]]], deadline: float |
         return result
     if not settings.vapid_private_key:
         logger.warning("VAPID_PRIVATE_KEY is not set: web push disabled")
+        return result
+    from chalicelib.services.outbound import push_endpoint_allowed
+
+    # Rows stored before endpoints were checked (or a host since removed from the settings):
+    # never called, and forgotten.
+    refused = [s["endpoint"] for s, _ in targets if not push_endpoint_allowed(s["endpoint"])]
+    if refused:
+        push_subscriptions.delete_by_endpoints(refused)
+        logger.warning("push endpoints off the push services dropped", extra={"count": len(refused)})
+        targets = [(s, p) for s, p in targets if s["endpoint"] not in set(refused)]
+    if len(targets) > MAX_PUSHES_PER_CALL:
+        logger.warning("push fan-out capped", extra={"targets": len(targets), "cap": MAX_PUSHES_PER_CALL})
+        targets = targets[:MAX_PUSHES_PER_CALL]
+    if not targets:
         return result
     pool = ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_PUSHES, len(targets)))
     futures = {

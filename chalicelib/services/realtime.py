@@ -9,6 +9,7 @@ It never raises: the data is already committed, live updates are best effort.
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
@@ -25,6 +26,10 @@ UNORDERED_CHUNK = 25
 # connection that is about to open. Rows younger than this survive a 410 (a later publish,
 # or the $disconnect, removes them if they really are gone).
 CONNECT_GRACE_SECONDS = 10
+# A publish inside a request (a send, an assignment) starts no new post after this long, so
+# a slow management API cannot push the request towards API Gateway's 29 s: what was not sent
+# counts as skipped (the browsers catch up on their next fetch).
+PUBLISH_DEADLINE_SECONDS = 5.0
 
 
 @lru_cache(maxsize=4)
@@ -37,7 +42,14 @@ def _management_client(endpoint_url: str):
         endpoint_url=endpoint_url,
         region_name=get_settings().aws_region,
         # Short timeouts and no retries: a slow socket must not hold the request that published.
-        config=Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 1}, max_pool_connections=64),
+        # "standard" mode with total_max_attempts 1 is exactly one attempt; the legacy mode's
+        # max_attempts 1 still retried once, doubling every slow publish.
+        config=Config(
+            connect_timeout=2,
+            read_timeout=3,
+            retries={"mode": "standard", "total_max_attempts": 1},
+            max_pool_connections=64,
+        ),
     )
 
 
@@ -93,7 +105,8 @@ def send_to_connections(
         return counts
     client = _management_client(endpoint)
     if ordered or len(payloads) <= UNORDERED_CHUNK:
-        outcomes = _send_ordered(client, connection_ids, payloads, concurrent)
+        budget = PUBLISH_DEADLINE_SECONDS if deadline is None else deadline
+        outcomes = _send_ordered(client, connection_ids, payloads, concurrent, time.monotonic() + budget)
     else:
         outcomes = _send_unordered(client, connection_ids, payloads, deadline)
     for outcome in outcomes:
@@ -107,12 +120,14 @@ def send_to_connections(
     return counts
 
 
-def _send_ordered(client, connection_ids: list[str], payloads: list[bytes], concurrent: bool) -> list[str]:
+def _send_ordered(
+    client, connection_ids: list[str], payloads: list[bytes], concurrent: bool, stop_at: float
+) -> list[str]:
     if concurrent and len(connection_ids) > 1:
         workers = min(MAX_PARALLEL_SENDS, len(connection_ids))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(lambda cid: _send(client, cid, payloads), connection_ids))
-    return [_send(client, cid, payloads) for cid in connection_ids]
+            return list(pool.map(lambda cid: _send(client, cid, payloads, stop_at), connection_ids))
+    return [_send(client, cid, payloads, stop_at) for cid in connection_ids]
 
 
 _SEVERITY = {"ok": 0, "skipped": 1, "error": 2, "gone": 3}
@@ -140,6 +155,23 @@ def _send_unordered(client, connection_ids: list[str], payloads: list[bytes], de
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_SENDS, len(tasks))) as pool:
         list(pool.map(run, tasks))
     return [result[cid] for cid in connection_ids]
+
+
+def close_connections(connection_ids: list[str]) -> int:
+    """Close sockets (a deactivated account's); returns how many API Gateway closed. Best
+    effort: a socket that cannot be closed now receives nothing, since its row is gone."""
+    endpoint = get_settings().ws_management_url
+    if not endpoint or not connection_ids:
+        return 0
+    client = _management_client(endpoint)
+    closed = 0
+    for connection_id in connection_ids:
+        try:
+            client.delete_connection(ConnectionId=connection_id)
+            closed += 1
+        except Exception as exc:  # noqa: BLE001 - already gone, or the API is slow: the row is gone anyway
+            logger.info("websocket close failed", extra={"connection_id": connection_id, "error": str(exc)})
+    return closed
 
 
 def audience() -> list[str]:

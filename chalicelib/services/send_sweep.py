@@ -40,6 +40,10 @@ def sweep_unconfirmed_sends() -> dict[str, int]:
     from chalicelib.services import live_events
 
     with db.transaction():
+        # First the sends WhatsApp did accept (their wamid survived in the idempotency record).
+        recuperadas = envios.recover_sent(BATCH_LIMIT)
+        for row in recuperadas:
+            live_events.message_status(row["id"])
         falhas = envios.fail_unconfirmed(
             older_than=UNCONFIRMED_AFTER, erro=ERRO, status_code=STATUS_CODE, resposta=RESPOSTA, limit=BATCH_LIMIT
         )
@@ -58,6 +62,7 @@ def sweep_unconfirmed_sends() -> dict[str, int]:
             extra={"mensagens": [str(r["id"]) for r in falhas], "chaves": chaves},
         )
     return {
+        "envios_recuperados": len(recuperadas),
         "envios_sem_confirmacao": len(falhas),
         "chaves_concluidas": chaves,
         "statuses_aplicados": len(statuses),

@@ -188,9 +188,13 @@ def _send_once(conversa_id: str, admin_id: str, pedido: Pedido, idempotency_key:
     if not idempotency_key:
         return _send(conversa_id, admin_id, pedido, None, deadline, _Progress())
     chave = idempotency_key.strip()
-    if not chave or len(chave) > 255:
+    # Printable characters only: a NUL cannot be stored in PostgreSQL text (it was a 500).
+    if not chave or len(chave) > 255 or not chave.isprintable():
         raise ApiError(
-            422, "ValidationError", "Idempotency-Key inválida (1 a 255 caracteres).", field="Idempotency-Key"
+            422,
+            "ValidationError",
+            "Idempotency-Key inválida (1 a 255 caracteres imprimíveis).",
+            field="Idempotency-Key",
         )
     request_hash = _request_hash(conversa_id, pedido)
     # The key's row references the conversation: an unknown one is a 404, not a foreign-key 500.
@@ -656,10 +660,12 @@ def _check_media(admin_id: str, pedido: EnviarMedia) -> dict[str, Any]:
             "Arquivo não encontrado: envie-o antes pela URL de POST /media/uploads.",
             field="key",
         )
+    media_uploads.check_declared_size(bucket, key, head, "key" if pedido.key else "upload_id")
     size = int(head.get("ContentLength") or 0)
     media_uploads.check_size(pedido.media_type, size)
     first_bytes = _read_head(bucket, key, 64)
     media_uploads.check_content(pedido.media_type, pedido.mime_type, first_bytes)
+    media_uploads.mark_sent(bucket, key)
     filename = pedido.filename or key.rsplit("/", 1)[-1]
     return {
         "bucket": bucket,
@@ -910,7 +916,14 @@ def _claim_or_replay(admin_id: str, chave: str, request_hash: str, conversa_id: 
     """None when this request owns the key; else the first request's stored answer."""
     deadline = time.monotonic() + IDEMPOTENCY_WAIT_SECONDS
     while True:
-        if envios.claim_key(admin_id, chave, request_hash, conversa_id):
+        try:
+            claimed = envios.claim_key(admin_id, chave, request_hash, conversa_id)
+        except Exception as exc:
+            # The key row references the conversation: an unknown id is a 404, not a 500.
+            if exc.args and isinstance(exc.args[0], dict) and exc.args[0].get("C") == "23503":
+                raise ApiError(404, "NotFoundError", "Conversa não encontrada.") from exc
+            raise
+        if claimed:
             return None
         row = envios.get_key(admin_id, chave)
         if row is None:

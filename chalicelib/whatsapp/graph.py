@@ -59,6 +59,10 @@ class GraphError(Exception):
         }
 
 
+class UnsafeMediaUrl(GraphError):
+    """The media URL Graph answered is not on Meta's media hosts: nothing was requested."""
+
+
 def _error_from_response(response) -> GraphError:
     try:
         body = response.json()
@@ -105,6 +109,9 @@ class GraphClient:
         self.session.headers["Authorization"] = f"Bearer {access_token}"
 
     def _request(self, method: str, url: str, timeout=None, **kwargs):
+        # Never follow a redirect: the session carries the access token, and a hop could take it
+        # (and the request) to any host. Graph and Meta's media hosts answer directly.
+        kwargs["allow_redirects"] = False
         try:
             response = self.session.request(method, url, timeout=timeout or self.timeout, **kwargs)
         except self._requests.Timeout as exc:
@@ -113,6 +120,9 @@ class GraphClient:
             raise GraphError(status=None, message=f"Graph API unreachable: {exc}") from exc
         if response.status_code >= 400:
             raise _error_from_response(response)
+        if 300 <= response.status_code < 400:
+            response.close()
+            raise GraphError(status=response.status_code, message="redirect refused", type="redirect")
         return response
 
     def _json(self, method: str, url: str, **kwargs) -> dict[str, Any]:
@@ -129,7 +139,13 @@ class GraphClient:
 
     @contextmanager
     def open_media_stream(self, url: str) -> Iterator[Any]:
-        """The binary behind a media URL as a streaming response (same bearer token)."""
+        """The binary behind a media URL as a streaming response (same bearer token). The
+        URL must be one of Meta's media hosts (chalicelib.services.outbound): raises
+        UnsafeMediaUrl before any byte, or the token, leaves for anywhere else."""
+        from chalicelib.services.outbound import media_url_allowed
+
+        if not media_url_allowed(url, self.base_url):
+            raise UnsafeMediaUrl(status=None, message="media URL off Meta's media hosts", type="unsafe_url")
         response = self._request("GET", url, stream=True, timeout=DOWNLOAD_TIMEOUT)
         try:
             yield response

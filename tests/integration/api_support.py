@@ -20,11 +20,13 @@ def password_hash(senha: str) -> str:
     return _HASHES[senha]
 
 
-def make_admin(nome: str = "Ana", email: str | None = None, senha: str = "senha-segura-1") -> dict[str, Any]:
+def make_admin(
+    nome: str = "Ana", email: str | None = None, senha: str = "senha-segura-1", papel: str = "admin"
+) -> dict[str, Any]:
     from chalicelib.repositories import administradores
 
     email = email or f"{nome.lower().replace(' ', '.')}@escola.com.br"
-    return administradores.create(nome, email, password_hash(senha))
+    return administradores.create(nome, email, password_hash(senha), papel=papel)
 
 
 def token_for(admin: dict[str, Any] | str, **kwargs) -> str:

@@ -91,7 +91,7 @@ def test_create_and_list_administradores(client):
     r = client.http.post(
         "/administradores",
         headers=auth(ana),
-        body=dumps({"nome": "Carla", "email": "Carla@Escola.com.br", "senha": "12345678"}),
+        body=dumps({"nome": "Carla", "email": "Carla@Escola.com.br", "senha": "violão azul na escola"}),
     )
     assert r.status_code == 201
     assert body(r)["email"] == "carla@escola.com.br"
@@ -99,7 +99,7 @@ def test_create_and_list_administradores(client):
     dup = client.http.post(
         "/administradores",
         headers=auth(ana),
-        body=dumps({"nome": "C", "email": "carla@escola.com.br", "senha": "12345678"}),
+        body=dumps({"nome": "C", "email": "carla@escola.com.br", "senha": "violão azul na escola"}),
     )
     assert dup.status_code == 409
     short = client.http.post(
@@ -107,7 +107,7 @@ def test_create_and_list_administradores(client):
     )
     assert short.status_code == 422
     assert body(short)["field"] == "senha"
-    assert _login(client, "carla@escola.com.br", "12345678").status_code == 200
+    assert _login(client, "carla@escola.com.br", "violão azul na escola").status_code == 200
     page1 = body(client.http.get("/administradores?limit=1", headers=auth(ana)))
     page2 = body(client.http.get(f"/administradores?limit=1&cursor={page1['next_cursor']}", headers=auth(ana)))
     assert [a["nome"] for a in page1["items"] + page2["items"]] == ["Ana", "Carla"]

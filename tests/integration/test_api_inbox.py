@@ -209,6 +209,12 @@ def statements(monkeypatch):
     return sent
 
 
+def _page_statements(statements):
+    """The page's own statements: without the session check every request pays once (the
+    authorizer's read of the account, issue 16) and the test's token minting."""
+    return [s for s in statements if "token_version FROM administradores" not in str(s)]
+
+
 def test_a_page_is_one_statement_however_many_rows_it_has(client, statements):
     ana, bia = make_admin("Ana"), make_admin("Bia")
     conversas = []
@@ -235,12 +241,12 @@ def test_a_page_is_one_statement_however_many_rows_it_has(client, statements):
     for path in paths:
         statements.clear()
         page = _get(client, ana, path)
-        assert len(statements) == 1, (path, statements)
+        assert len(_page_statements(statements)) == 1, (path, statements)
         items = page.get("items", [page])
         assert items and all("id" in item for item in items), path
     statements.clear()
     everything = _get(client, ana, "/conversas?limit=100")["items"]
-    assert len(statements) == 1 and len(everything) == 12
+    assert len(_page_statements(statements)) == 1 and len(everything) == 12
     # What that single statement brought back is complete: no item needs a second look-up.
     assert all(item["contato"]["nome"] and item["ultima_mensagem"]["conteudo"] for item in everything)
     assert sum(item["atendente"] is not None for item in everything) == 8

@@ -132,8 +132,12 @@ def vapid(db_clean, monkeypatch):
 
 @pytest.fixture
 def push_service(vapid, tmp_path, monkeypatch):
+    from chalicelib.config import reset_settings
+
     service = PushService(tmp_path)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", service.cert_path)  # trust the local service's certificate
+    monkeypatch.setenv("PUSH_EXTRA_HOSTS", f"127.0.0.1:{service.port}")  # the setting for more push services
+    reset_settings()
     yield service
     service.stop()
 
@@ -295,7 +299,7 @@ def test_subscriptions_api(vapid, client):
 
 
 _KEYS = {"p256dh": Browser("https://fcm.googleapis.com/fcm/send/k").subscription["keys"]["p256dh"], "auth": "A" * 22}
-_URL = "https://push.example.com/x"
+_URL = "https://fcm.googleapis.com/fcm/send/x"
 _BAD_SUBSCRIPTIONS = {
     "a list": ([], None),
     "a string": ("https://fcm.googleapis.com/x", None),

@@ -145,6 +145,7 @@ def test_the_cli_and_the_scheduled_handler_run_the_job(db_clean, capsys):
     # The same run sweeps unconfirmed sends (test_send_sweep): none here.
     assert handler(event, LambdaContext("handle_window_expiry", 256)) == {
         "handled": 1,
+        "envios_recuperados": 0,
         "envios_sem_confirmacao": 0,
         "chaves_concluidas": 0,
         "statuses_aplicados": 0,

@@ -114,7 +114,7 @@ def test_opus_voice_note_is_stored_without_thumbnail(media_env):
     body = obj["Body"].read()
     assert body[:4] == b"OggS" and body == data
     assert obj["ContentType"] == "audio/ogg; codecs=opus"
-    assert "ContentDisposition" not in obj  # played inline, not downloaded
+    assert obj["ContentDisposition"] == "inline"  # played inline, not downloaded (issue 16: every object says so)
 
 
 def test_document_gets_its_original_name_as_content_disposition(media_env):

@@ -51,6 +51,7 @@ def test_a_send_stuck_pendente_fails_as_uncertain_and_its_retry_replays_instead_
     recente = dead_send(admin, conversa_id, seconds_ago=30)  # may still be sending: left alone
 
     assert send_sweep.sweep_unconfirmed_sends() == {
+        "envios_recuperados": 0,
         "envios_sem_confirmacao": 1,
         "chaves_concluidas": 1,
         "statuses_aplicados": 0,

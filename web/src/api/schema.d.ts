@@ -22,6 +22,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/administradores/{admin_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Desativar uma conta: encerra as sessões, as notificações e os websockets dela */
+        delete: operations["delete_deactivate_administrador"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/login": {
         parameters: {
             query?: never;
@@ -133,7 +150,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Exportar todos os dados do contato (LGPD art. 18: acesso e portabilidade) */
+        /** Exportar todos os dados do contato (LGPD art. 18: acesso e portabilidade), em páginas de até 4 MB */
         get: operations["get_exportar_contato"];
         put?: never;
         post?: never;
@@ -581,11 +598,18 @@ export interface components {
     schemas: {
         /** Administrador */
         Administrador: {
+            /** Ativo */
+            ativo: boolean;
             /**
              * Created At
              * Format: date-time
              */
             created_at: string;
+            /**
+             * Desativado Em
+             * @default null
+             */
+            desativado_em?: string | null;
             /** Email */
             email: string;
             /**
@@ -595,6 +619,11 @@ export interface components {
             id: string;
             /** Nome */
             nome: string;
+            /**
+             * Papel
+             * @enum {string}
+             */
+            papel: "admin" | "atendente";
             /**
              * Updated At
              * Format: date-time
@@ -607,6 +636,13 @@ export interface components {
             email: string;
             /** Nome */
             nome: string;
+            /**
+             * Papel
+             * @description admin gerencia a equipe; atendente atende as conversas
+             * @default atendente
+             * @enum {string}
+             */
+            papel?: "admin" | "atendente";
             /** Senha */
             senha: string;
         };
@@ -1396,6 +1432,12 @@ export interface components {
             interessado: {
                 [key: string]: unknown;
             } | null;
+            /**
+             * Next Cursor
+             * @description a próxima página de mensagens (GET ...?cursor=)
+             * @default null
+             */
+            next_cursor?: string | null;
             /** Truncado */
             truncado: boolean;
         } & {
@@ -2193,6 +2235,64 @@ export interface operations {
             };
         };
     };
+    delete_deactivate_administrador: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                admin_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Não encontrado */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     post_login: {
         parameters: {
             query?: never;
@@ -2791,7 +2891,10 @@ export interface operations {
     };
     get_exportar_contato: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description next_cursor da página anterior */
+                cursor?: string | null;
+            };
             header?: never;
             path: {
                 contato_id: string;
@@ -2820,6 +2923,15 @@ export interface operations {
             };
             /** @description Não encontrado */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
