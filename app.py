@@ -27,7 +27,7 @@ route_modules = RouteModules(app)
 # In the order app.routes always had (the Swagger of `chalice package` follows it).
 for _area in (
     authorizer, "auth", "admin", "conversas", "mensagens", "contatos", "templates", "push", "webhook", media_worker,
-    jobs, "lgpd", "relatorios", "tarifas",
+    jobs, "lgpd", "relatorios", "tarifas", "atendimento",
 ):  # fmt: skip
     if isinstance(_area, str):
         route_modules.register(_area, authorizer.authorizer)

@@ -304,6 +304,24 @@ class Mensagem(Resposta):
     updated_at: datetime
 
 
+class MencaoNota(BaseModel):
+    id: UUID
+    nome: str
+
+
+class Nota(BaseModel):
+    """Nota interna de uma conversa: só os atendentes a veem, nunca vai ao WhatsApp."""
+
+    model_config = ConfigDict(extra="allow")
+    id: UUID
+    conversa_id: UUID
+    autor_id: UUID | None
+    autor_nome: str | None
+    conteudo: str
+    mencoes: list[MencaoNota]
+    created_at: datetime
+
+
 class MensagensPage(BaseModel):
     items: list[Mensagem]
     next_cursor: str | None

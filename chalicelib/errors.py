@@ -31,6 +31,7 @@ CODES: dict[str, tuple[int, str]] = {
     "ActiveConversationExists": (409, "Este contato já tem outra conversa ativa."),
     "ContactAnonymized": (409, "O contato foi anonimizado."),
     "EmailInUse": (409, "Este e-mail já está em uso."),
+    "ShortcutInUse": (409, "Este atalho de resposta rápida já existe."),
     "IdempotencyInProgress": (409, "Uma requisição com esta Idempotency-Key ainda está em andamento."),
     # WhatsApp's rules
     "WindowClosed": (409, "A janela de 24 horas está fechada: envie um template aprovado."),

@@ -191,6 +191,8 @@ class FakeState:
     media: dict[str, FakeMedia] = field(default_factory=dict)
     issued_urls: dict[str, tuple[str, float]] = field(default_factory=dict)  # token -> (media id, expiry)
     sent_messages: list[dict[str, Any]] = field(default_factory=list)
+    # Read receipts and typing indicators (POST /messages with "status": "read").
+    read_receipts: list[dict[str, Any]] = field(default_factory=list)
     uploads: list[dict[str, Any]] = field(default_factory=list)
     templates: list[dict[str, Any]] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
@@ -563,6 +565,8 @@ def _handler_for(state: FakeState):
                 return self._graph_error(100, "Invalid JSON for postbody")
             if payload.get("messaging_product") != "whatsapp":
                 return self._graph_error(100, "The parameter messaging_product is required.")
+            if "status" in payload:
+                return self._mark_read(payload)
             to = str(payload.get("to") or "")
             kind = payload.get("type", "text")
             # `recipient`: a BSUID (or parent BSUID) instead of a phone; `to` wins when both.
@@ -572,8 +576,19 @@ def _handler_for(state: FakeState):
                 to, contact = recipient, {"input": recipient, "user_id": recipient}
             elif not to.isdigit():
                 return self._graph_error(100, "(#100) Invalid parameter", status=400)
-            if kind not in payload and kind != "reaction":
+            if kind not in payload:
                 return self._graph_error(100, f"(#100) The parameter {kind} is required.")
+            if kind == "reaction":
+                reaction = payload["reaction"]
+                if not isinstance(reaction, dict) or not str(reaction.get("message_id") or "").startswith("wamid."):
+                    return self._graph_error(100, "(#100) Invalid parameter reaction[message_id]")
+                if not isinstance(reaction.get("emoji"), str):
+                    return self._graph_error(100, "(#100) The parameter reaction['emoji'] is required.")
+            context = payload.get("context")
+            if context is not None and (
+                not isinstance(context, dict) or not str(context.get("message_id") or "").startswith("wamid.")
+            ):
+                return self._graph_error(100, "(#100) Invalid parameter context[message_id]")
             wamid = "wamid.HBgM" + base64.b64encode(secrets.token_bytes(24)).decode().rstrip("=")
             sent_at = dt.datetime.now(dt.UTC).isoformat()
             with state.lock:
@@ -588,6 +603,21 @@ def _handler_for(state: FakeState):
                     "messages": [{"id": wamid, **({"message_status": "accepted"} if kind == "template" else {})}],
                 },
             )
+
+        def _mark_read(self, payload: dict[str, Any]) -> None:
+            # Meta's mark-as-read (and typing indicator): {"status": "read", "message_id": wamid,
+            # optional "typing_indicator": {"type": "text"}}; answers {"success": true}.
+            if payload.get("status") != "read":
+                return self._graph_error(100, "(#100) Param status must be one of {READ}")
+            message_id = str(payload.get("message_id") or "")
+            if not message_id.startswith("wamid."):
+                return self._graph_error(100, "(#100) Invalid parameter message_id")
+            typing = payload.get("typing_indicator")
+            if typing is not None and typing != {"type": "text"}:
+                return self._graph_error(100, "(#100) Param typing_indicator[type] must be one of {TEXT}")
+            with state.lock:
+                state.read_receipts.append({**payload, "_at": dt.datetime.now(dt.UTC).isoformat()})
+            self._send_json(200, {"success": True})
 
         # Templates --------------------------------------------------------------------
         def _templates(self, waba_id: str, query: dict[str, list[str]]) -> None:

@@ -160,3 +160,18 @@ def conversa_ativa_do_contato(contato_id: str) -> str | None:
 
 def get(conversa_id: str) -> dict[str, Any] | None:
     return db.query_one("SELECT * FROM conversas WHERE id = CAST(:id AS uuid)", id=conversa_id)
+
+
+def marcar_anuncio(primeiras: dict[str, str]) -> None:
+    """Conversations a click-to-WhatsApp ad opened ({conversa_id: referral message time}): the
+    first referral before any reply of ours starts the 72 h free entry point's clock."""
+    import json
+
+    db.execute(
+        "UPDATE conversas c SET anuncio_em = e.em"
+        " FROM jsonb_each_text(CAST(:rows AS jsonb)) AS r(id, em_texto),"
+        " LATERAL (SELECT CAST(r.em_texto AS timestamptz) AS em) e"
+        " WHERE c.id = CAST(r.id AS uuid) AND c.anuncio_em IS NULL AND c.free_entry_point_ate IS NULL"
+        " AND NOT EXISTS (SELECT 1 FROM mensagens m WHERE m.conversa_id = c.id AND m.direcao = 'saida')",
+        rows=json.dumps(primeiras),
+    )

@@ -19,7 +19,8 @@ WITH saida AS (
     SELECT date_trunc(:unidade, m.created_at AT TIME ZONE :fuso)::date AS periodo,
            m.billing_category::text AS billing_category,
            m.status_envio,
-           p.cobrada,
+           -- No pricing yet: a message sent inside an ad's 72 h free entry point is free.
+           coalesce(p.cobrada, CASE WHEN m.dados ? 'free_entry_point' THEN false END) AS cobrada,
            t.valor_brl
       FROM mensagens m
       LEFT JOIN LATERAL (

@@ -27,12 +27,51 @@ def lock_conversa(conversa_id: str) -> dict[str, Any] | None:
     """
     return db.query_one(
         "SELECT c.id, c.contato_id, c.status, c.atendente_id, c.atribuida_em, c.window_expires_at,"  # noqa: S608
+        " c.anuncio_em, c.free_entry_point_ate,"
         f" {JANELA_ABERTA_SQL} AS janela_aberta,"
         " ct.telefone, ct.wa_id, ct.bsuid, ct.opt_in_status, ct.opt_in_at, ct.anonimizado"
         " FROM conversas c JOIN contatos ct ON ct.id = c.contato_id"
         " WHERE c.id = CAST(:conversa_id AS uuid)"
         " FOR UPDATE OF c",
         conversa_id=conversa_id,
+    )
+
+
+def open_free_entry_point(conversa_id: str) -> dict[str, Any] | None:
+    """Our first reply within 24 h of an ad's referral message: 72 h from that message, free."""
+    return db.query_one(
+        "UPDATE conversas c SET free_entry_point_ate = c.anuncio_em + interval '72 hours',"  # noqa: S608
+        " window_expires_at = greatest(c.window_expires_at, c.anuncio_em + interval '72 hours')"
+        " WHERE c.id = CAST(:id AS uuid) AND c.anuncio_em IS NOT NULL AND c.free_entry_point_ate IS NULL"
+        " AND now() < c.anuncio_em + interval '24 hours'"
+        " AND NOT EXISTS (SELECT 1 FROM mensagens m WHERE m.conversa_id = c.id AND m.direcao = 'saida'"
+        "                 AND m.status_envio <> 'falhou')"
+        f" RETURNING c.free_entry_point_ate, c.window_expires_at, {JANELA_ABERTA_SQL} AS janela_aberta",
+        id=conversa_id,
+    )
+
+
+def mensagem_da_conversa(conversa_id: str, mensagem_id: str) -> dict[str, Any] | None:
+    return db.query_one(
+        "SELECT id, whatsapp_id, direcao, conteudo, tipo FROM mensagens"
+        " WHERE id = CAST(:mensagem AS uuid) AND conversa_id = CAST(:conversa AS uuid)",
+        mensagem=mensagem_id,
+        conversa=conversa_id,
+    )
+
+
+def set_reaction(mensagem_id: str, emoji: str, admin_id: str, whatsapp_id: str) -> None:
+    """Our reaction on a message (dados.reacao_enviada); an empty emoji removes it."""
+    db.execute(
+        "UPDATE mensagens SET dados = CASE WHEN :emoji = '' THEN dados - 'reacao_enviada'"
+        " ELSE dados || jsonb_build_object('reacao_enviada', jsonb_build_object('emoji', CAST(:emoji AS text),"
+        " 'por', CAST(:admin AS text), 'whatsapp_id', CAST(:wamid AS text), 'em', now())) END,"
+        " updated_at = now()"
+        " WHERE id = CAST(:id AS uuid)",
+        id=mensagem_id,
+        emoji=emoji,
+        admin=admin_id,
+        wamid=whatsapp_id,
     )
 
 

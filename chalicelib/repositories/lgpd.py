@@ -117,8 +117,9 @@ def anonimizar_contato(contato_id: str, telefone: str, wa_id: str) -> dict[str, 
 
 
 def anonimizar_mensagens(contato_id: str) -> dict[str, Any]:
-    """Mark every message of the contact (0008's trigger wipes it), drop its media_files rows
-    and the stored answers of its idempotent sends (they hold the sent text). Counts back."""
+    """Mark every message of the contact (0008's trigger wipes it), drop its media_files rows,
+    the stored answers of its idempotent sends (they hold the sent text) and the internal notes
+    of its conversations. Counts back."""
     return db.query_one(
         """
         WITH conv AS (SELECT id FROM conversas WHERE contato_id = CAST(:id AS uuid)),
@@ -138,8 +139,13 @@ def anonimizar_mensagens(contato_id: str) -> dict[str, Any]:
         ),
         marcadas AS (
             UPDATE mensagens SET anonimizada = true WHERE conversa_id IN (SELECT id FROM conv) RETURNING id
+        ),
+        -- Internal notes (0013) talk about the customer: erased with the conversation's data.
+        notas_apagadas AS (
+            DELETE FROM notas WHERE conversa_id IN (SELECT id FROM conv) RETURNING id
         )
         SELECT (SELECT count(*) FROM marcadas) AS mensagens,
+               (SELECT count(*) FROM notas_apagadas) AS notas,
                (SELECT count(*) FROM arquivos) AS media_files,
                (SELECT count(*) FROM respostas) AS envios
         """,

@@ -63,6 +63,18 @@ ROUTES: dict[str, dict[str, str]] = {
     },
     "relatorios": {"GET /relatorios/custos": "relatorio_custos"},
     "tarifas": {"GET /tarifas": "list_tarifas", "POST /tarifas": "criar_tarifa"},
+    "atendimento": {
+        "GET /respostas-rapidas": "list_respostas_rapidas",
+        "POST /respostas-rapidas": "create_resposta_rapida",
+        "PATCH /respostas-rapidas/{resposta_id}": "update_resposta_rapida",
+        "DELETE /respostas-rapidas/{resposta_id}": "delete_resposta_rapida",
+        "GET /conversas/{conversa_id}/notas": "list_notas",
+        "POST /conversas/{conversa_id}/notas": "create_nota",
+        "POST /conversas/{conversa_id}/digitando": "digitando",
+        "GET /configuracoes/atendimento": "get_configuracoes",
+        "PUT /configuracoes/atendimento": "put_configuracoes",
+        "GET /relatorios/atendimento": "relatorio_atendimento",
+    },
 }
 
 # Every other route of the table is behind the authorizer.

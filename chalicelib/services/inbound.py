@@ -774,6 +774,7 @@ class StoreResult:
     media_jobs: list[dict[str, Any]] = field(default_factory=list)
     alteradas: list[dict[str, Any]] = field(default_factory=list)  # messages an edit/revoke changed
     duplicates: int = 0
+    ausencias: list[str] = field(default_factory=list)  # conversations owed the away message
 
     def summary(self) -> dict[str, int]:
         return {
@@ -1007,6 +1008,7 @@ def _store_transaction(parsed: ParsedPayload, messages: list[InboundRow], result
     from chalicelib.services import live_events
 
     result.mensagens, result.conversas_novas, result.statuses, result.templates = [], [], [], []
+    result.ausencias = []
     result.alteradas = []
     result.media_jobs = [j for j in result.media_jobs if j.get("duplicate")]
     with db.transaction():
@@ -1046,6 +1048,7 @@ def _store_transaction(parsed: ParsedPayload, messages: list[InboundRow], result
                     live_events.conversation_updated(conversa_id)
             for r in inserted:
                 live_events.message_new(r["mensagem"]["id"])
+            result.ausencias = _attendance(messages, inserted, result.conversas_novas)
         if parsed.alteracoes or result.mensagens:
             # Edits and revokes, and those that were waiting for a message stored just now.
             from chalicelib.repositories import alteracoes
@@ -1071,6 +1074,32 @@ def _store_transaction(parsed: ParsedPayload, messages: list[InboundRow], result
         if parsed.eventos:
             eventos.insert_many(parsed.eventos)
     return result
+
+
+def _attendance(messages: list[InboundRow], inserted: list[dict[str, Any]], novas: list[str]) -> list[str]:
+    """Issue 13, inside the transaction: an ad's referral starts the 72 h free entry point's
+    clock, new conversations are distributed, and the away message is claimed (returns the
+    conversations owed it, sent after the commit)."""
+    from chalicelib.repositories import conversas
+    from chalicelib.services import atendimento
+
+    by_wamid = {m.whatsapp_id: m for m in messages}
+    anuncios: dict[str, str] = {}
+    clientes: set[str] = set()
+    ids: list[str] = []
+    for r in inserted:
+        row = by_wamid.get(r["mensagem"]["whatsapp_id"])
+        conversa_id = str(r["mensagem"]["conversa_id"])
+        ids.append(str(r["mensagem"]["id"]))
+        if row is None or not row.abre_janela:
+            continue
+        clientes.add(conversa_id)
+        if row.referral is not None:
+            when = row.created_at.isoformat()
+            anuncios[conversa_id] = min(anuncios.get(conversa_id, when), when)
+    if anuncios:
+        conversas.marcar_anuncio(anuncios)
+    return atendimento.on_inbound(sorted(novas), sorted(clientes), ids)
 
 
 def _apply_number_changes(
@@ -1199,6 +1228,10 @@ def handle_payload(payload: Any) -> dict[str, Any]:
         # The messages are committed; a retry from Meta finds them and enqueues again.
         logger.exception("media jobs could not be enqueued", extra={"jobs": len(result.media_jobs)})
         raise MediaQueueUnavailable(str(exc)) from exc
+    if result.ausencias:  # issue 13: the away text, once, outside business hours
+        from chalicelib.services import atendimento
+
+        atendimento.enviar_ausencias(result.ausencias)
     if result.mensagens:  # Web Push (live stream): never raises, waits a bounded time
         from chalicelib.services import push
 

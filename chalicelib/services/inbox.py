@@ -81,4 +81,8 @@ def mark_read(conversa_id: str) -> dict[str, Any]:
         if row is None:
             raise not_found("Conversa")
         live_events.conversation_updated(conversa_id)
+    # Issue 13: the customer sees blue ticks on the newest message, once (best effort).
+    from chalicelib.services import atendimento
+
+    atendimento.send_read_receipt(conversa_id)
     return {"conversa": row}

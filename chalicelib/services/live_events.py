@@ -19,7 +19,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from chalicelib import db
-from chalicelib.api_models import BillingCategory, ConversaItem, Mensagem, StatusEnvio, Template
+from chalicelib.api_models import BillingCategory, ConversaItem, Mensagem, Nota, StatusEnvio, Template
 from chalicelib.observability import logger
 
 
@@ -70,6 +70,11 @@ class TemplateData(_Data):
 
 class ContactData(_Data):
     contato_id: UUID
+
+
+class NoteData(_Data):
+    conversa_id: UUID
+    nota: Nota
 
 
 class _Event(BaseModel):
@@ -146,6 +151,13 @@ class ContactUpdatedEvent(_Event):
     data: ContactData
 
 
+class NoteNewEvent(_Event):
+    """Uma nota interna nova (só atendentes a veem; mencoes diz quem foi chamado)."""
+
+    type: Literal["note:new"]
+    data: NoteData
+
+
 EVENT_MODELS: dict[str, type[BaseModel]] = {
     model.model_fields["type"].annotation.__args__[0]: model  # type: ignore[union-attr]
     for model in (
@@ -159,6 +171,7 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
         ConversationWindowClosedEvent,
         TemplateUpdatedEvent,
         ContactUpdatedEvent,
+        NoteNewEvent,
     )
 }
 EVENTS = frozenset(EVENT_MODELS)
@@ -173,7 +186,8 @@ LiveEvent = Annotated[
     | ConversationClosedEvent
     | ConversationWindowClosedEvent
     | TemplateUpdatedEvent
-    | ContactUpdatedEvent,
+    | ContactUpdatedEvent
+    | NoteNewEvent,
     Field(discriminator="type"),
 ]
 live_event_adapter: TypeAdapter[Any] = TypeAdapter(LiveEvent)
@@ -227,6 +241,10 @@ def contact_updated(contato_id: Any) -> None:
     _emit("contact:updated", contato_id)
 
 
+def note_new(nota_id: Any) -> None:
+    _emit("note:new", nota_id)
+
+
 class _Batch:
     """The events one transaction named, published by one after-commit callback."""
 
@@ -269,7 +287,7 @@ def build(items: list[tuple[str, str, dict[str, Any]]]) -> list[tuple[str, dict[
     """The payloads, in order, from the committed rows; repeats of one (event, row) go once.
 
     A row gone meanwhile (an anonymised contact's message, a deleted template) is skipped."""
-    from chalicelib.repositories import inbox, templates
+    from chalicelib.repositories import atendimento, inbox, templates
 
     seen: set[tuple[str, str]] = set()
     unique = []
@@ -284,6 +302,7 @@ def build(items: list[tuple[str, str, dict[str, Any]]]) -> list[tuple[str, dict[
     conversas = {str(r["id"]): r for r in inbox.conversa_items(ids("conversation:"))}
     mensagens = {str(r["id"]): r for r in inbox.mensagens_by_ids(ids("message:"))}
     tpls = {str(r["id"]): r for r in templates.get_many(ids("template:"))}
+    notas = {str(r["id"]): r for r in atendimento.notas_by_ids(ids("note:"))}
 
     out: list[tuple[str, dict[str, Any]]] = []
     shaped: dict[str, dict[str, Any]] = {}
@@ -306,6 +325,10 @@ def build(items: list[tuple[str, str, dict[str, Any]]]) -> list[tuple[str, dict[
             if subject not in shaped:
                 shaped[subject] = _shape(mensagens[subject])
             data = {"conversa_id": str(mensagens[subject]["conversa_id"]), "mensagem": shaped[subject]}
+        elif event == "note:new":
+            if subject not in notas:
+                continue
+            data = {"conversa_id": str(notas[subject]["conversa_id"]), "nota": notas[subject]}
         else:
             if subject not in tpls:
                 continue

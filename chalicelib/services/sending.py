@@ -70,9 +70,13 @@ class _Pedido(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+RESPONDER_A = "A mensagem (id) que esta responde: vai ao WhatsApp como context.message_id"
+
+
 class EnviarTexto(_Pedido):
     tipo: Literal["texto"]
     conteudo: str = Field(min_length=1, max_length=TEXT_MAX)
+    responder_a: UUID | None = Field(None, description=RESPONDER_A)
 
 
 MediaKind = Literal["image", "audio", "video", "document"]
@@ -87,6 +91,7 @@ class EnviarMedia(_Pedido):
     filename: str | None = Field(None, max_length=240)
     caption: str | None = Field(None, max_length=CAPTION_MAX)
     voz: bool = Field(False, description="Nota de voz: exige audio/ogg com codec opus")
+    responder_a: UUID | None = Field(None, description=RESPONDER_A)
 
     @model_validator(mode="after")
     def _one_location(self) -> EnviarMedia:
@@ -104,11 +109,28 @@ class EnviarTemplate(_Pedido):
     parametros: list[str] | dict[str, str] = Field(default_factory=list)
 
 
-class EnviarMensagemIn(RootModel[Annotated[EnviarTexto | EnviarMedia | EnviarTemplate, Field(discriminator="tipo")]]):
+class EnviarReacao(_Pedido):
+    """A reaction to a message of the conversation: shown on it, not as a new message."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    tipo: Literal["reacao"]
+    mensagem_id: UUID = Field(description="A mensagem reagida")
+    emoji: str = Field(max_length=16, description="Um emoji; vazio remove a reação")
+
+    @model_validator(mode="after")
+    def _one_emoji(self) -> EnviarReacao:
+        if self.emoji.strip() != self.emoji or any(c.isalnum() for c in self.emoji):
+            raise ValueError("emoji deve ser um emoji (ou vazio, para remover)")
+        return self
+
+
+class EnviarMensagemIn(
+    RootModel[Annotated[EnviarTexto | EnviarMedia | EnviarTemplate | EnviarReacao, Field(discriminator="tipo")]]
+):
     """The body of POST /conversas/{id}/mensagens."""
 
 
-Pedido = EnviarTexto | EnviarMedia | EnviarTemplate
+Pedido = EnviarTexto | EnviarMedia | EnviarTemplate | EnviarReacao
 
 
 class EnviarMensagemOut(BaseModel):
@@ -231,17 +253,142 @@ def _send(
             raise ApiError(409, "ContactAnonymized", "O contato foi anonimizado e não pode receber mensagens.")
         atendente_antes = conversa["atendente_id"]
         _ensure_can_send(conversa_id, admin_id)
+        gratis = _free_entry_point(conversa)
         window.require_allowed(pedido.tipo, conversa)
-        novo = _prepare(pedido, conversa, media)
-        mensagem = envios.insert_pendente(conversa_id=conversa_id, admin_id=admin_id, **novo["row"])
-        if chave:
-            envios.attach_key_mensagem(admin_id, chave, str(mensagem["id"]))
-        live_events.message_new(mensagem["id"])  # shown at once as pendente
-        live_events.conversation_updated(conversa_id)
-    progress.mensagem_id = str(mensagem["id"])
+        if isinstance(pedido, EnviarReacao):
+            alvo = _target(conversa_id, pedido.mensagem_id, "mensagem_id")
+            if chave:
+                envios.attach_key_mensagem(admin_id, chave, str(alvo["id"]))
+        else:
+            novo = _prepare(pedido, conversa, media)
+            _reply_context(conversa_id, pedido, novo)
+            if gratis:
+                novo["row"]["dados"]["free_entry_point"] = True
+            mensagem = envios.insert_pendente(conversa_id=conversa_id, admin_id=admin_id, **novo["row"])
+            if chave:
+                envios.attach_key_mensagem(admin_id, chave, str(mensagem["id"]))
+            live_events.message_new(mensagem["id"])  # shown at once as pendente
+            live_events.conversation_updated(conversa_id)
     # The row lock above means nobody else took it in between: if it had no assignee, we took it.
     progress.atribuida = atendente_antes is None
+    if isinstance(pedido, EnviarReacao):
+        return _react(conversa, alvo, pedido, admin_id, deadline, progress)
+    progress.mensagem_id = str(mensagem["id"])
     return _deliver(mensagem, novo, media, deadline, progress)
+
+
+def _free_entry_point(conversa: dict[str, Any]) -> bool:
+    """The 72 h free entry point (issue 13): a conversation a click-to-WhatsApp ad opened whose
+    first reply goes within 24 h of the ad's message gets a window of 72 h from that message,
+    and every message we send inside it is free (Meta's pricing.type free_entry_point).
+    72 h counts from the customer's referral message: the conservative reading of Meta's rule
+    (a send a bit before the end is still accepted). Called with the conversation locked."""
+    if conversa.get("free_entry_point_ate") is not None:
+        return bool(db.scalar("SELECT now() < CAST(:ate AS timestamptz)", ate=conversa["free_entry_point_ate"]))
+    if conversa.get("anuncio_em") is None:
+        return False
+    row = envios.open_free_entry_point(str(conversa["id"]))
+    if row is None:
+        return False
+    conversa["free_entry_point_ate"] = row["free_entry_point_ate"]
+    conversa["window_expires_at"] = row["window_expires_at"]
+    conversa["janela_aberta"] = row["janela_aberta"]
+    live_events.conversation_updated(conversa["id"])
+    return True
+
+
+def _target(conversa_id: str, mensagem_id: UUID, field_name: str) -> dict[str, Any]:
+    """A message of this conversation that WhatsApp knows (has a wamid)."""
+    row = envios.mensagem_da_conversa(conversa_id, str(mensagem_id))
+    if row is None:
+        raise ApiError(422, "ValidationError", "Mensagem não encontrada nesta conversa.", field=field_name)
+    if not row["whatsapp_id"]:
+        raise ApiError(422, "ValidationError", "Esta mensagem ainda não chegou ao WhatsApp.", field=field_name)
+    return row
+
+
+def _reply_context(conversa_id: str, pedido: Pedido, novo: dict[str, Any]) -> None:
+    responder_a = getattr(pedido, "responder_a", None)
+    if responder_a is None:
+        return
+    alvo = _target(conversa_id, responder_a, "responder_a")
+    novo["payload"]["context"] = {"message_id": alvo["whatsapp_id"]}
+    novo["row"]["dados"]["responde_a"] = {
+        "mensagem_id": str(alvo["id"]),
+        "whatsapp_id": alvo["whatsapp_id"],
+        "direcao": alvo["direcao"],
+        "conteudo": (alvo["conteudo"] or "")[:200],
+    }
+
+
+def _react(
+    conversa: dict[str, Any],
+    alvo: dict[str, Any],
+    pedido: EnviarReacao,
+    admin_id: str,
+    deadline: float,
+    progress: _Progress,
+) -> SendResult:
+    """A reaction goes to WhatsApp and is kept on the message it reacts to (dados.reacao_enviada),
+    never as a message of its own; an empty emoji removes it."""
+    from chalicelib.whatsapp.graph import GraphError, get_graph_client
+
+    payload = {
+        "recipient_type": "individual",
+        **send_address(conversa),
+        "type": "reaction",
+        "reaction": {"message_id": alvo["whatsapp_id"], "emoji": pedido.emoji},
+    }
+    if _out_of_time(deadline):
+        raise _out_of_time_error()
+    graph = get_graph_client()
+    progress.graph_called = True
+    try:
+        answer = graph.send_message(payload, timeout=_graph_timeout(graph.timeout, deadline))
+    except GraphError as exc:
+        progress.graph_called = False
+        raise _reaction_error(exc) from exc
+    wamid = str((answer.get("messages") or [{}])[0].get("id") or "")
+    progress.whatsapp_id = wamid or None
+    progress.mensagem_id = str(alvo["id"])
+    with db.transaction():
+        envios.set_reaction(str(alvo["id"]), pedido.emoji, admin_id, wamid)
+        live_events.message_updated(alvo["id"])
+    return SendResult(201, answer_body(str(alvo["id"]), progress.atribuida))
+
+
+def _reaction_error(exc) -> ApiError:
+    extra = {"whatsapp_error": {"code": exc.code, "message": exc.message}}
+    if exc.code == CODE_WINDOW_CLOSED:
+        return ApiError(409, "WindowClosed", "O WhatsApp recusou: a janela de 24 horas está fechada.", **extra)
+    if exc.status is None:
+        return ApiError(502, "WhatsAppUnavailable", "Não foi possível falar com o WhatsApp.", **extra)
+    if 400 <= exc.status < 500 and exc.code in CODES_REJECTED_CONTENT:
+        return ApiError(422, "WhatsAppRejected", f"O WhatsApp recusou a reação: {exc.message}", **extra)
+    return ApiError(502, "WhatsAppError", f"O WhatsApp recusou a reação: {exc.message}", **extra)
+
+
+def send_system_text(conversa_id: str, texto: str, motivo: str) -> str | None:
+    """A text the system sends by itself (the away message): stored as outbound with no
+    sender (enviado_por NULL, dados.sistema = motivo), only inside the window, never assigning
+    the conversation. Returns the message id, None when the window or the contact forbid it."""
+    with db.transaction():
+        conversa = envios.lock_conversa(conversa_id)
+        if conversa is None or conversa["status"] != "ativa" or conversa["anonimizado"]:
+            return None
+        gratis = _free_entry_point(conversa)
+        if not conversa["janela_aberta"]:
+            return None
+        novo = _prepare(EnviarTexto(tipo="texto", conteudo=texto), conversa, None)
+        novo["row"]["dados"]["sistema"] = motivo
+        if gratis:
+            novo["row"]["dados"]["free_entry_point"] = True
+        mensagem = envios.insert_pendente(conversa_id=conversa_id, admin_id=None, **novo["row"])
+        live_events.message_new(mensagem["id"])
+        live_events.conversation_updated(conversa_id)
+    progress = _Progress(mensagem_id=str(mensagem["id"]))
+    _deliver(mensagem, novo, None, time.monotonic() + REQUEST_BUDGET_SECONDS, progress)
+    return str(mensagem["id"])
 
 
 def _ensure_can_send(conversa_id: str, admin_id: str) -> None:

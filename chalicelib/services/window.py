@@ -16,7 +16,7 @@ from chalicelib.http import ApiError
 JANELA_ABERTA_SQL = "COALESCE(now() < c.window_expires_at, false)"
 
 # Message kinds WhatsApp lets us send only inside the window.
-TIPOS_SO_NA_JANELA = frozenset({"texto", "media"})
+TIPOS_SO_NA_JANELA = frozenset({"texto", "media", "reacao"})
 
 
 def window_closed_error(conversa: dict[str, Any], **extra: Any) -> ApiError:

@@ -171,6 +171,15 @@ class GraphClient:
         body = {"messaging_product": "whatsapp", **payload}
         return self._json("POST", f"{self.base_url}/{self.phone_number_id}/messages", json=body, timeout=timeout)
 
+    def mark_read(
+        self, message_id: str, typing: bool = False, timeout: tuple[float, float] | None = None
+    ) -> dict[str, Any]:
+        """Blue ticks for an inbound message; with `typing`, also "typing..." (up to 25 s)."""
+        body: dict[str, Any] = {"messaging_product": "whatsapp", "status": "read", "message_id": message_id}
+        if typing:
+            body["typing_indicator"] = {"type": "text"}
+        return self._json("POST", f"{self.base_url}/{self.phone_number_id}/messages", json=body, timeout=timeout)
+
     # Templates -------------------------------------------------------------------------
     def iter_template_pages(
         self, fields: str = "id,name,language,status,category,components", limit: int = 100

@@ -38,6 +38,7 @@ def graph(monkeypatch):
     fake.clear_faults()
     with fake.state.lock:
         fake.state.sent_messages.clear()
+        fake.state.read_receipts.clear()
         fake.state.uploads.clear()
         fake.state.requests.clear()
     monkeypatch.setenv("WHATSAPP_GRAPH_URL", fake.base_url)

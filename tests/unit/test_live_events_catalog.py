@@ -22,6 +22,7 @@ NAMERS = {
     "conversation:window_closed": "windows_closed",
     "template:updated": "template_updated",
     "contact:updated": "contact_updated",
+    "note:new": "note_new",
 }
 
 

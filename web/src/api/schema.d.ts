@@ -56,6 +56,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/configuracoes/atendimento": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Configurações de atendimento */
+        get: operations["get_get_configuracoes"];
+        /** Alterar distribuição automática, capacidade, horário e mensagem de ausência */
+        put: operations["put_put_configuracoes"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/contatos": {
         parameters: {
             query?: never;
@@ -211,6 +229,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/conversas/{conversa_id}/digitando": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mostrar 'digitando…' ao contato (no máximo um pedido a cada 10 s) */
+        post: operations["post_digitando"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/conversas/{conversa_id}/encerrar": {
         parameters: {
             query?: never;
@@ -274,6 +309,24 @@ export interface paths {
         put?: never;
         /** Enviar texto, mídia ou template */
         post: operations["post_enviar_mensagem"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/conversas/{conversa_id}/notas": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Notas internas da conversa (nunca enviadas ao contato) */
+        get: operations["get_list_notas"];
+        put?: never;
+        /** Escrever nota interna (@nome avisa o atendente) */
+        post: operations["post_create_nota"];
         delete?: never;
         options?: never;
         head?: never;
@@ -434,6 +487,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/relatorios/atendimento": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Tempo de primeira resposta, resolução e volume, por atendente e no total */
+        get: operations["get_relatorio_atendimento"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/relatorios/custos": {
         parameters: {
             query?: never;
@@ -449,6 +519,42 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/respostas-rapidas": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Respostas rápidas (com conversa_id: placeholders preenchidos com o contato) */
+        get: operations["get_list_respostas_rapidas"];
+        put?: never;
+        /** Criar resposta rápida */
+        post: operations["post_create_resposta_rapida"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/respostas-rapidas/{resposta_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Apagar resposta rápida */
+        delete: operations["delete_delete_resposta_rapida"];
+        options?: never;
+        head?: never;
+        /** Alterar resposta rápida */
+        patch: operations["patch_update_resposta_rapida"];
         trace?: never;
     };
     "/tarifas": {
@@ -662,6 +768,65 @@ export interface components {
              * @description Estimativa em R$: cada mensagem cobrada vezes a tarifa da categoria vigente no dia dela
              */
             valor_estimado_brl: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** ConfiguracoesIn */
+        ConfiguracoesIn: {
+            /**
+             * Capacidade
+             * @description Conversas ativas por atendente
+             * @default 5
+             */
+            capacidade?: number;
+            /**
+             * Distribuicao Automatica
+             * @default false
+             */
+            distribuicao_automatica?: boolean;
+            /** Horarios */
+            horarios?: components["schemas"]["Horario"][];
+            /**
+             * Mensagem Ausencia
+             * @default
+             */
+            mensagem_ausencia?: string;
+        };
+        /** ConfiguracoesOut */
+        ConfiguracoesOut: {
+            /**
+             * Atualizado Por
+             * @default null
+             */
+            atualizado_por?: string | null;
+            /**
+             * Capacidade
+             * @description Conversas ativas por atendente
+             * @default 5
+             */
+            capacidade?: number;
+            /**
+             * Distribuicao Automatica
+             * @default false
+             */
+            distribuicao_automatica?: boolean;
+            /**
+             * Fuso
+             * @default America/Sao_Paulo
+             */
+            fuso?: string;
+            /** Horarios */
+            horarios?: components["schemas"]["Horario"][];
+            /**
+             * Mensagem Ausencia
+             * @default
+             */
+            mensagem_ausencia?: string;
+            /**
+             * Updated At
+             * @default null
+             */
+            updated_at?: string | null;
         } & {
             [key: string]: unknown;
         };
@@ -1133,6 +1298,14 @@ export interface components {
             periodos: components["schemas"]["PeriodoContagem"][];
             total: components["schemas"]["Contagem"];
         };
+        /** DigitandoOut */
+        DigitandoOut: {
+            /**
+             * Enviado
+             * @description false: pedido recente demais, janela fechada ou nada a responder
+             */
+            enviado: boolean;
+        };
         /** EnviarMedia */
         EnviarMedia: {
             /**
@@ -1159,6 +1332,12 @@ export interface components {
             /** Mime Type */
             mime_type: string;
             /**
+             * Responder A
+             * @description A mensagem (id) que esta responde: vai ao WhatsApp como context.message_id
+             * @default null
+             */
+            responder_a?: string | null;
+            /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
@@ -1180,7 +1359,7 @@ export interface components {
          * EnviarMensagemIn
          * @description The body of POST /conversas/{id}/mensagens.
          */
-        EnviarMensagemIn: components["schemas"]["EnviarTexto"] | components["schemas"]["EnviarMedia"] | components["schemas"]["EnviarTemplate"];
+        EnviarMensagemIn: components["schemas"]["EnviarTexto"] | components["schemas"]["EnviarMedia"] | components["schemas"]["EnviarTemplate"] | components["schemas"]["EnviarReacao"];
         /**
          * EnviarMensagemOut
          * @description 201: the stored message (a mensagens row, media as a presigned URL) and whether the
@@ -1193,6 +1372,28 @@ export interface components {
             mensagem: {
                 [key: string]: unknown;
             };
+        };
+        /**
+         * EnviarReacao
+         * @description A reaction to a message of the conversation: shown on it, not as a new message.
+         */
+        EnviarReacao: {
+            /**
+             * Emoji
+             * @description Um emoji; vazio remove a reação
+             */
+            emoji: string;
+            /**
+             * Mensagem Id
+             * Format: uuid
+             * @description A mensagem reagida
+             */
+            mensagem_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            tipo: "reacao";
         };
         /** EnviarTemplate */
         EnviarTemplate: {
@@ -1214,6 +1415,12 @@ export interface components {
         EnviarTexto: {
             /** Conteudo */
             conteudo: string;
+            /**
+             * Responder A
+             * @description A mensagem (id) que esta responde: vai ao WhatsApp como context.message_id
+             * @default null
+             */
+            responder_a?: string | null;
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
@@ -1244,7 +1451,7 @@ export interface components {
         /** @description Todo erro 4xx/5xx: Code estável (o cliente age por ele), Message em português. */
         Error: {
             /** @enum {string} */
-            Code: "ActiveConversationExists" | "AssignedToOther" | "BadRequestError" | "Conflict" | "ContactAnonymized" | "ConversationActive" | "ConversationClosed" | "EmailInUse" | "ForbiddenError" | "IdempotencyInProgress" | "InternalError" | "InvalidCredentials" | "MediaQueueUnavailable" | "MethodNotAllowed" | "NotAssigned" | "NotFoundError" | "OptedOut" | "PayloadTooLarge" | "PushNotConfigured" | "RateLimited" | "ServiceUnavailable" | "StorageUnavailable" | "TemplateNotApproved" | "TooManyRequests" | "Unauthorized" | "UnsupportedMediaType" | "ValidationError" | "WhatsAppAuthError" | "WhatsAppError" | "WhatsAppRejected" | "WhatsAppUnavailable" | "WindowClosed";
+            Code: "ActiveConversationExists" | "AssignedToOther" | "BadRequestError" | "Conflict" | "ContactAnonymized" | "ConversationActive" | "ConversationClosed" | "EmailInUse" | "ForbiddenError" | "IdempotencyInProgress" | "InternalError" | "InvalidCredentials" | "MediaQueueUnavailable" | "MethodNotAllowed" | "NotAssigned" | "NotFoundError" | "OptedOut" | "PayloadTooLarge" | "PushNotConfigured" | "RateLimited" | "ServiceUnavailable" | "ShortcutInUse" | "StorageUnavailable" | "TemplateNotApproved" | "TooManyRequests" | "Unauthorized" | "UnsupportedMediaType" | "ValidationError" | "WhatsAppAuthError" | "WhatsAppError" | "WhatsAppRejected" | "WhatsAppUnavailable" | "WindowClosed";
             Message: string;
             /** @description ValidationError: o campo com problema */
             field?: string | null;
@@ -1313,6 +1520,24 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** Horario */
+        Horario: {
+            /**
+             * Dia
+             * @description 0 = domingo … 6 = sábado
+             */
+            dia: number;
+            /**
+             * Fim
+             * @description HH:MM (exclusivo; 24:00 = fim do dia), depois de inicio
+             */
+            fim: string;
+            /**
+             * Inicio
+             * @description HH:MM, horário de Brasília
+             */
+            inicio: string;
+        };
         /** Interessado */
         Interessado: {
             /** Compativel */
@@ -1369,7 +1594,7 @@ export interface components {
             /** Nome */
             nome: string;
         };
-        LiveEvent: components["schemas"]["MessageNewEvent"] | components["schemas"]["MessageUpdatedEvent"] | components["schemas"]["MessageStatusEvent"] | components["schemas"]["ConversationNewEvent"] | components["schemas"]["ConversationUpdatedEvent"] | components["schemas"]["ConversationAssignedEvent"] | components["schemas"]["ConversationClosedEvent"] | components["schemas"]["ConversationWindowClosedEvent"] | components["schemas"]["TemplateUpdatedEvent"] | components["schemas"]["ContactUpdatedEvent"];
+        LiveEvent: components["schemas"]["MessageNewEvent"] | components["schemas"]["MessageUpdatedEvent"] | components["schemas"]["MessageStatusEvent"] | components["schemas"]["ConversationNewEvent"] | components["schemas"]["ConversationUpdatedEvent"] | components["schemas"]["ConversationAssignedEvent"] | components["schemas"]["ConversationClosedEvent"] | components["schemas"]["ConversationWindowClosedEvent"] | components["schemas"]["TemplateUpdatedEvent"] | components["schemas"]["ContactUpdatedEvent"] | components["schemas"]["NoteNewEvent"];
         /** LoginIn */
         LoginIn: {
             /** Email */
@@ -1446,6 +1671,16 @@ export interface components {
             upload_id: string;
             /** Url */
             url: string;
+        };
+        /** MencaoNota */
+        MencaoNota: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Nome */
+            nome: string;
         };
         /** Mensagem */
         Mensagem: {
@@ -1630,6 +1865,113 @@ export interface components {
              */
             type: "message:updated";
         };
+        /** MetricasLinha */
+        MetricasLinha: {
+            /** Atendente Id */
+            atendente_id: string | null;
+            /** Atendente Nome */
+            atendente_nome: string | null;
+            /** Conversas Atendidas */
+            conversas_atendidas: number;
+            /** Mensagens Enviadas */
+            mensagens_enviadas: number;
+            /** Primeira Resposta Mediana S */
+            primeira_resposta_mediana_s: number | null;
+            /** Primeira Resposta P90 S */
+            primeira_resposta_p90_s: number | null;
+            /** Resolucao Mediana S */
+            resolucao_mediana_s: number | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** MetricasOut */
+        MetricasOut: {
+            /**
+             * Aguardando
+             * @description Conversas ativas sem atendente agora
+             */
+            aguardando: number;
+            /**
+             * Ate
+             * Format: date
+             */
+            ate: string;
+            /** Atendentes */
+            atendentes: components["schemas"]["MetricasLinha"][];
+            /**
+             * De
+             * Format: date
+             */
+            de: string;
+            /** Fuso */
+            fuso: string;
+            total: components["schemas"]["MetricasLinha"];
+        };
+        /**
+         * Nota
+         * @description Nota interna de uma conversa: só os atendentes a veem, nunca vai ao WhatsApp.
+         */
+        Nota: {
+            /** Autor Id */
+            autor_id: string | null;
+            /** Autor Nome */
+            autor_nome: string | null;
+            /** Conteudo */
+            conteudo: string;
+            /**
+             * Conversa Id
+             * Format: uuid
+             */
+            conversa_id: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Mencoes */
+            mencoes: components["schemas"]["MencaoNota"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /** NotaIn */
+        NotaIn: {
+            /** Conteudo */
+            conteudo: string;
+        };
+        /** NotasOut */
+        NotasOut: {
+            /**
+             * Items
+             * @description Mais antigas primeiro
+             */
+            items: components["schemas"]["Nota"][];
+        };
+        /** NoteData */
+        NoteData: {
+            /**
+             * Conversa Id
+             * Format: uuid
+             */
+            conversa_id: string;
+            nota: components["schemas"]["Nota"];
+        };
+        /**
+         * NoteNewEvent
+         * @description Uma nota interna nova (só atendentes a veem; mencoes diz quem foi chamado).
+         */
+        NoteNewEvent: {
+            data: components["schemas"]["NoteData"];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "note:new";
+        };
         /** PeriodoContagem */
         PeriodoContagem: {
             /** Billing Category */
@@ -1670,6 +2012,83 @@ export interface components {
             valor_estimado_brl: number;
         } & {
             [key: string]: unknown;
+        };
+        /** RespostaRapida */
+        RespostaRapida: {
+            /** Atalho */
+            atalho: string;
+            /** Conteudo */
+            conteudo: string;
+            /**
+             * Conteudo Preenchido
+             * @description Com conversa_id: o texto com placeholders preenchidos
+             * @default null
+             */
+            conteudo_preenchido?: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Criado Por */
+            criado_por: string | null;
+            /**
+             * Faltando
+             * @description Placeholders sem valor para este contato
+             */
+            faltando?: string[];
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Titulo */
+            titulo: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** RespostaRapidaIn */
+        RespostaRapidaIn: {
+            /**
+             * Atalho
+             * @description Atalho, com ou sem a barra: /preco
+             */
+            atalho: string;
+            /**
+             * Conteudo
+             * @description Texto; {{nome}}, {{instrumento}} ...
+             */
+            conteudo: string;
+            /** Titulo */
+            titulo: string;
+        };
+        /** RespostaRapidaPatch */
+        RespostaRapidaPatch: {
+            /**
+             * Atalho
+             * @default null
+             */
+            atalho?: string | null;
+            /**
+             * Conteudo
+             * @default null
+             */
+            conteudo?: string | null;
+            /**
+             * Titulo
+             * @default null
+             */
+            titulo?: string | null;
+        };
+        /** RespostasRapidasOut */
+        RespostasRapidasOut: {
+            /** Items */
+            items: components["schemas"]["RespostaRapida"][];
         };
         /** SenhaIn */
         SenhaIn: {
@@ -2065,6 +2484,140 @@ export interface operations {
             };
             /** @description Requisição inválida */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Corpo grande demais */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Tipo de conteúdo não suportado */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_get_configuracoes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfiguracoesOut"];
+                };
+            };
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    put_put_configuracoes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConfiguracoesIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfiguracoesOut"];
+                };
+            };
+            /** @description Requisição inválida */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token ausente, inválido ou expirado */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2958,6 +3511,64 @@ export interface operations {
             };
         };
     };
+    post_digitando: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversa_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DigitandoOut"];
+                };
+            };
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Não encontrado */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     post_encerrar: {
         parameters: {
             query?: never;
@@ -3357,6 +3968,162 @@ export interface operations {
             };
             /** @description O WhatsApp não respondeu a tempo */
             504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_list_notas: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversa_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotasOut"];
+                };
+            };
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Não encontrado */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_create_nota: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversa_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NotaIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Nota"];
+                };
+            };
+            /** @description Requisição inválida */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Não encontrado */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Corpo grande demais */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Tipo de conteúdo não suportado */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3978,6 +4745,69 @@ export interface operations {
             };
         };
     };
+    get_relatorio_atendimento: {
+        parameters: {
+            query: {
+                /** @description Primeiro dia (AAAA-MM-DD, horário de Brasília), incluído */
+                de: string;
+                /** @description Último dia, incluído */
+                ate: string;
+                /** @description Só este atendente */
+                atendente?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetricasOut"];
+                };
+            };
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     get_relatorio_custos: {
         parameters: {
             query: {
@@ -4004,6 +4834,328 @@ export interface operations {
             };
             /** @description Token ausente, inválido ou expirado */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_list_respostas_rapidas: {
+        parameters: {
+            query?: {
+                /** @description Preenche os placeholders com o contato desta conversa */
+                conversa_id?: string | null;
+                /** @description Parte do atalho ou do título */
+                busca?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RespostasRapidasOut"];
+                };
+            };
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_create_resposta_rapida: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RespostaRapidaIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RespostaRapida"];
+                };
+            };
+            /** @description Requisição inválida */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflito com o estado atual */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Corpo grande demais */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Tipo de conteúdo não suportado */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Dados inválidos */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_delete_resposta_rapida: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                resposta_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Não encontrado */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Erro interno */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Indisponível (veja Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    patch_update_resposta_rapida: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                resposta_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RespostaRapidaPatch"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RespostaRapida"];
+                };
+            };
+            /** @description Requisição inválida */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Token ausente, inválido ou expirado */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Não encontrado */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflito com o estado atual */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Corpo grande demais */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Tipo de conteúdo não suportado */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -21,3 +21,12 @@ export type ApiErrorBody = S["Error"];
 export type LiveEvent = S["LiveEvent"];
 export type LiveEventType = LiveEvent["type"];
 export type EventOf<T extends LiveEventType> = Extract<LiveEvent, { type: T }>;
+
+// Issue 13: attendance depth.
+export type Nota = S["Nota"];
+export type EnviarReacao = S["EnviarReacao"];
+export type RespostaRapida = S["RespostaRapida"];
+export type RespostasRapidasOut = S["RespostasRapidasOut"];
+export type ConfiguracoesOut = S["ConfiguracoesOut"];
+export type ConfiguracoesIn = S["ConfiguracoesIn"];
+export type MetricasOut = S["MetricasOut"];

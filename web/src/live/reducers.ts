@@ -90,6 +90,7 @@ const inboxReducers: { [T in LiveEvent["type"]]: (inbox: InboxData, e: EventOf<T
   },
   "template:updated": (inbox) => inbox,
   "contact:updated": (inbox) => inbox,
+  "note:new": (inbox) => inbox, // notes live in the timeline, not in the inbox's order
 };
 
 export function reduceInbox(inbox: InboxData | undefined, event: LiveEvent, filtro: Filtro, meId: string): InboxData | undefined {

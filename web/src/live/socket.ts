@@ -2,6 +2,7 @@
 // reconnect everything is refetched, since events sent while we were away are lost.
 import type { QueryClient } from "@tanstack/react-query";
 import type { ConversaItem, LiveEvent, TemplatesPage } from "../api/types";
+import { type NotasData, reduceNotas } from "./notas";
 import { type Filtro, type InboxData, type MensagensData, reduceConversa, reduceInbox, reduceMensagens, reduceTemplates } from "./reducers";
 
 export type ConnectionState = "conectado" | "reconectando";
@@ -29,6 +30,9 @@ export function applyEvent(client: QueryClient, event: LiveEvent, meId: string):
   }
   for (const [key, data] of client.getQueriesData<MensagensData>({ queryKey: ["mensagens"] })) {
     client.setQueryData(key, reduceMensagens(data, key[1] as string, event));
+  }
+  for (const [key, data] of client.getQueriesData<NotasData>({ queryKey: ["notas"] })) {
+    client.setQueryData(key, reduceNotas(data, key[1] as string, event));
   }
   for (const [key, data] of client.getQueriesData<TemplatesPage>({ queryKey: ["templates"] })) {
     client.setQueryData(key, reduceTemplates(data, event));

@@ -3,12 +3,14 @@ import { useEffect, useState, useSyncExternalStore } from "react";
 import { Route, Switch, useLocation } from "wouter";
 import { api, getConfig, getSession, onSessionChange, setSession } from "../api/client";
 import { type ConnectionState, connectLive } from "../live/socket";
+import { Configuracoes } from "./Configuracoes";
 import { Contatos } from "./Contatos";
 import { Conversa } from "./Conversa";
 import { Custos } from "./Custos";
 import { Equipe, useMe } from "./Equipe";
 import { Inbox } from "./Inbox";
 import { Login } from "./Login";
+import { Metricas } from "./Metricas";
 import { Navegacao, emOutraPagina } from "./Navegacao";
 import { Notificacoes } from "./Notificacoes";
 import { Templates } from "./Templates";
@@ -90,6 +92,8 @@ function OutrasPaginas({ meId }: { meId: string }) {
       <Route path="/templates" component={Templates} />
       <Route path="/custos">{() => <Custos admin={me.data?.papel === "admin"} />}</Route>
       <Route path="/equipe">{() => <Equipe meId={meId} />}</Route>
+      <Route path="/configuracoes" component={Configuracoes} />
+      <Route path="/metricas" component={Metricas} />
     </Switch>
   );
 }

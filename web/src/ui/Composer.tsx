@@ -4,6 +4,7 @@ import { ApiError, api, errorMessage } from "../api/client";
 import type { ConversaItem, EnviarMedia, EnviarMensagemOut, EnviarTemplate, EnviarTexto, MediaUploadIn, MediaUploadOut, Mensagem, TemplatesPage } from "../api/types";
 import { formatTamanho, previewTemplate, variaveisDe } from "../lib/format";
 import { type MensagensData, PENDING_PREFIX, upsertMensagem } from "../live/reducers";
+import { PickerRespostas, textoDe, useSugestoes } from "./RespostasRapidas";
 import { uploadComProgresso } from "./upload";
 
 function mediaTypeDe(mime: string): EnviarMedia["media_type"] {
@@ -13,7 +14,9 @@ function mediaTypeDe(mime: string): EnviarMedia["media_type"] {
   return "document";
 }
 
-export function Composer({ conversa, meId }: { conversa: ConversaItem; meId: string }) {
+type ComposerProps = { conversa: ConversaItem; meId: string; respondendo?: Mensagem | null; onCancelarResposta?: () => void };
+
+export function Composer({ conversa, meId, respondendo = null, onCancelarResposta }: ComposerProps) {
   const client = useQueryClient();
   const [texto, setTexto] = useState("");
   const [arquivo, setArquivo] = useState<File | null>(null);
@@ -29,6 +32,8 @@ export function Composer({ conversa, meId }: { conversa: ConversaItem; meId: str
   const deOutro = conversa.atendente_id !== null && conversa.atendente_id !== meId;
   const encerrada = conversa.status === "encerrada";
   const cacheKey = ["mensagens", conversa.id];
+  const sugestoes = useSugestoes(conversa.id, texto);
+  const ultimoDigitando = useRef(0);
 
   const enviar = async (body: EnviarTexto | EnviarMedia | EnviarTemplate, previa: string) => {
     chave.current ??= crypto.randomUUID();
@@ -100,8 +105,9 @@ export function Composer({ conversa, meId }: { conversa: ConversaItem; meId: str
           upload.current = null;
           setTexto("");
         }
-      } else if (await enviar({ tipo: "texto", conteudo }, conteudo)) {
+      } else if (await enviar({ tipo: "texto", conteudo, ...(respondendo ? { responder_a: respondendo.id } : {}) }, conteudo)) {
         setTexto("");
+        onCancelarResposta?.();
       }
     } catch (error) {
       setErro(errorMessage(error));
@@ -114,6 +120,7 @@ export function Composer({ conversa, meId }: { conversa: ConversaItem; meId: str
   const onKeyDown = (event: KeyboardEvent<HTMLTextAreaElement>) => {
     if (event.key === "Enter" && !event.shiftKey && !event.nativeEvent.isComposing) {
       event.preventDefault();
+      if (sugestoes[0]) return setTexto(textoDe(sugestoes[0])); // "/preco" + Enter: the first quick reply
       void enviarAtual();
     }
   };
@@ -162,6 +169,15 @@ export function Composer({ conversa, meId }: { conversa: ConversaItem; meId: str
           </button>
         </p>
       )}
+      {respondendo && (
+        <p className="respondendo">
+          Respondendo a: <q>{respondendo.conteudo || "mensagem"}</q>{" "}
+          <button type="button" onClick={onCancelarResposta}>
+            Cancelar resposta
+          </button>
+        </p>
+      )}
+      <PickerRespostas sugestoes={sugestoes} onEscolher={setTexto} />
       {progresso !== null && <progress aria-label="Envio do arquivo" max={1} value={progresso} />}
       <div className="linha-composer">
         <input
@@ -190,6 +206,10 @@ export function Composer({ conversa, meId }: { conversa: ConversaItem; meId: str
           onChange={(e) => {
             setTexto(e.target.value);
             setErro(null);
+            if (Date.now() - ultimoDigitando.current > 10_000 && e.target.value.trim() && !e.target.value.startsWith("/")) {
+              ultimoDigitando.current = Date.now(); // WhatsApp shows "digitando…" (the API rate-limits too)
+              void api(`/conversas/${conversa.id}/digitando`, { method: "POST" }).catch(() => undefined);
+            }
           }}
           onKeyDown={onKeyDown}
         />

@@ -4,10 +4,12 @@ import { Link } from "wouter";
 import { api, errorMessage } from "../api/client";
 import type { ConversaItem, Mensagem, MensagensPage } from "../api/types";
 import { chaveDia, formatDia, formatHora, formatTamanho, janelaTexto } from "../lib/format";
+import { AcoesContext, AcoesMensagem, citacaoDe, reacaoEnviada } from "./AcoesMensagem";
 import { Atendimento } from "./Atendimento";
 import { Composer } from "./Composer";
 import { ContatoPainel } from "./ContatoPainel";
 import { enderecoContato, nomeContato } from "./Inbox";
+import { FormNota, NotaInterna, linhaDoTempo, useNotas } from "./Notas";
 import { useAgora } from "./useAgora";
 
 export function Conversa({ id, meId }: { id: string; meId: string }) {
@@ -20,6 +22,9 @@ export function Conversa({ id, meId }: { id: string; meId: string }) {
   });
   const agora = useAgora();
   const [painel, setPainel] = useState(false);
+  const notas = useNotas(id);
+  const [respondendo, setRespondendo] = useState<Mensagem | null>(null);
+  const [notaAberta, setNotaAberta] = useState(false);
 
   // Opening (or watching) a conversation with unread messages marks them read.
   const naoLidas = conversa.data?.nao_lidas ?? 0;
@@ -57,7 +62,10 @@ export function Conversa({ id, meId }: { id: string; meId: string }) {
     );
   }
   const c = conversa.data;
+  const acoes = { conversaId: id, podeResponder: !!c && c.status === "ativa" && c.janela_aberta && (c.atendente_id === null || c.atendente_id === meId), responder: setRespondendo };
+  const linha = linhaDoTempo(itens, notas, !mensagens.hasNextPage);
   return (
+    <AcoesContext.Provider value={acoes}>
     <section className="conversa" aria-labelledby="conversa-titulo">
       <header className="cabecalho">
         <Link href="/" className="voltar" aria-label="Voltar para as conversas">
@@ -97,22 +105,30 @@ export function Conversa({ id, meId }: { id: string; meId: string }) {
             Carregar mensagens anteriores
           </button>
         )}
-        {itens.map((m, i) => {
-          const novoDia = i === 0 || chaveDia(itens[i - 1]!.created_at) !== chaveDia(m.created_at);
+        {linha.map((item, i) => {
+          const novoDia = i === 0 || chaveDia(linha[i - 1]!.em) !== chaveDia(item.em);
           return (
-            <Fragment key={m.id}>
+            <Fragment key={item.tipo === "nota" ? `nota-${item.n.id}` : item.m.id}>
               {novoDia && (
                 <p className="dia" role="separator">
-                  {formatDia(m.created_at, agora)}
+                  {formatDia(item.em, agora)}
                 </p>
               )}
-              <Bolha m={m} todas={itens} />
+              {item.tipo === "nota" ? <NotaInterna n={item.n} /> : <Bolha m={item.m} todas={itens} />}
             </Fragment>
           );
         })}
       </div>
-      {c && <Composer conversa={c} meId={meId} />}
+      {notaAberta ? (
+        <FormNota conversaId={id} onFechar={() => setNotaAberta(false)} />
+      ) : (
+        <button type="button" className="nova-nota" onClick={() => setNotaAberta(true)}>
+          Escrever nota interna
+        </button>
+      )}
+      {c && <Composer conversa={c} meId={meId} respondendo={respondendo} onCancelarResposta={() => setRespondendo(null)} />}
     </section>
+    </AcoesContext.Provider>
   );
 }
 
@@ -153,6 +169,8 @@ function Bolha({ m, todas }: { m: Mensagem; todas: Mensagem[] }) {
   const saida = m.direcao === "saida";
   const tick = TICKS[m.status_envio];
   const dados = dadosDe(m);
+  const citacao = citacaoDe(m);
+  const reacao = reacaoEnviada(m);
   const citado = typeof dados.context_id === "string" || typeof (m as Extra).reply_to_id === "string" ? todas.find((x) => x.id === (m as Extra).reply_to_id || (x as { whatsapp_id?: string }).whatsapp_id === dados.context_id) : undefined;
   if (m.tipo === "reacao") {
     return (
@@ -164,7 +182,14 @@ function Bolha({ m, todas }: { m: Mensagem; todas: Mensagem[] }) {
   return (
     <article className={`bolha ${saida ? "saida" : "entrada"} ${m.id.startsWith("pendente:") ? "pendente" : ""}`} aria-label={saida ? "Mensagem enviada" : "Mensagem recebida"}>
       {citado && <blockquote className="citacao">{citado.conteudo || "Mensagem"}</blockquote>}
+      {!citado && citacao && <blockquote className="citacao">{citacao}</blockquote>}
       <Conteudo m={m} />
+      {reacao && (
+        <span className="reacao-na-bolha" role="img" aria-label={`Sua reação: ${reacao}`}>
+          {reacao}
+        </span>
+      )}
+      <AcoesMensagem m={m} />
       <footer>
         {saida && (m as { enviado_por_nome?: string | null }).enviado_por_nome && <span className="autor">{(m as { enviado_por_nome?: string }).enviado_por_nome}</span>}
         <time dateTime={m.created_at}>{formatHora(m.created_at)}</time>

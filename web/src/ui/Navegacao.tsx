@@ -7,6 +7,8 @@ export const PAGINAS = [
   { href: "/templates", nome: "Templates" },
   { href: "/custos", nome: "Custos" },
   { href: "/equipe", nome: "Equipe" },
+  { href: "/metricas", nome: "Métricas" },
+  { href: "/configuracoes", nome: "Configurações" },
 ] as const;
 
 /** Whether `location` belongs to a page other than the inbox (which owns "/" and /conversas). */
