@@ -6,7 +6,7 @@ from chalice import Blueprint, Response
 
 from chalicelib.http import parse_body, parse_query
 from chalicelib.openapi import doc
-from chalicelib.routes.authorizer import authorizer, current_admin_id
+from chalicelib.routes.authorizer import authorizer, current_admin_id, current_admin_role
 from chalicelib.routes.params import path_uuid
 from chalicelib.services import atendimento as svc
 
@@ -109,6 +109,9 @@ def get_configuracoes():
     tags=TAGS,
 )
 def put_configuracoes():
+    from chalicelib.services import auth
+
+    auth.require_admin(current_admin_role(), "Só administradores podem alterar as configurações de atendimento.")
     return svc.put_configuracoes(current_admin_id(), parse_body(svc.ConfiguracoesIn))
 
 

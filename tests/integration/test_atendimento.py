@@ -362,3 +362,22 @@ def test_metrics_match_hand_computed_values(client):
         == 0
     )
     assert date(2026, 11, 10)  # the seeded day
+
+
+def test_only_an_admin_changes_the_attendance_settings(db_clean):
+    from chalice.test import Client
+
+    from app import app
+    from tests.integration.api_support import auth, body, make_admin
+
+    atendente = make_admin("Bia", papel="atendente")
+    admin = make_admin("Ana")
+    with Client(app) as client:
+        settings = body(client.http.get("/configuracoes/atendimento", headers=auth(atendente)))  # reading is for all
+        changed = {k: v for k, v in settings.items() if k in ("distribuicao_automatica", "capacidade")}
+        changed["capacidade"] = 4
+        refused = client.http.put("/configuracoes/atendimento", headers=auth(atendente), body=json.dumps(changed))
+        assert refused.status_code == 403 and body(refused)["Code"] == "ForbiddenError"
+        allowed = client.http.put("/configuracoes/atendimento", headers=auth(admin), body=json.dumps(changed))
+        assert allowed.status_code == 200, allowed.body
+        assert body(allowed)["capacidade"] == 4

@@ -137,10 +137,17 @@ def test_a_taken_conversation_is_refused_with_the_name_of_who_took_it(stack, pag
     sign_in(page, stack, bruno)
     _open_conversation(page, "Paula Reis")
     expect(page.get_by_role("button", name="Assumir")).to_be_visible()
-    # Ana took it a moment ago and Bruno's page has not heard yet (no live event here).
+    # Ana takes it in the instant between Bruno's click and his request reaching the API (no
+    # live event tells Bruno's page): done inside the request's route, so nothing can race it.
     conversa_id = page.url.rsplit("/", 1)[1]
-    db.execute("UPDATE conversas SET atendente_id = :a, atribuida_em = now() WHERE id = :c", a=ana["id"], c=conversa_id)
 
+    def ana_first(route):
+        db.execute(
+            "UPDATE conversas SET atendente_id = :a, atribuida_em = now() WHERE id = :c", a=ana["id"], c=conversa_id
+        )
+        route.continue_()
+
+    page.route(f"**/conversas/{conversa_id}/atribuir", ana_first)
     page.get_by_role("button", name="Assumir").click()
     expect(page.get_by_role("alert")).to_have_text("Ana já assumiu esta conversa.")
     expect(page.get_by_text("Atendente: Ana").first).to_be_visible()  # the view converged

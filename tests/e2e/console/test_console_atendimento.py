@@ -96,6 +96,7 @@ def test_settings_page_saves_distribution_hours_away_message_and_quick_replies(s
     from chalicelib import db
 
     ana = new_admin("Ana")
+    db.execute("UPDATE administradores SET papel = 'admin' WHERE id = :id", id=ana["id"])  # settings are an admin's
     page = pages.new()
     sign_in(page, stack, ana)
     try:
