@@ -262,6 +262,9 @@ class Conversa(Resposta):
     closed_at: datetime | None
     ultima_atividade_em: datetime
     nao_lidas: int
+    free_entry_point_ate: datetime | None = Field(
+        None, description="Aberta por um anúncio: até quando as mensagens são grátis (janela de 72 h)"
+    )
     created_at: datetime
     updated_at: datetime
 

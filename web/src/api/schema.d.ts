@@ -1111,6 +1111,12 @@ export interface components {
              */
             created_at: string;
             /**
+             * Free Entry Point Ate
+             * @description Aberta por um anúncio: até quando as mensagens são grátis (janela de 72 h)
+             * @default null
+             */
+            free_entry_point_ate?: string | null;
+            /**
              * Id
              * Format: uuid
              */
@@ -1157,6 +1163,12 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+            /**
+             * Free Entry Point Ate
+             * @description Aberta por um anúncio: até quando as mensagens são grátis (janela de 72 h)
+             * @default null
+             */
+            free_entry_point_ate?: string | null;
             /**
              * Id
              * Format: uuid

@@ -116,6 +116,7 @@ export function Inbox({ selecionada }: { selecionada: string | null }) {
                 <span className="linha3">
                   <span>{c.status === "encerrada" ? "Encerrada" : c.atendente ? `Atendente: ${c.atendente.nome}` : "Sem atendente"}</span>
                   <span className={c.janela_aberta ? "janela aberta" : "janela fechada"}>{janelaTexto(c.janela_aberta, c.window_expires_at, agora)}</span>
+                  {c.free_entry_point_ate && new Date(c.free_entry_point_ate) > agora && <span className="etiqueta">Anúncio: 72 h grátis</span>}
                 </span>
               </Link>
             </li>
