@@ -56,6 +56,15 @@ def _email(value: str) -> str:
     return value
 
 
+def _strong_password(value: str) -> str:
+    from chalicelib.services.password_policy import problem
+
+    reason = problem(value)
+    if reason:
+        raise ValueError(reason)
+    return value
+
+
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -87,15 +96,7 @@ class AdministradorIn(Body):
         "atendente", description="admin gerencia a equipe; atendente atende as conversas"
     )
 
-    @field_validator("senha")
-    @classmethod
-    def _senha_forte(cls, value: str) -> str:
-        from chalicelib.services.password_policy import problem
-
-        reason = problem(value)
-        if reason:
-            raise ValueError(reason)
-        return value
+    _senha_forte = field_validator("senha")(_strong_password)
 
     _check_email = field_validator("email")(_email)
 
@@ -104,15 +105,7 @@ class SenhaIn(Body):
     senha_atual: S(1024, min_length=1, strip=False)
     senha_nova: S(1024, min_length=8, strip=False)
 
-    @field_validator("senha_nova")
-    @classmethod
-    def _senha_forte(cls, value: str) -> str:
-        from chalicelib.services.password_policy import problem
-
-        reason = problem(value)
-        if reason:
-            raise ValueError(reason)
-        return value
+    _senha_forte = field_validator("senha_nova")(_strong_password)
 
 
 class SenhaOut(BaseModel):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -147,3 +148,19 @@ def check_axe(page, what: str) -> None:
         if v["impact"] in ("serious", "critical")
     ]
     assert bad == [], f"{what}: {bad}"
+
+
+def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def sent_to(stack, wa_id: str) -> list[dict]:
+    """What the fake WhatsApp was sent for this customer."""
+    graph = component(stack, "FakeWhatsAppComponent").graph
+    return [m for m in list(graph.sent_messages) if m.get("to") in (wa_id, f"+{wa_id}")]

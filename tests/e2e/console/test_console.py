@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -17,27 +16,14 @@ from tests.e2e.console.conftest import (
     new_admin,
     new_wa_id,
     post_webhook,
+    sent_to,
     sign_in,
+    wait_for,
 )
 
 pytestmark = pytest.mark.e2e
 
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
-
-
-def _wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _sent_to(stack, wa_id: str) -> list[dict]:
-    graph = component(stack, "FakeWhatsAppComponent").graph
-    return [m for m in list(graph.sent_messages) if m.get("to") in (wa_id, f"+{wa_id}")]
 
 
 def _open_conversation(page, nome: str):
@@ -99,7 +85,7 @@ def test_a_customer_appears_live_is_taken_answered_and_the_tick_follows_whatsapp
     box.press_sequentially("Temos turmas à tarde.")
     box.press("Enter")
     expect(box).to_have_value("")
-    sent = _wait_for(lambda: _sent_to(stack, wa_id), what="the fake WhatsApp to receive the reply")
+    sent = wait_for(lambda: sent_to(stack, wa_id), what="the fake WhatsApp to receive the reply")
     assert sent[-1]["type"] == "text"
     assert sent[-1]["text"]["body"] == "Oi Joana!\nTemos turmas à tarde."
     log = page.get_by_role("log", name="Mensagens")
@@ -172,7 +158,7 @@ def test_a_document_is_uploaded_with_progress_and_sent(stack, pages, tmp_path):
     page.get_by_role("textbox", name="Mensagem").fill("Segue o contrato")
     page.get_by_role("button", name="Enviar").click()
 
-    sent = _wait_for(lambda: [m for m in _sent_to(stack, wa_id) if m["type"] == "document"], what="the document")
+    sent = wait_for(lambda: [m for m in sent_to(stack, wa_id) if m["type"] == "document"], what="the document")
     assert sent[-1]["document"]["filename"] == "contrato-2027.pdf"
     assert sent[-1]["document"]["caption"] == "Segue o contrato"
     bubble = page.get_by_role("log", name="Mensagens").get_by_role("article").filter(has_text="contrato-2027.pdf")
@@ -214,7 +200,7 @@ def test_a_closed_window_offers_an_approved_template_with_parameters(stack, page
     expect(preview).to_have_text("Olá Lucas, ainda quer a aula de bateria?")
     page.get_by_role("button", name="Enviar template").click()
 
-    sent = _wait_for(lambda: [m for m in _sent_to(stack, wa_id) if m["type"] == "template"], what="the template")
+    sent = wait_for(lambda: [m for m in sent_to(stack, wa_id) if m["type"] == "template"], what="the template")
     template = sent[-1]["template"]
     assert template["name"] == "retomar_contato"
     values = [p["text"] for c in template["components"] for p in c.get("parameters", [])]
@@ -297,4 +283,4 @@ def test_the_keyboard_alone_signs_in_opens_a_conversation_and_sends(stack, pages
     page.get_by_role("textbox", name="Mensagem").focus()
     page.keyboard.type("Tem sim!")
     page.keyboard.press("Enter")
-    _wait_for(lambda: _sent_to(stack, wa_id), what="the reply sent from the keyboard")
+    wait_for(lambda: sent_to(stack, wa_id), what="the reply sent from the keyboard")

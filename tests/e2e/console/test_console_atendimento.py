@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.console.conftest import check_axe, component, console_url, customer_writes, new_admin, new_wa_id, sign_in
+from tests.e2e.console.conftest import (
+    check_axe,
+    console_url,
+    customer_writes,
+    new_admin,
+    new_wa_id,
+    sent_to,
+    sign_in,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
-
-
-def _wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _sent_to(stack, wa_id: str) -> list[dict]:
-    graph = component(stack, "FakeWhatsAppComponent").graph
-    return [m for m in list(graph.sent_messages) if m.get("to") in (wa_id, f"+{wa_id}")]
 
 
 def test_quick_reply_note_reply_and_reaction(stack, pages):
@@ -52,7 +45,7 @@ def test_quick_reply_note_reply_and_reaction(stack, pages):
     sugestoes.get_by_role("button").filter(has_text="/" + atalho).click()
     expect(box).to_have_value("Olá Helena! A aula custa R$ 200.")
     box.press("Enter")
-    sent = _wait_for(lambda: _sent_to(stack, wa_id), what="the quick reply to reach WhatsApp")
+    sent = wait_for(lambda: sent_to(stack, wa_id), what="the quick reply to reach WhatsApp")
     assert sent[-1]["text"]["body"] == "Olá Helena! A aula custa R$ 200."
 
     # A note: in the timeline, styled apart, never sent.
@@ -61,7 +54,7 @@ def test_quick_reply_note_reply_and_reaction(stack, pages):
     page.get_by_role("button", name="Salvar nota").click()
     log = page.get_by_role("log", name="Mensagens")
     expect(log.get_by_role("complementary", name="Nota interna de Ana")).to_contain_text("Cliente pediu desconto")
-    assert len(_sent_to(stack, wa_id)) == 1
+    assert len(sent_to(stack, wa_id)) == 1
 
     # Reply from the message's menu: WhatsApp gets context.message_id.
     pergunta_bolha = log.get_by_role("article", name="Mensagem recebida").filter(has_text="Quanto custa?")
@@ -70,7 +63,7 @@ def test_quick_reply_note_reply_and_reaction(stack, pages):
     expect(page.get_by_text("Respondendo a:")).to_be_visible()
     box.fill("Temos desconto para irmãos.")
     box.press("Enter")
-    sent = _wait_for(lambda: len(_sent_to(stack, wa_id)) == 2 and _sent_to(stack, wa_id), what="the reply")
+    sent = wait_for(lambda: len(sent_to(stack, wa_id)) == 2 and sent_to(stack, wa_id), what="the reply")
     assert sent[-1]["context"] == {"message_id": pergunta["id"]}
     expect(log.get_by_role("article").filter(has_text="Temos desconto para irmãos.")).to_contain_text("Quanto custa?")
 
@@ -78,13 +71,13 @@ def test_quick_reply_note_reply_and_reaction(stack, pages):
     pergunta_bolha.get_by_role("button", name="Ações da mensagem").click()
     pergunta_bolha.get_by_role("button", name="Reagir com 👍").click()
     expect(pergunta_bolha.get_by_role("img", name="Sua reação: 👍")).to_be_visible()
-    sent = _wait_for(lambda: len(_sent_to(stack, wa_id)) == 3 and _sent_to(stack, wa_id), what="the reaction")
+    sent = wait_for(lambda: len(sent_to(stack, wa_id)) == 3 and sent_to(stack, wa_id), what="the reaction")
     assert sent[-1]["reaction"] == {"message_id": pergunta["id"], "emoji": "👍"}
     check_axe(page, "conversation with note, reply and reaction")
     pergunta_bolha.get_by_role("button", name="Ações da mensagem").click()
     pergunta_bolha.get_by_role("button", name="Remover reação").click()
     expect(pergunta_bolha.get_by_role("img", name="Sua reação: 👍")).to_have_count(0)
-    sent = _wait_for(lambda: len(_sent_to(stack, wa_id)) == 4 and _sent_to(stack, wa_id), what="the removal")
+    sent = wait_for(lambda: len(sent_to(stack, wa_id)) == 4 and sent_to(stack, wa_id), what="the removal")
     assert sent[-1]["reaction"] == {"message_id": pergunta["id"], "emoji": ""}
 
     page.set_viewport_size({"width": 390, "height": 844})
