@@ -21,13 +21,13 @@ http.install(app)
 # other than the API (the authorizer, the media worker, the scheduled jobs) are registered as they
 # are: their handlers live in these modules, which stay light. The API's route modules load on
 # their routes' first call (chalicelib/routes/table.py): a cold start pays only for its own.
-from chalicelib.routes import authorizer, jobs, media_worker  # noqa: E402 - the app and its middleware must exist first
+from chalicelib.routes import authorizer, jobs, live_drain, media_worker  # noqa: E402 - the app and its middleware must exist first
 
 route_modules = RouteModules(app)
 # In the order app.routes always had (the Swagger of `chalice package` follows it).
 for _area in (
     authorizer, "auth", "admin", "conversas", "mensagens", "contatos", "templates", "push", "webhook", media_worker,
-    jobs, "lgpd", "relatorios", "tarifas", "atendimento",
+    live_drain, jobs, "lgpd", "relatorios", "tarifas", "atendimento",
 ):  # fmt: skip
     if isinstance(_area, str):
         route_modules.register(_area, authorizer.authorizer)

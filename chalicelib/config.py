@@ -34,6 +34,8 @@ class Settings(BaseModel):
 
     media_bucket: str = Field("", alias="MEDIA_BUCKET")
     media_queue_url: str = Field("", alias="MEDIA_QUEUE_URL")
+    # The FIFO queue whose messages wake the live-events drain (chalicelib.services.outbox).
+    live_events_queue_url: str = Field("", alias="LIVE_EVENTS_QUEUE_URL")
     aws_endpoint_url: str | None = Field(None, alias="AWS_ENDPOINT_URL")
     aws_region: str = Field("us-east-1", alias="AWS_DEFAULT_REGION")
 
