@@ -12,6 +12,15 @@ from chalicelib.services.auth import InvalidToken, issue_token, verify_token
 ADMIN_ID = "11111111-1111-1111-1111-111111111111"
 
 
+@pytest.fixture(autouse=True)
+def no_such_account(monkeypatch):
+    """issue_token reads the account's token_version from the database (1 for an unknown id):
+    here no id belongs to an account, without a database."""
+    from chalicelib.repositories import administradores
+
+    monkeypatch.setattr(administradores, "session", lambda admin_id: None)
+
+
 def test_issued_token_verifies_and_lasts_twelve_hours():
     now = datetime.now(UTC)
     token, expires_at = issue_token("11111111-1111-1111-1111-111111111111", now=now)
