@@ -116,3 +116,54 @@ def scratch_database(database_url):
         os.environ["DATABASE_URL"] = database_url
         reset_settings()
         run_admin_sql(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+# Fixtures shared by the integration and end-to-end levels --------------------------------------
+@pytest.fixture
+def webhook(db_clean):
+    """The app's test client posting signed webhooks, with the media queue in moto."""
+    import boto3
+    from chalice.test import Client
+    from moto import mock_aws
+
+    from app import app
+    from chalicelib.config import reset_settings
+    from chalicelib.services import media_jobs
+    from tests.integration.webhook_support import Webhook
+
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        queue_url = sqs.create_queue(QueueName="media-test")["QueueUrl"]
+        os.environ["MEDIA_QUEUE_URL"] = queue_url
+        reset_settings()
+        media_jobs.reset_client()
+        try:
+            with Client(app) as client:
+                yield Webhook(client, sqs, queue_url)
+        finally:
+            os.environ.pop("MEDIA_QUEUE_URL", None)
+            reset_settings()
+            media_jobs.reset_client()
+
+
+@pytest.fixture
+def moto_http(monkeypatch):
+    """moto's threaded server on a free port (real HTTP), AWS_ENDPOINT_URL pointing at it, and
+    the media bucket created there."""
+    import boto3
+
+    from chalicelib.local.aws import start_moto_server
+    from chalicelib.local.stack import free_port
+    from tests.integration.media_support import BUCKET, reset_clients
+
+    port = free_port()
+    server = start_moto_server("127.0.0.1", port)
+    endpoint = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("MEDIA_BUCKET", BUCKET)
+    reset_clients()
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=BUCKET)
+    yield endpoint
+    server.stop()
+    monkeypatch.undo()
+    reset_clients()

@@ -1,18 +1,16 @@
-"""Fixtures and builders of the LGPD and cost-report tests (test_lgpd_*)."""
+"""Builders of the LGPD and cost-report tests; their `env` fixture (an Env) is in
+tests/integration/conftest.py."""
 
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from chalicelib import db
-from tests.integration.api_support import auth, body, make_admin, make_contato, make_conversa, make_mensagem
+from tests.integration.api_support import auth, body, make_contato, make_conversa, make_mensagem
 
 BUCKET = "crm-inbox-media-lgpd-test"
 TELEFONE = "+5511987654321"
@@ -49,42 +47,6 @@ class Env:
     def media_jobs(self) -> list[dict[str, Any]]:
         got = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10)
         return [json.loads(m["Body"]) for m in got.get("Messages", [])]
-
-
-@pytest.fixture
-def env(db_clean, monkeypatch):
-    """PostgreSQL (empty), a versioned S3 bucket and the media queue in moto, the app's
-    test client, an admin, and every live event recorded."""
-    import boto3
-    from chalice.test import Client
-    from moto import mock_aws
-
-    from app import app
-    from chalicelib.config import reset_settings
-    from chalicelib.services import media_jobs, media_urls
-    from tests.live_capture import capture_live_events
-
-    monkeypatch.setenv("MEDIA_BUCKET", BUCKET)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=BUCKET)
-        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        sqs = boto3.client("sqs", region_name="us-east-1")
-        queue_url = sqs.create_queue(QueueName="media-lgpd-test")["QueueUrl"]
-        os.environ["MEDIA_QUEUE_URL"] = queue_url
-        reset_settings()
-        media_urls.reset_clients()
-        media_jobs.reset_client()
-        published = capture_live_events(monkeypatch)
-        try:
-            with Client(app) as client:
-                yield Env(client, s3, sqs, queue_url, make_admin("Ana"), published)
-        finally:
-            os.environ.pop("MEDIA_QUEUE_URL", None)
-            reset_settings()
-            media_urls.reset_clients()
-            media_jobs.reset_client()
 
 
 def status_payload(word: str, category: str = "marketing", billable: bool | None = True, **pricing: Any) -> dict:
@@ -257,4 +219,4 @@ def row(sql: str, **params: Any) -> dict[str, Any]:
     return found[0]
 
 
-__all__ = ["BUCKET", "TELEFONE", "WA_ID", "Env", "body", "env", "row", "seed_contact_with_everything"]
+__all__ = ["BUCKET", "TELEFONE", "WA_ID", "Env", "body", "row", "seed_contact_with_everything"]

@@ -1,4 +1,5 @@
-"""Fixtures and builders shared by the media integration tests (tests/integration/test_media_*.py)."""
+"""Builders shared by the media tests; their fixtures `media_env` (tests/integration/conftest.py)
+and `moto_http` (tests/conftest.py) use MediaEnv and reset_clients from here."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import json
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
-
-import pytest
 
 BUCKET = "crm-inbox-media-test"
 
@@ -41,51 +40,6 @@ def reset_clients() -> None:
     reset_graph_client()
     media_urls.reset_clients()
     media_jobs.reset_client()
-
-
-@pytest.fixture
-def media_env(db_clean, monkeypatch):
-    """PostgreSQL (empty), S3 and SQS in moto, the fake Graph API, publish recorded."""
-    import boto3
-    from moto import mock_aws
-
-    from chalicelib.local.fake_graph import FakeGraph
-    from tests.live_capture import capture_live_events
-
-    with mock_aws(), FakeGraph() as graph:
-        monkeypatch.setenv("MEDIA_BUCKET", BUCKET)
-        monkeypatch.setenv("WHATSAPP_GRAPH_URL", graph.base_url)
-        monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-        reset_clients()
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=BUCKET)
-        env = MediaEnv(graph=graph, s3=s3, bucket=BUCKET)
-        capture_live_events(monkeypatch, env.published)
-        yield env
-    monkeypatch.undo()
-    reset_clients()
-
-
-@pytest.fixture
-def moto_http(monkeypatch):
-    """moto's threaded server on a free port (real HTTP), AWS_ENDPOINT_URL pointing at it, and
-    the media bucket created there."""
-    import boto3
-
-    from chalicelib.local.aws import start_moto_server
-    from chalicelib.local.stack import free_port
-
-    port = free_port()
-    server = start_moto_server("127.0.0.1", port)
-    endpoint = f"http://127.0.0.1:{port}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    monkeypatch.setenv("MEDIA_BUCKET", BUCKET)
-    reset_clients()
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=BUCKET)
-    yield endpoint
-    server.stop()
-    monkeypatch.undo()
-    reset_clients()
 
 
 def new_mensagem(media_type: str = "image", dados: dict | None = None) -> str:

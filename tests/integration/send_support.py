@@ -1,4 +1,6 @@
-"""Builders and fixtures for the sending tests (test_send_*): rows by SQL, fake Graph, moto S3."""
+"""Builders for the sending tests (test_send_*): rows by SQL, the shared fake Graph server, media bytes.
+
+Their fixtures (`graph`, `s3`, `moto_s3`, `events`) are in tests/integration/conftest.py."""
 
 from __future__ import annotations
 
@@ -7,76 +9,24 @@ import struct
 import uuid
 from typing import Any
 
-import pytest
-
 from chalicelib import db
 
 BUCKET = "crm-inbox-media-test"
 
 
-# Fixtures -----------------------------------------------------------------------------------
+# The fake Graph server ----------------------------------------------------------------------
 _shared_graph = None
 
 
-def _graph_server():
-    """One fake Graph server for every sending test (stopping one costs 0.5 s)."""
+def shared_graph_server():
+    """One fake Graph server for every sending test (stopping one costs 0.5 s); the `graph`
+    fixture (tests/integration/conftest.py) empties it for each test."""
     global _shared_graph
     if _shared_graph is None:
         from chalicelib.local.fake_graph import FakeGraph
 
         _shared_graph = FakeGraph().start()
     return _shared_graph
-
-
-@pytest.fixture
-def graph(monkeypatch):
-    """The fake Graph API, emptied, with the app's client pointed at it (1 s timeouts)."""
-    from chalicelib.config import reset_settings
-    from chalicelib.whatsapp import graph as graph_module
-
-    fake = _graph_server()
-    fake.clear_faults()
-    with fake.state.lock:
-        fake.state.sent_messages.clear()
-        fake.state.read_receipts.clear()
-        fake.state.uploads.clear()
-        fake.state.requests.clear()
-    monkeypatch.setenv("WHATSAPP_GRAPH_URL", fake.base_url)
-    reset_settings()
-    graph_module.reset_graph_client()
-    graph_module.get_graph_client().timeout = (1.0, 1.0)
-    yield fake
-    graph_module.reset_graph_client()
-    reset_settings()
-
-
-@pytest.fixture
-def s3(monkeypatch):
-    """moto S3 in-process with the media bucket."""
-    from moto import mock_aws
-
-    from chalicelib.config import reset_settings
-    from chalicelib.services.media_urls import reset_clients, s3_client
-
-    monkeypatch.setenv("MEDIA_BUCKET", BUCKET)
-    reset_settings()
-    # A client cached by an earlier test (made before moto was imported) would bypass the mock
-    # and talk to real AWS: every test gets a fresh one inside mock_aws, and leaves none behind.
-    reset_clients()
-    with mock_aws():
-        client = s3_client()
-        client.create_bucket(Bucket=BUCKET)
-        yield client
-    reset_clients()
-    reset_settings()
-
-
-@pytest.fixture
-def events(monkeypatch):
-    """Every live event published, in order."""
-    from tests.live_capture import capture_live_events
-
-    return capture_live_events(monkeypatch)
 
 
 # Builders -----------------------------------------------------------------------------------
@@ -160,6 +110,17 @@ def make_template(
             variables=json.dumps(variables),
         )
     )
+
+
+def bearer(admin_id: str) -> dict[str, str]:
+    from chalicelib.services.auth import issue_token
+
+    token, _ = issue_token(admin_id)
+    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+
+def post(client, path: str, body, headers: dict[str, str]):
+    return client.http.post(path, body=json.dumps(body), headers=headers)
 
 
 def mensagens(conversa_id: str) -> list[dict[str, Any]]:

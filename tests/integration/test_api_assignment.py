@@ -6,19 +6,11 @@ import threading
 from datetime import UTC, datetime
 
 import pytest
-from chalice.test import Client
 
-from app import app
 from chalicelib import db
 from chalicelib.http import ApiError
 from chalicelib.services import assignment
 from tests.integration.api_support import auth, body, dumps, make_admin, make_contato, make_conversa
-
-
-@pytest.fixture
-def client(db_clean):
-    with Client(app) as c:
-        yield c
 
 
 def _eventos(tipo):

@@ -7,7 +7,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from chalice.test import Client
 
 from app import app
 from chalicelib import db
@@ -15,12 +14,6 @@ from chalicelib.openapi import PUBLIC_ROUTES
 from tests.integration.api_support import auth, body, dumps, make_admin, token_for
 
 JSON = {"Content-Type": "application/json"}
-
-
-@pytest.fixture
-def client(db_clean):
-    with Client(app) as c:
-        yield c
 
 
 def _login(client, email, senha):

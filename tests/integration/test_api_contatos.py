@@ -5,19 +5,11 @@ from __future__ import annotations
 import base64
 
 import pytest
-from chalice.test import Client
 
-from app import app
 from chalicelib import db
 from tests.integration.api_support import auth, body, dumps, make_admin, make_contato
 
 LEAD = {"nome": "João", "idade": 9, "instrumento_desejado": "Piano", "disponibilidade_horario": True}
-
-
-@pytest.fixture
-def client(db_clean):
-    with Client(app) as c:
-        yield c
 
 
 def test_search_contacts_by_name_or_phone_with_pagination(client):

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - fixtures imported from send_support
 """What a browser relies on: one error envelope on every route, CORS for the console's origin,
 one shape per live event whatever triggered it, nothing published by a rolled-back change,
 a send WhatsApp accepted never sent twice, and contract files that match the code."""
@@ -10,23 +9,14 @@ import re
 import uuid
 
 import pytest
-from chalice.test import Client
 
 from app import app
 from chalicelib import db, errors
 from chalicelib.services import live_events, sending
 from tests.integration.api_support import auth, body, dumps, make_admin, make_contato, make_conversa
-from tests.integration.send_support import graph  # noqa: F401
-from tests.integration.webhook_support import webhook  # noqa: F401
 
 CONSOLE = "http://127.0.0.1:8080"  # tests/conftest.py's CONSOLE_ORIGINS
 TOKEN_TEXT = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRva2VuLXRleHQ.c2lnbmF0dXJl"
-
-
-@pytest.fixture
-def client(db_clean):
-    with Client(app) as c:
-        yield c
 
 
 def _routes():

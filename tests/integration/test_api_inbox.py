@@ -6,17 +6,9 @@ import base64
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from chalice.test import Client
 
-from app import app
 from chalicelib import db
 from tests.integration.api_support import auth, body, make_admin, make_contato, make_conversa, make_mensagem
-
-
-@pytest.fixture
-def client(db_clean):
-    with Client(app) as c:
-        yield c
 
 
 def _get(client, admin, path):

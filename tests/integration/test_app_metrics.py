@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - fixtures imported from the support modules
 """The app's own metrics (the dashboard's): webhook outcomes, sends, fan-out."""
 
 from __future__ import annotations
@@ -8,8 +7,6 @@ import pytest
 from chalicelib.local import payloads as wa
 from chalicelib.services import sending
 from tests.integration import send_support
-from tests.integration.send_support import graph  # noqa: F401
-from tests.integration.webhook_support import webhook  # noqa: F401
 
 
 @pytest.fixture

@@ -15,18 +15,7 @@ from app import app
 from chalicelib import db
 from chalicelib.local import payloads as wa
 from chalicelib.services import atendimento, inbound, sending
-from tests.integration import send_support, webhook_support
 from tests.integration.api_support import auth, body, make_admin, make_contato, make_conversa, make_mensagem
-
-graph = send_support.graph
-events = send_support.events
-webhook = webhook_support.webhook
-
-
-@pytest.fixture
-def client(db_clean):
-    with Client(app) as c:
-        yield c
 
 
 def _post(client, admin, path, data=None, status=200):
@@ -365,9 +354,6 @@ def test_metrics_match_hand_computed_values(client):
 
 
 def test_only_an_admin_changes_the_attendance_settings(db_clean):
-    from chalice.test import Client
-
-    from app import app
     from tests.integration.api_support import auth, body, make_admin
 
     atendente = make_admin("Bia", papel="atendente")

@@ -3,17 +3,7 @@ edits, the lead form and anonymisation."""
 
 from __future__ import annotations
 
-import pytest
-from chalice.test import Client
-
-from app import app
 from tests.integration.api_support import auth, dumps, make_admin, make_contato
-
-
-@pytest.fixture
-def client(db_clean):
-    with Client(app) as c:
-        yield c
 
 
 def _contact_events(published):

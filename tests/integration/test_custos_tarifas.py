@@ -9,9 +9,7 @@ import pytest
 
 from chalicelib import db
 from tests.integration.api_support import auth, body, make_admin, make_contato, make_conversa, make_mensagem
-from tests.integration.lgpd_support import env, status_payload
-
-__all__ = ["env"]
+from tests.integration.lgpd_support import status_payload
 
 
 def _saida(conversa, at: str, categoria: str | None, cobrada: bool | None = True):

@@ -8,17 +8,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from chalice.test import Client
 
-from app import app
 from chalicelib import db
 from tests.integration.api_support import auth, body, dumps, make_admin, make_contato, make_conversa
-
-
-@pytest.fixture
-def client(db_clean):
-    with Client(app) as c:
-        yield c
 
 
 def test_deactivation_puts_open_conversations_back_in_the_queue_live(client, published):

@@ -9,9 +9,7 @@ from chalicelib import db
 from chalicelib.local import payloads as wa
 from chalicelib.services import lgpd
 from tests.integration.api_support import make_contato, make_conversa, make_mensagem
-from tests.integration.lgpd_support import TELEFONE, WA_ID, body, env, row, seed_contact_with_everything
-
-__all__ = ["env"]  # the fixture, imported for pytest
+from tests.integration.lgpd_support import TELEFONE, WA_ID, body, row, seed_contact_with_everything
 
 PLACEHOLDER = re.compile(r"^\+999[0-9]{12}$")
 

@@ -9,9 +9,7 @@ import pytest
 from chalicelib import db
 from chalicelib.services import custos
 from tests.integration.api_support import make_contato, make_conversa, make_mensagem
-from tests.integration.lgpd_support import body, env, status_payload
-
-__all__ = ["env"]  # the fixture, imported for pytest
+from tests.integration.lgpd_support import body, status_payload
 
 
 def _saida(conversa, at: str, categoria: str | None, statuses: dict | None = None, **extra):

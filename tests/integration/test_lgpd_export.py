@@ -8,9 +8,7 @@ from urllib.parse import urlparse
 from chalicelib import db
 from chalicelib.services import lgpd
 from tests.integration.api_support import make_contato, make_conversa, make_mensagem
-from tests.integration.lgpd_support import BUCKET, TELEFONE, body, env, seed_contact_with_everything
-
-__all__ = ["env"]  # the fixture, imported for pytest
+from tests.integration.lgpd_support import BUCKET, TELEFONE, body, seed_contact_with_everything
 
 
 def _export(env, contato_id):

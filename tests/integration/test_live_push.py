@@ -150,16 +150,6 @@ def _subscribe(client, admin_id: str, subscription: dict):
     )
 
 
-@pytest.fixture
-def client():
-    from chalice.test import Client
-
-    import app
-
-    with Client(app.app) as c:
-        yield c
-
-
 def test_an_inbound_message_is_pushed_encrypted_to_the_assignee_only(vapid, push_service, client):
     from chalicelib.services import push
 

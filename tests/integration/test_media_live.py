@@ -19,8 +19,6 @@ from tests.integration.live_helpers import make_admin, token_for, wait_until
 from tests.integration.media_support import BUCKET, job_for, mensagem
 from tests.media_images import jpeg_rotated_exif
 
-moto_http = media_support.moto_http  # the fixture, shared with the other media tests
-
 
 @pytest.fixture
 def live(db_clean, moto_http, monkeypatch):

@@ -10,7 +10,6 @@ import pytest
 from PIL import Image
 
 from chalicelib.services import media
-from tests.integration import media_support
 from tests.integration.media_support import (
     job_for,
     media_rows,
@@ -30,8 +29,6 @@ from tests.media_images import (
     png_with_alpha,
     webp_header_bytes,
 )
-
-media_env = media_support.media_env  # the fixture, shared with the other media tests
 
 MB = 1024 * 1024
 

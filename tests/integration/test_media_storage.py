@@ -16,10 +16,7 @@ import requests
 
 from chalicelib.local.stack import free_port
 from chalicelib.services import media
-from tests.integration import media_support
 from tests.integration.media_support import BUCKET, job_for, mensagem, reset_clients
-
-moto_http = media_support.moto_http  # the fixture, shared with the other media tests
 
 
 def test_presigned_url_downloads_over_http_and_expires_in_15_minutes(moto_http):

@@ -9,7 +9,6 @@ import boto3
 import pytest
 
 from chalicelib.local.queue_pump import LocalLambdaContext, QueuePump
-from tests.integration import media_support
 from tests.integration.media_support import (
     job_for,
     media_rows,
@@ -17,8 +16,6 @@ from tests.integration.media_support import (
     sqs_event,
 )
 from tests.media_images import jpeg_rotated_exif, ogg_opus_voice_note
-
-media_env = media_support.media_env  # the fixture, shared with the other media tests
 
 
 def worker():

@@ -88,10 +88,6 @@ def test_one_publish_stops_starting_sends_at_its_deadline(management, monkeypatc
 
 # --- the LGPD export, bounded in bytes ------------------------------------------------------
 
-from tests.integration import lgpd_support  # noqa: E402
-
-env = lgpd_support.env  # the fixture, shared with the LGPD tests
-
 
 def test_the_export_is_bounded_in_bytes_and_pages_through_the_rest(env, monkeypatch):
     import json

@@ -11,8 +11,6 @@ from chalicelib.local import payloads as wa
 from tests.integration import lgpd_support
 from tests.integration.lgpd_support import TELEFONE, WA_ID, seed_contact_with_everything
 
-env = lgpd_support.env  # the fixture
-
 NUMERO_ANTIGO = "5511911112222"
 BSUID = "BR.1502576394655843"
 TEXTO_WEBHOOK = "Maria escrevendo pelo webhook"

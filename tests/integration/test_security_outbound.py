@@ -12,11 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from chalicelib import db
-from tests.integration import media_support
 from tests.integration.live_helpers import make_admin, make_conversa, token_for
 from tests.integration.test_live_push import Browser, _self_signed_cert
-
-media_env = media_support.media_env
 
 
 class Attacker:
@@ -91,16 +88,6 @@ def attacker(tmp_path, monkeypatch):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", a.cert_path)  # its certificate is trusted: only policy stops it
     yield a
     a.stop()
-
-
-@pytest.fixture
-def client():
-    from chalice.test import Client
-
-    import app
-
-    with Client(app.app) as c:
-        yield c
 
 
 def _vapid(monkeypatch, **env):

@@ -8,19 +8,11 @@ import subprocess
 import sys
 
 import pytest
-from chalice.test import Client
 
-from app import app
 from chalicelib import db
 from tests.integration.api_support import auth, body, dumps, make_admin
 
 JSON = {"Content-Type": "application/json"}
-
-
-@pytest.fixture
-def client(db_clean):
-    with Client(app) as c:
-        yield c
 
 
 def _login(client, email, senha="senha-segura-1"):

@@ -5,19 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from chalice.test import Client
 
-from app import app
 from chalicelib import db
 from tests.integration.api_support import auth, body, dumps, make_admin, make_contato, make_conversa
 
 JSON = {"Content-Type": "application/json"}
-
-
-@pytest.fixture
-def client(db_clean):
-    with Client(app) as c:
-        yield c
 
 
 # --- API answers: nosniff and no-store ---------------------------------------------------------
@@ -206,11 +198,6 @@ def test_a_mime_type_with_control_characters_is_refused(db_clean, mime):
     assert refused.value.status == 422 and refused.value.extra["field"] == "mime_type"
 
 
-from tests.integration import media_support  # noqa: E402
-
-media_env = media_support.media_env
-
-
 @pytest.mark.parametrize("kind", ["audio", "video"])
 def test_customer_media_declared_as_html_is_stored_as_an_inert_download(media_env, kind):
     from chalicelib.services import media
@@ -240,7 +227,7 @@ def test_every_stored_customer_file_has_a_content_disposition(media_env):
 
 
 def test_a_send_whose_recording_failed_gets_its_whatsapp_id_back_from_the_idempotency_record(
-    db_clean, send_graph, monkeypatch
+    db_clean, graph, monkeypatch
 ):
     from chalicelib.http import ApiError
     from chalicelib.repositories import envios
@@ -268,11 +255,6 @@ def test_a_send_whose_recording_failed_gets_its_whatsapp_id_back_from_the_idempo
     assert result["envios_recuperados"] == 1
     row = db.query_one("SELECT status_envio::text AS s, whatsapp_id FROM mensagens")
     assert (row["s"], row["whatsapp_id"]) == ("enviada", whatsapp_id)
-
-
-from tests.integration import send_support  # noqa: E402
-
-send_graph = send_support.graph
 
 
 def test_an_idempotency_key_on_an_unknown_conversation_is_a_404(client):

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 
-from tests.integration.send_support import graph, make_admin, make_conversa, ogg_opus  # noqa: F401
-from tests.integration.test_send_http import bearer, client, moto_s3, post  # noqa: F401
+from tests.integration.send_support import bearer, make_admin, make_conversa, ogg_opus, post
 
 
-def test_a_file_larger_than_declared_is_refused_and_deleted(db_clean, graph, client, moto_s3):  # noqa: F811
+def test_a_file_larger_than_declared_is_refused_and_deleted(db_clean, graph, client, moto_s3):
     import requests
 
     admin = make_admin()
@@ -28,7 +27,7 @@ def test_a_file_larger_than_declared_is_refused_and_deleted(db_clean, graph, cli
     assert listing.get("KeyCount", 0) == 0
 
 
-def test_an_upload_is_tagged_pending_until_it_is_sent(db_clean, graph, client, moto_s3):  # noqa: F811
+def test_an_upload_is_tagged_pending_until_it_is_sent(db_clean, graph, client, moto_s3):
     import requests
 
     admin = make_admin()

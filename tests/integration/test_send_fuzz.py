@@ -9,12 +9,7 @@ from chalice.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.integration import send_support
 from tests.integration.send_support import BUCKET, JPEG, make_admin, make_conversa, make_template
-
-graph = send_support.graph
-s3 = send_support.s3
-events = send_support.events
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.text(max_size=30),

@@ -24,11 +24,6 @@ from tests.integration.send_support import (
     ogg_vorbis,
 )
 
-# Fixtures shared by the sending tests.
-events = send_support.events
-graph = send_support.graph
-s3 = send_support.s3
-
 
 def texto(conteudo: str = "Oi! Tudo bem?") -> sending.EnviarTexto:
     return sending.EnviarTexto(tipo="texto", conteudo=conteudo)

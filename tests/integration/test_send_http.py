@@ -3,41 +3,17 @@
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
-from chalice.test import Client
 
-from tests.integration import send_support
 from tests.integration.send_support import (
+    bearer,
     make_admin,
     make_conversa,
     mensagens,
     ogg_opus,
+    post,
 )
-
-# Fixtures shared by the sending tests.
-events = send_support.events
-graph = send_support.graph
-
-
-@pytest.fixture
-def client():
-    from app import app
-
-    with Client(app) as test_client:
-        yield test_client
-
-
-def bearer(admin_id: str) -> dict[str, str]:
-    from chalicelib.services.auth import issue_token
-
-    token, _ = issue_token(admin_id)
-    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-
-
-def post(client, path: str, body, headers: dict[str, str]):
-    return client.http.post(path, body=json.dumps(body), headers=headers)
 
 
 def test_send_text_answers_201_with_the_message(db_clean, graph, events, client):
@@ -115,30 +91,6 @@ def test_assigned_to_other_over_http(db_clean, graph, events, client):
 
 
 # Uploads ------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def moto_s3(monkeypatch):
-    """A real HTTP S3 (moto server): the browser's PUT goes to the presigned URL for real."""
-    from chalicelib.config import reset_settings
-    from chalicelib.local.aws import start_moto_server
-    from chalicelib.services.media_urls import s3_client
-
-    port = _free_port()
-    server = start_moto_server("127.0.0.1", port)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
-    monkeypatch.setenv("MEDIA_BUCKET", "crm-inbox-media-http")
-    reset_settings()
-    s3_client().create_bucket(Bucket="crm-inbox-media-http")
-    yield s3_client()
-    server.stop()
-    reset_settings()
-
-
 def test_browser_uploads_through_the_presigned_put_then_sends(db_clean, graph, events, client, moto_s3):
     import requests
 

@@ -7,7 +7,6 @@ import pytest
 from chalicelib import db
 from chalicelib.http import ApiError
 from chalicelib.services import sending
-from tests.integration import send_support
 from tests.integration.send_support import (
     conversa,
     last_customer_message_at,
@@ -16,10 +15,6 @@ from tests.integration.send_support import (
     make_template,
     mensagens,
 )
-
-# Fixtures shared by the sending tests.
-events = send_support.events
-graph = send_support.graph
 
 
 def texto(conteudo: str = "Oi! Tudo bem?") -> sending.EnviarTexto:

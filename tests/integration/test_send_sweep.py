@@ -7,10 +7,7 @@ import pytest
 from chalicelib import db
 from chalicelib.repositories import envios
 from chalicelib.services import send_sweep, sending
-from tests.integration import send_support
 from tests.integration.send_support import make_admin, make_conversa
-
-graph = send_support.graph
 
 
 def texto() -> sending.EnviarTexto:

@@ -12,12 +12,7 @@ from chalicelib import db
 from chalicelib.api_models import ContatoDetalhe, ContatosPage, ConversasPage
 from chalicelib.local import payloads as wa
 from chalicelib.services import sending
-from tests.integration import send_support
-from tests.integration.lgpd_support import body, env
-
-__all__ = ["env"]  # the fixture, imported for pytest
-graph = send_support.graph
-events = send_support.events
+from tests.integration.lgpd_support import body
 
 BSUID = "BR.1502576394655843"
 PAI = "BR.ENT.11815799212886844830"

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the `webhook` fixture is imported from webhook_support
 """After the commit: live events, media jobs, and which failures ask Meta to retry."""
 
 from __future__ import annotations
@@ -8,7 +7,7 @@ import os
 from datetime import datetime
 
 from chalicelib.local import payloads as wa
-from tests.integration.webhook_support import count, one, rows, webhook  # noqa: F401
+from tests.integration.webhook_support import count, one, rows
 
 ANA = "5511987654321"
 

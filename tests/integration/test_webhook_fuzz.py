@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the `webhook` fixture is imported from webhook_support
 """Realistic payloads of every kind with odd values planted anywhere in them: never a 5xx.
 
 test_webhook_http's property draws arbitrary JSON, which rarely gets past the envelope. Here
@@ -20,7 +19,7 @@ from hypothesis import strategies as st
 
 from chalicelib.local import payloads as wa
 from chalicelib.whatsapp.signature import sign
-from tests.integration.webhook_support import rows, webhook  # noqa: F401
+from tests.integration.webhook_support import rows
 
 ANA = "5511987654321"
 SECRET = "test-app-secret"

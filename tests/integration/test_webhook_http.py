@@ -1,6 +1,5 @@
 """The HTTP edge of the webhook: handshake, signature, size, JSON, foreign payloads, no 5xx."""
 
-# ruff: noqa: F811 - the `webhook` fixture is imported from webhook_support
 from __future__ import annotations
 
 import json
@@ -10,7 +9,7 @@ from hypothesis import strategies as st
 
 from chalicelib.local import payloads as wa
 from chalicelib.whatsapp.signature import sign
-from tests.integration.webhook_support import count, one, webhook  # noqa: F401
+from tests.integration.webhook_support import count, one
 
 ANA = "5511987654321"
 SECRET = "test-app-secret"

@@ -1,6 +1,5 @@
 """Inbound messages through the real handler and PostgreSQL: stored once, nothing lost."""
 
-# ruff: noqa: F811 - the `webhook` fixture is imported from webhook_support
 from __future__ import annotations
 
 import datetime as dt
@@ -8,7 +7,7 @@ import threading
 import time
 
 from chalicelib.local import payloads as wa
-from tests.integration.webhook_support import count, one, rows, webhook  # noqa: F401
+from tests.integration.webhook_support import count, one, rows
 
 ANA = "5511987654321"
 ANA_E164 = "+5511987654321"

@@ -1,11 +1,10 @@
-# ruff: noqa: F811 - the `webhook` fixture is imported from webhook_support
 """`cli simulate` against a real HTTP webhook and the fake Graph API: the conversation arrives."""
 
 from __future__ import annotations
 
 import threading
 
-from tests.integration.webhook_support import one, rows, webhook  # noqa: F401
+from tests.integration.webhook_support import one, rows
 
 
 def test_simulate_posts_a_conversation_that_arrives_with_fetchable_media(webhook):

@@ -1,6 +1,5 @@
 """Delivery statuses, orphan statuses and template status updates."""
 
-# ruff: noqa: F811 - the `webhook` fixture is imported from webhook_support
 from __future__ import annotations
 
 import pytest
@@ -8,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.local import payloads as wa
-from tests.integration.webhook_support import count, one, rows, webhook  # noqa: F401
+from tests.integration.webhook_support import count, one, rows
 
 ANA = "5511987654321"
 

@@ -2,7 +2,6 @@
 phone, completion, merging (also under concurrent deliveries), BSUID changes, statuses by
 recipient_user_id, and the payloads Meta documents for them (docs/identity.md)."""
 
-# ruff: noqa: F811 - the `webhook` fixture is imported from webhook_support
 from __future__ import annotations
 
 import datetime as dt
@@ -12,7 +11,7 @@ import threading
 import pytest
 
 from chalicelib.local import payloads as wa
-from tests.integration.webhook_support import count, one, rows, webhook  # noqa: F401
+from tests.integration.webhook_support import count, one, rows
 
 BSUID = "BR.1502576394655843"
 OUTRO_BSUID = "BR.9988776655443322"

@@ -1,12 +1,9 @@
-"""Fixtures and helpers shared by the webhook tests (import the fixtures into a test module)."""
+"""Helpers shared by the webhook tests; the `webhook` fixture (a Webhook) is in tests/conftest.py."""
 
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
-
-import pytest
 
 from chalicelib.local import payloads as wa
 
@@ -60,28 +57,3 @@ def count(table: str) -> int:
     from chalicelib import db
 
     return db.scalar(f"SELECT count(*) FROM {table}")  # noqa: S608 - table names from the tests
-
-
-@pytest.fixture
-def webhook(db_clean):
-    import boto3
-    from chalice.test import Client
-    from moto import mock_aws
-
-    from app import app
-    from chalicelib.config import reset_settings
-    from chalicelib.services import media_jobs
-
-    with mock_aws():
-        sqs = boto3.client("sqs", region_name="us-east-1")
-        queue_url = sqs.create_queue(QueueName="media-test")["QueueUrl"]
-        os.environ["MEDIA_QUEUE_URL"] = queue_url
-        reset_settings()
-        media_jobs.reset_client()
-        try:
-            with Client(app) as client:
-                yield Webhook(client, sqs, queue_url)
-        finally:
-            os.environ.pop("MEDIA_QUEUE_URL", None)
-            reset_settings()
-            media_jobs.reset_client()
