@@ -33,6 +33,7 @@ TEMPLATES = [
 
 @pytest.fixture
 def graph(db_clean, monkeypatch):
+    """A fresh fake Graph server per test (not conftest.py's shared one), the app pointed at it."""
     from chalicelib.config import reset_settings
     from chalicelib.whatsapp.graph import reset_graph_client
 
