@@ -1,6 +1,6 @@
 """Issue 14 §5, the team: a deactivated attendant's open conversations go back to the queue
 with a live event (history keeps their name), their token is refused on the next request (the
-websocket: tests/integration/test_security_sessions.py), one's own password can be changed,
+websocket: tests/e2e/test_live_websocket.py), one's own password can be changed,
 and only admins manage the team."""
 
 from __future__ import annotations

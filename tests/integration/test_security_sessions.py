@@ -1,13 +1,12 @@
 """Sessions that end (issue 16 §1): a removed or deactivated attendant's token, and a token
-older than the last password reset, open nothing; only administrators manage the team."""
+older than the last password reset, open nothing; only administrators manage the team. (The
+open WebSocket a deactivation closes: tests/e2e/test_live_websocket.py.)"""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-
-import pytest
 
 from chalicelib import db
 from tests.integration.api_support import auth, body, dumps, make_admin
@@ -117,40 +116,3 @@ def test_a_token_without_a_version_is_refused(client):
     now = int(time.time())
     legacy = jwt.encode({"sub": str(ana["id"]), "iat": now, "exp": now + 600}, os.environ["AUTH_SECRET"], "HS256")
     assert client.http.get("/me", headers={"Authorization": f"Bearer {legacy}"}).status_code == 401
-
-
-@pytest.fixture
-def gateway(db_clean, monkeypatch):
-    from chalicelib.config import reset_settings
-    from chalicelib.local.ws_gateway import LocalWebSocketGateway
-    from chalicelib.services import realtime
-
-    gw = LocalWebSocketGateway().start()
-    monkeypatch.setenv("WS_MANAGEMENT_URL", gw.management_url)
-    reset_settings()
-    realtime.reset_client()
-    yield gw
-    gw.stop()
-    monkeypatch.delenv("WS_MANAGEMENT_URL")
-    reset_settings()
-    realtime.reset_client()
-
-
-def test_deactivation_closes_open_sockets_and_refuses_new_ones(gateway):
-    from websockets.exceptions import ConnectionClosed, InvalidStatus
-    from websockets.sync.client import connect
-
-    from chalicelib.services import auth as auth_service
-    from tests.integration.api_support import token_for
-
-    ana = _make("Ana", "admin")
-    bia = _make("Bia", "atendente")
-    token = token_for(bia)
-    with connect(f"{gateway.url}/?token={token}") as ws:
-        assert db.scalar("SELECT count(*) FROM ws_conexoes") == 1
-        auth_service.deactivate_admin(str(bia["id"]), str(ana["id"]))
-        with pytest.raises(ConnectionClosed):
-            ws.recv(timeout=5)
-    assert db.scalar("SELECT count(*) FROM ws_conexoes") == 0
-    with pytest.raises(InvalidStatus):
-        connect(f"{gateway.url}/?token={token}", open_timeout=5)

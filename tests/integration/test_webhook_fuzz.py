@@ -1,6 +1,6 @@
 """Realistic payloads of every kind with odd values planted anywhere in them: never a 5xx.
 
-test_webhook_http's property draws arbitrary JSON, which rarely gets past the envelope. Here
+test_webhook_route's property draws arbitrary JSON, which rarely gets past the envelope. Here
 each example starts from a real payload (every message type, statuses, user_preferences,
 template updates, value errors) and replaces 1-3 nodes anywhere in its tree (the envelope,
 an entry, a change, a value, a message body, a status's pricing...) with a string where an

@@ -11,22 +11,7 @@ from websockets.sync.client import connect
 
 from tests.integration.live_helpers import make_admin, token_for, wait_until
 
-
-@pytest.fixture
-def gateway(db_clean, monkeypatch):
-    from chalicelib.config import reset_settings
-    from chalicelib.local.ws_gateway import LocalWebSocketGateway
-    from chalicelib.services import realtime
-
-    gw = LocalWebSocketGateway().start()
-    monkeypatch.setenv("WS_MANAGEMENT_URL", gw.management_url)
-    reset_settings()
-    realtime.reset_client()
-    yield gw
-    gw.stop()
-    monkeypatch.delenv("WS_MANAGEMENT_URL")
-    reset_settings()
-    realtime.reset_client()
+pytestmark = pytest.mark.e2e
 
 
 def _rows():
@@ -351,3 +336,34 @@ def test_an_unreachable_management_api_neither_raises_nor_forgets_connections(db
         reset_settings()
         realtime.reset_client()
     assert ws_conexoes.exists("abc123")  # a failed send is not a gone connection
+
+
+# A session that ends (issue 16 §1; its HTTP side is tests/integration/test_security_sessions.py).
+def _make(nome: str, papel: str = "atendente") -> dict:
+    from chalicelib import db
+    from tests.integration.api_support import make_admin
+
+    admin = make_admin(nome)
+    db.execute("UPDATE administradores SET papel = :papel WHERE id = :id", papel=papel, id=admin["id"])
+    return admin
+
+
+def test_deactivation_closes_open_sockets_and_refuses_new_ones(gateway):
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+    from websockets.sync.client import connect
+
+    from chalicelib import db
+    from chalicelib.services import auth as auth_service
+    from tests.integration.api_support import token_for
+
+    ana = _make("Ana", "admin")
+    bia = _make("Bia", "atendente")
+    token = token_for(bia)
+    with connect(f"{gateway.url}/?token={token}") as ws:
+        assert db.scalar("SELECT count(*) FROM ws_conexoes") == 1
+        auth_service.deactivate_admin(str(bia["id"]), str(ana["id"]))
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=5)
+    assert db.scalar("SELECT count(*) FROM ws_conexoes") == 0
+    with pytest.raises(InvalidStatus):
+        connect(f"{gateway.url}/?token={token}", open_timeout=5)

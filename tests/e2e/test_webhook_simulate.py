@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from tests.integration.webhook_support import one, rows
+
+pytestmark = pytest.mark.e2e
 
 
 def test_simulate_posts_a_conversation_that_arrives_with_fetchable_media(webhook):

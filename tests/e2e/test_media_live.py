@@ -19,6 +19,8 @@ from tests.integration.live_helpers import make_admin, token_for, wait_until
 from tests.integration.media_support import BUCKET, job_for, mensagem
 from tests.media_images import jpeg_rotated_exif
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture
 def live(db_clean, moto_http, monkeypatch):
