@@ -110,7 +110,7 @@ def world(database_url):
     from chalicelib.services.media_urls import reset_clients, s3_client
     from chalicelib.whatsapp import graph as graph_module
     from tests.integration.send_support import BUCKET, JPEG, make_template
-    from tests.integration.send_support import _graph_server as graph_server
+    from tests.integration.send_support import shared_graph_server as graph_server
 
     fake = graph_server()
     fake.clear_faults()
