@@ -74,16 +74,19 @@ def _api(stack, method: str, path: str, token: str, body: dict | None = None) ->
 
 def _next_event(ws, wanted, timeout: float = 20.0) -> dict:
     """The first event matching `wanted` (others, e.g. conversation:new, are skipped)."""
+    from tests.live_capture import unwrap
+
     deadline = time.monotonic() + timeout
     seen = []
     while time.monotonic() < deadline:
         try:
-            event = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            events = unwrap(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
         except TimeoutError:
             break
-        if wanted(event):
-            return event
-        seen.append(event["type"])
+        for event in events:  # a batch frame: the drain's round, in order
+            if wanted(event):
+                return event
+            seen.append(event["type"])
     raise AssertionError(f"no matching event within {timeout} s; saw {seen}")
 
 
