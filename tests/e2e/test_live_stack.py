@@ -76,17 +76,22 @@ def _next_event(ws, wanted, timeout: float = 20.0) -> dict:
     """The first event matching `wanted` (others, e.g. conversation:new, are skipped)."""
     from tests.live_capture import unwrap
 
+    # A frame is a drain round's batch: the events after the match wait for the next call.
+    pending = ws.__dict__.setdefault("pending_events", [])
     deadline = time.monotonic() + timeout
     seen = []
-    while time.monotonic() < deadline:
-        try:
-            events = unwrap(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
-        except TimeoutError:
-            break
-        for event in events:  # a batch frame: the drain's round, in order
+    while True:
+        while pending:
+            event = pending.pop(0)
             if wanted(event):
                 return event
             seen.append(event["type"])
+        if time.monotonic() >= deadline:
+            break
+        try:
+            pending.extend(unwrap(ws.recv(timeout=max(0.1, deadline - time.monotonic()))))
+        except TimeoutError:
+            break
     raise AssertionError(f"no matching event within {timeout} s; saw {seen}")
 
 
