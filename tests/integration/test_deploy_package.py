@@ -539,3 +539,42 @@ def test_database_connections_are_budgeted(packaged):
     doc = (ROOT / "docs" / "deploy.md").read_text()
     assert f"add up to {sum(reserved.values())} client connections" in doc
     assert f"MaxConnectionsPercent` {percent}" in doc
+
+
+def runtime_closure() -> set[str]:
+    """What `chalice package` puts into deployment.zip besides our code: requirements.txt and
+    everything it requires, read from the installed distributions' metadata (the dev venv
+    installs the same pins), with markers evaluated for Lambda's Linux and Python 3.11."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    pending = [Requirement(line.split("#")[0]) for line in lines if line.split("#")[0].strip()]
+    seen: set[str] = set()
+    while pending:
+        requirement = pending.pop()
+        name = canonicalize_name(requirement.name)
+        if name in seen:
+            continue
+        seen.add(name)
+        for text in metadata.requires(name) or []:
+            child = Requirement(text)
+            if child.marker is None or child.marker.evaluate({"extra": ""}):
+                pending.append(child)
+    return seen
+
+
+def test_the_package_carries_no_packaging_tools():
+    """pip, setuptools and wheel came in with the chalice CLI (~12 MB unzipped with its prompt
+    libraries); Chalice adds its runtime module to the package by itself."""
+    closure = runtime_closure()
+    assert not {"chalice", "pip", "setuptools", "wheel", "inquirer", "pyyaml", "click"} & closure, sorted(closure)
+    assert {"pg8000", "aws-lambda-powertools", "certifi", "phonenumberslite", "pywebpush"} <= closure
+    assert "phonenumbers" not in closure  # the lite build: no geocoding or carrier metadata
+    dev = (ROOT / "requirements-dev.txt").read_text()
+    assert re.search(r"^chalice==", dev, re.M)  # still there to package and to run locally
+    localstack = (ROOT / "requirements-localstack.txt").read_text()
+    assert re.search(r"^psutil==7\.1\.\d+", localstack, re.M)  # LocalStack 4.9 needs psutil below 7.2
+    assert "AWS_DEFAULT_REGION=" in (ROOT / "docs" / "deploy.md").read_text()
