@@ -268,7 +268,8 @@ MATRIX = [
     ("Authorizer", "sqs:SendMessage", "media queue", False),
     ("Authorizer", "sqs:SendMessage", "live queue", False),
     ("Authorizer", "execute-api:ManageConnections", "post", False),
-    # The API and webhook: media, uploads, erasure, both queues' sends, closing sockets.
+    # The API and webhook: media, uploads, erasure, both queues' sends, closing sockets (a
+    # deactivated account's; its live events go through the outbox and the drain).
     ("APIHandler", "s3:GetObject", "media", True),
     ("APIHandler", "s3:PutObject", "upload", True),
     ("APIHandler", "s3:PutObjectTagging", "upload", True),
@@ -283,6 +284,7 @@ MATRIX = [
     ("APIHandler", "sqs:ReceiveMessage", "media queue", False),
     ("APIHandler", "sqs:SendMessage", "media dlq", False),
     ("APIHandler", "execute-api:ManageConnections", "close", True),
+    ("APIHandler", "execute-api:ManageConnections", "post", False),  # events leave through the drain
     ("APIHandler", "execute-api:ManageConnections", "other api", False),
     ("APIHandler", "secretsmanager:GetSecretValue", "other secret", False),
     # The media worker: its queue, media/ in the bucket, a nudge to the drain.
@@ -303,6 +305,7 @@ MATRIX = [
     ("DrainLiveEvents", "sqs:ReceiveMessage", "media queue", False),
     ("DrainLiveEvents", "sqs:ReceiveMessage", "dev live queue", False),
     ("DrainLiveEvents", "execute-api:ManageConnections", "post", True),
+    ("DrainLiveEvents", "execute-api:ManageConnections", "close", False),
     ("DrainLiveEvents", "execute-api:ManageConnections", "other api", False),
     ("DrainLiveEvents", "s3:GetObject", "media", True),
     ("DrainLiveEvents", "s3:PutObject", "media", False),
