@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import db
-from chalicelib.repositories.inbox import JANELA_ABERTA_SQL
+
+# Whether the 24-hour window is open, in SQL over a conversation aliased `c`: by the database
+# clock at the time of the query, so enforcement never waits for the expiry job (a window
+# that passed a second ago is closed). A NULL window (no customer message ever) is closed.
+JANELA_ABERTA_SQL = "COALESCE(now() < c.window_expires_at, false)"
 
 # The ativa conversation of each contact, opening one where there is none. The partial
 # unique index idx_conversa_ativa_por_contato arbitrates between concurrent openers: the

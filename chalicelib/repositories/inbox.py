@@ -15,7 +15,7 @@ from typing import Any
 
 from chalicelib import db
 from chalicelib.repositories import contatos
-from chalicelib.services.window import JANELA_ABERTA_SQL
+from chalicelib.repositories.conversas import JANELA_ABERTA_SQL
 
 _ITEM_SELECT = f"""
 SELECT c.*,
