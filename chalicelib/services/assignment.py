@@ -152,7 +152,7 @@ def reopen(conversa_id: str, admin_id: str) -> dict[str, Any]:
             eventos.registrar(row["contato_id"], "conversa_reaberta", {"conversa_id": row["id"], "por": admin_id})
             live_events.conversation_updated(row["id"])
     except DatabaseError as exc:
-        if not (exc.args and isinstance(exc.args[0], dict) and exc.args[0].get("C") == "23505"):
+        if db.sqlstate(exc) != "23505":
             raise
         atual = conversas.estado(conversa_id)
         ativa = conversas.conversa_ativa_do_contato(atual["contato_id"]) if atual else None
@@ -166,13 +166,15 @@ def reopen(conversa_id: str, admin_id: str) -> dict[str, Any]:
 
 
 def ensure_can_send(conversa_id: str, admin_id: str) -> dict[str, Any]:
-    """For the sending stream: the conversation row if `admin_id` may send in it now.
+    """Whether `admin_id` may send in the conversation now, for chalicelib.services.sending.
 
-    An unassigned active conversation is taken for `admin_id` (one conditional UPDATE, the
-    event row and its live event); one held by someone else raises 409 AssignedToOther; a
-    closed one 409 ConversationClosed; none 404. Called inside the send's transaction, the
-    take commits, and is announced, only if the send is stored (a send refused later for its
-    window or template takes nothing).
+    Its caller holds the conversation's row lock and has already answered 404 and 409
+    ConversationClosed, so here: one held by someone else raises 409 AssignedToOther, and an
+    unassigned one is taken for `admin_id` (one conditional UPDATE, its eventos row, and
+    conversation:assigned). The caller's transaction is joined, so the take commits, and its
+    live event goes out, only if the send is stored: a send refused later for its window or
+    template takes nothing. Returns the assignment row (the caller does not need it); the 404
+    and ConversationClosed branches serve a caller that has not checked.
     """
     if administradores.get(str(admin_id)) is None:
         raise ApiError(401, "Unauthorized", "Sessão inválida: administrador não existe mais.")

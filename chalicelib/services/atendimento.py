@@ -129,7 +129,7 @@ def list_respostas(q: RespostasQuery) -> dict[str, Any]:
 
 
 def _unique_violation(exc: Exception) -> bool:
-    return bool(exc.args and isinstance(exc.args[0], dict) and exc.args[0].get("C") == "23505")
+    return db.sqlstate(exc) == "23505"
 
 
 def _atalho_em_uso(atalho: str) -> ApiError:

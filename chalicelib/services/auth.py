@@ -190,15 +190,11 @@ def create_admin(nome: str, email: str, senha: str, papel: str = "atendente") ->
     try:
         return administradores.create(nome.strip(), email, hash_password(senha), papel=papel)
     except Exception as exc:  # a concurrent create of the same email hit the unique key
-        if _sqlstate(exc) == "23505":
+        from chalicelib.db import sqlstate  # not at the top: the authorizer imports this module
+
+        if sqlstate(exc) == "23505":
             raise ApiError(409, "EmailInUse", "Já existe um administrador com este e-mail.", field="email") from exc
         raise
-
-
-def _sqlstate(exc: Exception) -> str | None:
-    if exc.args and isinstance(exc.args[0], dict):
-        return exc.args[0].get("C")
-    return None
 
 
 def deactivate_admin(admin_id: str, by_admin_id: str) -> None:

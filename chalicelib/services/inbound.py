@@ -993,14 +993,7 @@ _RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_fa
 
 
 def _is_retryable(exc: Exception) -> bool:
-    from pg8000.exceptions import DatabaseError
-
-    return (
-        isinstance(exc, DatabaseError)
-        and bool(exc.args)
-        and isinstance(exc.args[0], dict)
-        and exc.args[0].get("C") in _RETRYABLE_SQLSTATES
-    )
+    return db.sqlstate(exc) in _RETRYABLE_SQLSTATES
 
 
 def _store_transaction(parsed: ParsedPayload, messages: list[InboundRow], result: StoreResult) -> StoreResult:

@@ -265,11 +265,9 @@ def _pseudonimizar_ids(contato_id: str, wamids: list[str]) -> None:
 
 
 def _is_placeholder_collision(exc: Exception) -> bool:
-    from pg8000.exceptions import DatabaseError
-
-    if not (isinstance(exc, DatabaseError) and exc.args and isinstance(exc.args[0], dict)):
+    if db.sqlstate(exc) != "23505":
         return False
-    return exc.args[0].get("C") == "23505" and "telefone" in str(exc.args[0].get("n") or exc.args[0].get("M"))
+    return "telefone" in str(exc.args[0].get("n") or exc.args[0].get("M"))
 
 
 # --- S3 -----------------------------------------------------------------------------------
