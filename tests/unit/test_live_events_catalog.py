@@ -27,12 +27,19 @@ NAMERS = {
 
 
 def _sources() -> dict[str, str]:
-    paths = [ROOT / "app.py", *SERVICES.glob("*.py"), *(ROOT / "chalicelib" / "routes").glob("*.py")]
-    # Keyed by file name; a route module and its service (lgpd.py) count as one.
+    paths = [
+        ROOT / "app.py",
+        *SERVICES.glob("*.py"),
+        *SERVICES.glob("*/*.py"),
+        *(ROOT / "chalicelib" / "routes").glob("*.py"),
+    ]
+    # Keyed by file name; a route module and its service (lgpd.py) count as one, and the
+    # modules of a service package (services/inbound/) as the package's name (inbound.py).
     texts: dict[str, str] = {}
     for p in paths:
-        if p.name not in ("live_events.py", "realtime.py"):
-            texts[p.name] = texts.get(p.name, "") + p.read_text(encoding="utf-8")
+        name = f"{p.parent.name}.py" if p.parent.parent == SERVICES else p.name
+        if name not in ("live_events.py", "realtime.py"):
+            texts[name] = texts.get(name, "") + p.read_text(encoding="utf-8")
     return texts
 
 
