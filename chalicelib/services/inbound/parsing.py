@@ -228,7 +228,8 @@ class ParsedPayload:
 
 
 def map_message(msg: InboundMessage, raw: dict[str, Any]) -> dict[str, Any]:
-    """DESIGN §5's type mapping: tipo, conteudo, media fields and dados (raw always kept)."""
+    """One WhatsApp message → our row: tipo (texto, media, interativo, nao_suportado, ...), conteudo, the media
+    fields and dados (Meta's raw message always kept there, whatever the type)."""
     kind = (msg.type or "").strip()
     if not kind and msg.location is not None:  # Meta sends some locations without `type`
         kind = "location"
