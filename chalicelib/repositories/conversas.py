@@ -37,6 +37,10 @@ WHERE c.status = 'ativa'
 """
 
 
+def exists(conversa_id: str) -> bool:
+    return bool(db.scalar("SELECT 1 FROM conversas WHERE id = CAST(:id AS uuid)", id=conversa_id))
+
+
 def find_or_open_ativas(contato_ids: list[str]) -> list[dict[str, Any]]:
     """{contato_id, conversa_id, conversa_nova} for each contact (a racing opener may leave
     one out for this snapshot: call again for the missing ones)."""
@@ -69,7 +73,7 @@ _RETURNING = " RETURNING c.*, antes.atendente_id AS anterior_id"
 _ANTES = "WITH antes AS (SELECT id, atendente_id FROM conversas WHERE id = CAST(:id AS uuid) FOR UPDATE) "
 
 
-def assumir(conversa_id: str, admin_id: str) -> dict[str, Any] | None:
+def take(conversa_id: str, admin_id: str) -> dict[str, Any] | None:
     """Take an unassigned, active conversation for `admin_id`."""
     return db.query_one(
         _ANTES + "UPDATE conversas c SET atendente_id = CAST(:admin AS uuid), atribuida_em = now() FROM antes"  # noqa: S608
@@ -79,7 +83,7 @@ def assumir(conversa_id: str, admin_id: str) -> dict[str, Any] | None:
     )
 
 
-def atribuir(conversa_id: str, por: str, para: str) -> dict[str, Any] | None:
+def assign(conversa_id: str, por: str, para: str) -> dict[str, Any] | None:
     """Give the conversation to `para`, if it is unassigned or `por` holds it."""
     return db.query_one(
         _ANTES + "UPDATE conversas c SET atendente_id = CAST(:para AS uuid), atribuida_em = now() FROM antes"  # noqa: S608
@@ -91,7 +95,7 @@ def atribuir(conversa_id: str, por: str, para: str) -> dict[str, Any] | None:
     )
 
 
-def transferir(conversa_id: str, por: str, para: str) -> dict[str, Any] | None:
+def transfer(conversa_id: str, por: str, para: str) -> dict[str, Any] | None:
     """Only the assignee passes the conversation on."""
     return db.query_one(
         _ANTES + "UPDATE conversas c SET atendente_id = CAST(:para AS uuid), atribuida_em = now() FROM antes"  # noqa: S608
@@ -102,7 +106,7 @@ def transferir(conversa_id: str, por: str, para: str) -> dict[str, Any] | None:
     )
 
 
-def liberar(conversa_id: str, por: str) -> dict[str, Any] | None:
+def release(conversa_id: str, por: str) -> dict[str, Any] | None:
     """Only the assignee lets go of the conversation."""
     return db.query_one(
         _ANTES + "UPDATE conversas c SET atendente_id = NULL, atribuida_em = NULL FROM antes"  # noqa: S608
@@ -112,7 +116,7 @@ def liberar(conversa_id: str, por: str) -> dict[str, Any] | None:
     )
 
 
-def liberar_todas_de(admin_id: str) -> list[dict[str, Any]]:
+def release_all_of(admin_id: str) -> list[dict[str, Any]]:
     """Put every active conversation `admin_id` holds back in the queue (a deactivated account);
     each row with `anterior_id`, the account, for the event and the timeline."""
     return db.query(
@@ -123,7 +127,7 @@ def liberar_todas_de(admin_id: str) -> list[dict[str, Any]]:
     )
 
 
-def encerrar(conversa_id: str, por: str) -> dict[str, Any] | None:
+def close(conversa_id: str, por: str) -> dict[str, Any] | None:
     """Close an active conversation that is unassigned or held by `por`."""
     return db.query_one(
         _ANTES + "UPDATE conversas c SET status = 'encerrada', closed_at = now() FROM antes"  # noqa: S608
@@ -134,7 +138,7 @@ def encerrar(conversa_id: str, por: str) -> dict[str, Any] | None:
     )
 
 
-def reabrir(conversa_id: str) -> dict[str, Any] | None:
+def reopen(conversa_id: str) -> dict[str, Any] | None:
     """Reopen a closed conversation (the unique index refuses a second active one per contact)."""
     return db.query_one(
         _ANTES + "UPDATE conversas c SET status = 'ativa', closed_at = NULL FROM antes"  # noqa: S608
@@ -166,7 +170,7 @@ def get(conversa_id: str) -> dict[str, Any] | None:
     return db.query_one("SELECT * FROM conversas WHERE id = CAST(:id AS uuid)", id=conversa_id)
 
 
-def marcar_anuncio(primeiras: dict[str, str]) -> None:
+def mark_anuncio(primeiras: dict[str, str]) -> None:
     """Conversations a click-to-WhatsApp ad opened ({conversa_id: referral message time}): the
     first referral before any reply of ours starts the 72 h free entry point's clock."""
     import json

@@ -27,7 +27,7 @@ def insert_many(rows: list[dict[str, Any]]) -> int:
 # SQL of a contact's timeline (eventos) as the API writes and reads it.
 
 
-def registrar(contato_id: Any, tipo: str, dados: dict[str, Any]) -> dict[str, Any]:
+def record(contato_id: Any, tipo: str, dados: dict[str, Any]) -> dict[str, Any]:
     from chalicelib.http import jsonable
 
     return db.query_one(

@@ -140,11 +140,7 @@ def mensagens_page(
     )
 
 
-def conversa_exists(conversa_id: str) -> bool:
-    return bool(db.scalar("SELECT 1 FROM conversas WHERE id = CAST(:id AS uuid)", id=conversa_id))
-
-
-def marcar_lida(conversa_id: str) -> dict[str, Any] | None:
+def mark_read(conversa_id: str) -> dict[str, Any] | None:
     return db.query_one(
         "UPDATE conversas SET nao_lidas = 0, lida_em = now() WHERE id = CAST(:id AS uuid) RETURNING *",
         id=conversa_id,

@@ -91,7 +91,7 @@ def create_nota(conversa_id):
     response=svc.DigitandoOut,
     tags=TAGS,
 )
-def digitando(conversa_id):
+def typing(conversa_id):
     return svc.typing(_conversa(conversa_id))
 
 

@@ -54,7 +54,7 @@ def _admin_or_422(admin_id: Any, field: str = "atendente_id") -> dict[str, Any]:
 
 def _record_assignment(row: dict[str, Any], admin_id: str, tipo: str) -> None:
     """The timeline row and the live event of a change of hands (inside the transaction)."""
-    eventos.registrar(
+    eventos.record(
         row["contato_id"],
         tipo,
         {
@@ -73,7 +73,7 @@ def _answer(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def take(conversa_id: str, admin_id: str, atendente_id: str | None = None) -> dict[str, Any]:
+def assign(conversa_id: str, admin_id: str, atendente_id: str | None = None) -> dict[str, Any]:
     """POST /atribuir: to me (unassigned only; idempotent if already mine) or to a named admin
     (allowed when unassigned or when I hold it)."""
     alvo = str(atendente_id) if atendente_id else str(admin_id)
@@ -82,9 +82,9 @@ def take(conversa_id: str, admin_id: str, atendente_id: str | None = None) -> di
         raise ApiError(401, "Unauthorized", "Sessão inválida: administrador não existe mais.")
     with db.transaction():
         if alvo == str(admin_id):
-            row = conversas.assumir(conversa_id, alvo)
+            row = conversas.take(conversa_id, alvo)
         else:
-            row = conversas.atribuir(conversa_id, str(admin_id), alvo)
+            row = conversas.assign(conversa_id, str(admin_id), alvo)
         if row is None:
             atual = conversas.estado(conversa_id)
             if atual and atual["status"] == "ativa" and str(atual["atendente_id"]) == alvo:
@@ -103,7 +103,7 @@ def atribuicao_row(conversa_id: str) -> dict[str, Any] | None:
 def transfer(conversa_id: str, admin_id: str, atendente_id: str) -> dict[str, Any]:
     _admin_or_422(atendente_id)
     with db.transaction():
-        row = conversas.transferir(conversa_id, str(admin_id), str(atendente_id))
+        row = conversas.transfer(conversa_id, str(admin_id), str(atendente_id))
         if row is None:
             raise _refusal(conversa_id, admin_id)
         # To oneself: nothing changed hands, so no timeline row and no live event.
@@ -114,7 +114,7 @@ def transfer(conversa_id: str, admin_id: str, atendente_id: str) -> dict[str, An
 
 def release(conversa_id: str, admin_id: str) -> dict[str, Any]:
     with db.transaction():
-        row = conversas.liberar(conversa_id, str(admin_id))
+        row = conversas.release(conversa_id, str(admin_id))
         if row is None:
             raise _refusal(conversa_id, admin_id)
         _record_assignment(row, admin_id, "conversa_liberada")
@@ -123,13 +123,13 @@ def release(conversa_id: str, admin_id: str) -> dict[str, Any]:
 
 def close(conversa_id: str, admin_id: str) -> dict[str, Any]:
     with db.transaction():
-        row = conversas.encerrar(conversa_id, str(admin_id))
+        row = conversas.close(conversa_id, str(admin_id))
         if row is None:
             atual = conversas.estado(conversa_id)
             if atual and atual["status"] == "encerrada":
                 raise ApiError(409, "ConversationClosed", "Esta conversa já está encerrada.")
             raise _refusal(conversa_id, admin_id)
-        eventos.registrar(row["contato_id"], "conversa_encerrada", {"conversa_id": row["id"], "por": admin_id})
+        eventos.record(row["contato_id"], "conversa_encerrada", {"conversa_id": row["id"], "por": admin_id})
         live_events.conversation_closed(row["id"])
     return {"conversa": _answer(row)}
 
@@ -139,7 +139,7 @@ def reopen(conversa_id: str, admin_id: str) -> dict[str, Any]:
 
     try:
         with db.transaction():
-            row = conversas.reabrir(conversa_id)
+            row = conversas.reopen(conversa_id)
             if row is None:
                 atual = conversas.estado(conversa_id)
                 if atual is None:
@@ -149,7 +149,7 @@ def reopen(conversa_id: str, admin_id: str) -> dict[str, Any]:
                         409, "ContactAnonymized", "O contato foi anonimizado: a conversa não pode ser reaberta."
                     )
                 raise ApiError(409, "ConversationActive", "Esta conversa já está ativa.")
-            eventos.registrar(row["contato_id"], "conversa_reaberta", {"conversa_id": row["id"], "por": admin_id})
+            eventos.record(row["contato_id"], "conversa_reaberta", {"conversa_id": row["id"], "por": admin_id})
             live_events.conversation_updated(row["id"])
     except DatabaseError as exc:
         if db.sqlstate(exc) != "23505":
@@ -179,7 +179,7 @@ def ensure_can_send(conversa_id: str, admin_id: str) -> dict[str, Any]:
     if administradores.get(str(admin_id)) is None:
         raise ApiError(401, "Unauthorized", "Sessão inválida: administrador não existe mais.")
     with db.transaction():
-        row = conversas.assumir(conversa_id, str(admin_id))
+        row = conversas.take(conversa_id, str(admin_id))
         if row is None:
             atual = conversas.estado(conversa_id)
             if atual is None:

@@ -214,8 +214,8 @@ def deactivate_admin(admin_id: str, by_admin_id: str) -> None:
             raise not_found("Administrador")
         push_subscriptions.delete_for_admin_all(admin_id)
         connection_ids = ws_conexoes.remove_for_admin(admin_id)
-        for row in conversas.liberar_todas_de(str(admin_id)):
-            eventos.registrar(
+        for row in conversas.release_all_of(str(admin_id)):
+            eventos.record(
                 row["contato_id"],
                 "conversa_liberada",
                 {

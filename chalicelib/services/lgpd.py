@@ -102,7 +102,7 @@ def _mensagens_page(contato_id: str, cursor: str | None) -> tuple[list[dict[str,
         after_ts, after_seq = jsonable(rows[-1]["created_at"]), rows[-1]["seq"]
 
 
-def exportar(contato_id: str, admin_id: str, cursor: str | None = None) -> dict[str, Any]:
+def export(contato_id: str, admin_id: str, cursor: str | None = None) -> dict[str, Any]:
     """Everything stored about the contact; media as short-lived URLs. Bounded in bytes: the
     messages go in pages (`next_cursor`), the first page also has everything else."""
     from chalicelib.repositories import eventos as eventos_repo
@@ -138,7 +138,7 @@ def exportar(contato_id: str, admin_id: str, cursor: str | None = None) -> dict[
     }
     # Accountability (LGPD art. 37): who took a copy of this person's data, and when.
     if cursor is None:
-        eventos_repo.registrar(contato_id, "dados_exportados", {"por": admin_id, "truncado": truncado})
+        eventos_repo.record(contato_id, "dados_exportados", {"por": admin_id, "truncado": truncado})
     return documento
 
 
@@ -159,7 +159,7 @@ def new_placeholder() -> str:
     return PLACEHOLDER_PREFIX + digits
 
 
-def anonimizar(contato_id: str, admin_id: str, pedido: AnonimizarIn) -> dict[str, Any]:
+def anonymize(contato_id: str, admin_id: str, pedido: AnonimizarIn) -> dict[str, Any]:
     if not pedido.confirmar:
         raise ApiError(
             422,
@@ -191,17 +191,17 @@ def _anonimizar(contato_id: str, admin_id: str) -> dict[str, Any]:
         enderecos = _enderecos(contato, repo.numeros_historicos(contato_id))
         wamids = repo.wamids(contato_id)
         telefone = new_placeholder()
-        novo = repo.anonimizar_contato(contato_id, telefone, telefone.lstrip("+"))
+        novo = repo.anonymize_contato(contato_id, telefone, telefone.lstrip("+"))
         interessados_removidos = int(novo.pop("interessados_removidos") or 0)
-        contagens = repo.anonimizar_mensagens(contato_id)
+        contagens = repo.anonymize_mensagens(contato_id)
         _pseudonimizar_ids(contato_id, wamids)
-        repo.anonimizar_eventos(contato_id)
-        repo.remover_status_pendentes(enderecos, wamids)
-        repo.remover_alteracoes_pendentes(enderecos)
-        repo.apagar_partes_sem_contato(enderecos + wamids)
-        encerradas = repo.encerrar_conversas(contato_id)
+        repo.anonymize_eventos(contato_id)
+        repo.delete_status_pendentes(enderecos, wamids)
+        repo.delete_alteracoes_pendentes(enderecos)
+        repo.delete_partes_sem_contato(enderecos + wamids)
+        encerradas = repo.close_conversas(contato_id)
         objetos = purge_objects(locations)  # last: an S3 failure rolls all of the above back
-        repo.registrar_anonimizacao(
+        repo.record_anonimizacao(
             contato_id,
             {
                 "por": admin_id,
@@ -260,8 +260,8 @@ def _pseudonimizar_ids(contato_id: str, wamids: list[str]) -> None:
     `user_preferences:+55…`), and the same id arriving again must still be recognised."""
     from chalicelib.services.pseudonym import keyed
 
-    repo.pseudonimizar_wamids(contato_id, {w: keyed(w) for w in wamids})
-    repo.pseudonimizar_chaves({str(r["id"]): keyed(r["chave"]) for r in repo.chaves_eventos(contato_id)})
+    repo.pseudonymize_wamids(contato_id, {w: keyed(w) for w in wamids})
+    repo.pseudonymize_chaves({str(r["id"]): keyed(r["chave"]) for r in repo.chaves_eventos(contato_id)})
 
 
 def _is_placeholder_collision(exc: Exception) -> bool:

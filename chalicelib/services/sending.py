@@ -35,7 +35,7 @@ from chalicelib.api_models import (
 )
 from chalicelib.http import ApiError, jsonable
 from chalicelib.observability import logger
-from chalicelib.repositories import envios, mensagens
+from chalicelib.repositories import conversas, envios, mensagens
 from chalicelib.repositories import inbox as inbox_repo
 from chalicelib.services import assignment, graph_errors, idempotency, live_events, media_uploads, window
 from chalicelib.services.idempotency import SendResult, StoredFailure
@@ -115,7 +115,7 @@ def _send_once(conversa_id: str, admin_id: str, pedido: Pedido, idempotency_key:
         )
     request_hash = idempotency.request_hash(conversa_id, pedido)
     # The key's row references the conversation: an unknown one is a 404, not a foreign-key 500.
-    if not db.scalar("SELECT 1 FROM conversas WHERE id = CAST(:id AS uuid)", id=conversa_id):
+    if not conversas.exists(conversa_id):
         raise ApiError(404, "NotFoundError", "Conversa não encontrada.")
     replay = idempotency.claim_or_replay(admin_id, chave, request_hash, conversa_id, answer_body)
     if replay is not None:

@@ -49,7 +49,7 @@ def handle_payload(payload: Any) -> dict[str, Any]:
     if result.ausencias:  # issue 13: the away text, once, outside business hours
         from chalicelib.services import atendimento
 
-        atendimento.enviar_ausencias(result.ausencias)
+        atendimento.send_away_messages(result.ausencias)
     if result.mensagens:  # Web Push (live stream): never raises, waits a bounded time
         from chalicelib.services import push
 

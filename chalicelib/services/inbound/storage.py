@@ -143,20 +143,20 @@ def _resolve_bsuid_contacts(
 
 
 def _resolve_one(ident: dict[str, Any], mescladas: list[tuple[str, str]]) -> dict[str, Any]:
-    """mescladas: receives the conversations a merge closed or moved (identidades.mesclar)."""
+    """mescladas: receives the conversations a merge closed or moved (identidades.merge)."""
     for _attempt in range(3):
         found = identidades.find(ident["bsuid"], ident["telefone"])
         por_bsuid = next((c for c in found if c["bsuid"] == ident["bsuid"]), None)
         por_telefone = next((c for c in found if ident["telefone"] and c["telefone"] == ident["telefone"]), None)
         if por_bsuid is None and por_telefone is None:
-            criado = identidades.criar(ident)
+            criado = identidades.create(ident)
             if criado is not None:
                 return criado
             continue  # a phone-only delivery inserted this number meanwhile: look again
         if por_bsuid is not None and por_telefone is not None and por_bsuid["id"] != por_telefone["id"]:
             # The payload ties the BSUID of one contact to the phone of another: one person.
             sobrevivente, absorvido = found[0], found[1]  # the older contact keeps its id
-            mescladas += identidades.mesclar(
+            mescladas += identidades.merge(
                 sobrevivente["id"],
                 absorvido["id"],
                 {"motivo": "bsuid_e_telefone", "bsuid": ident["bsuid"], "telefone": ident["telefone"]},
@@ -164,7 +164,7 @@ def _resolve_one(ident: dict[str, Any], mescladas: list[tuple[str, str]]) -> dic
             alvo = sobrevivente
         else:
             alvo = por_bsuid or por_telefone
-        completo = identidades.completar(alvo["id"], ident)  # type: ignore[index]
+        completo = identidades.complete(alvo["id"], ident)  # type: ignore[index]
         if completo is not None:
             return completo
     raise RuntimeError(f"could not resolve the contact of BSUID {ident['bsuid']}")
@@ -288,10 +288,10 @@ def _store_transaction(parsed: ParsedPayload, messages: list[InboundRow], result
         if parsed.alteracoes or result.mensagens:
             # Edits and revokes, and those that were waiting for a message stored just now.
 
-            alteracoes.registrar(parsed.alteracoes)
+            alteracoes.record(parsed.alteracoes)
             originais = [a["original_whatsapp_id"] for a in parsed.alteracoes]
             originais += [r["mensagem"]["whatsapp_id"] for r in result.mensagens]
-            result.alteradas = alteracoes.aplicar(originais)
+            result.alteradas = alteracoes.apply(originais)
             for mensagem in result.alteradas:
                 live_events.message_updated(mensagem["id"])
         if parsed.statuses:
@@ -330,7 +330,7 @@ def _attendance(messages: list[InboundRow], inserted: list[dict[str, Any]], nova
             when = row.created_at.isoformat()
             anuncios[conversa_id] = min(anuncios.get(conversa_id, when), when)
     if anuncios:
-        conversas.marcar_anuncio(anuncios)
+        conversas.mark_anuncio(anuncios)
     return atendimento.on_inbound(sorted(novas), sorted(clientes), ids)
 
 
@@ -393,12 +393,12 @@ def _apply_bsuid_changes(
                 key=lambda c: (c["created_at"], str(c["id"])),
             )
             alvo = str(ordem[0]["id"])
-            mescladas += identidades.mesclar(
+            mescladas += identidades.merge(
                 ordem[0]["id"],
                 ordem[1]["id"],
                 {"motivo": "bsuid_alterado", "whatsapp_id": m.whatsapp_id, "bsuid_novo": m.bsuid_novo},
             )["conversas"]
-        identidades.trocar_bsuid(
+        identidades.replace_bsuid(
             alvo,
             m.bsuid_novo,  # type: ignore[arg-type]
             {"whatsapp_id": m.whatsapp_id, "motivo": "mensagem_de_sistema"},
@@ -413,11 +413,11 @@ def _created_at(contato_id: str) -> dt.datetime:
 def _mark_answered(
     messages: list[InboundRow], contacts: dict[str, dict[str, Any]], inserted: list[dict[str, Any]]
 ) -> None:
-    """Echoes newly stored count as our reply (alteracoes.marcar_respondidas)."""
+    """Echoes newly stored count as our reply (alteracoes.mark_answered)."""
     ecos = [
         {"conversa_id": str(r["mensagem"]["conversa_id"]), "created_at": r["mensagem"]["created_at"]}
         for r in inserted
         if r["mensagem"]["direcao"] == "saida"
     ]
     if ecos:
-        alteracoes.marcar_respondidas(ecos)
+        alteracoes.mark_answered(ecos)
