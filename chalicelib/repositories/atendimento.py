@@ -180,11 +180,17 @@ def claim_ausencia(conversa_ids: list[str], novas_ids: list[str], horas: int) ->
 
 
 # Read receipts and typing -------------------------------------------------------------------------
+# The newest inbound message of conversation :id that WhatsApp knows (has a wamid).
+_ULTIMA_ENTRADA_SQL = (
+    "SELECT id, whatsapp_id FROM mensagens WHERE conversa_id = CAST(:id AS uuid)"
+    " AND direcao = 'entrada' AND whatsapp_id IS NOT NULL ORDER BY created_at DESC, seq DESC LIMIT 1"
+)
+
+
 def claim_recibo_lida(conversa_id: str) -> dict[str, Any] | None:
     """The newest inbound message with a wamid, if its receipt was not sent yet (claimed)."""
     return db.query_one(
-        "WITH ultima AS (SELECT id, whatsapp_id FROM mensagens WHERE conversa_id = CAST(:id AS uuid)"
-        "   AND direcao = 'entrada' AND whatsapp_id IS NOT NULL ORDER BY created_at DESC, seq DESC LIMIT 1),"
+        f"WITH ultima AS ({_ULTIMA_ENTRADA_SQL}),"  # noqa: S608 - a constant
         " antes AS (SELECT id, recibo_lida_mensagem_id FROM conversas WHERE id = CAST(:id AS uuid) FOR UPDATE)"
         " UPDATE conversas c SET recibo_lida_mensagem_id = u.id FROM ultima u, antes a"
         " WHERE c.id = a.id AND c.recibo_lida_mensagem_id IS DISTINCT FROM u.id"
@@ -206,8 +212,7 @@ def release_recibo_lida(conversa_id: str, mensagem_id: Any, anterior: Any) -> No
 def claim_digitando(conversa_id: str, intervalo: int) -> str | None:
     """The newest inbound wamid, if the window is open and no typing was asked in `intervalo` s."""
     return db.scalar(
-        "WITH ultima AS (SELECT whatsapp_id FROM mensagens WHERE conversa_id = CAST(:id AS uuid)"
-        "   AND direcao = 'entrada' AND whatsapp_id IS NOT NULL ORDER BY created_at DESC, seq DESC LIMIT 1)"
+        f"WITH ultima AS ({_ULTIMA_ENTRADA_SQL})"  # noqa: S608 - a constant
         " UPDATE conversas c SET digitando_em = now() FROM ultima u"
         " WHERE c.id = CAST(:id AS uuid) AND c.status = 'ativa' AND now() < c.window_expires_at"
         " AND (c.digitando_em IS NULL OR c.digitando_em < now() - make_interval(secs => :s))"

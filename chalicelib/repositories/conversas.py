@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from chalicelib import db
@@ -173,8 +174,6 @@ def get(conversa_id: str) -> dict[str, Any] | None:
 def mark_anuncio(primeiras: dict[str, str]) -> None:
     """Conversations a click-to-WhatsApp ad opened ({conversa_id: referral message time}): the
     first referral before any reply of ours starts the 72 h free entry point's clock."""
-    import json
-
     db.execute(
         "UPDATE conversas c SET anuncio_em = e.em"
         " FROM jsonb_each_text(CAST(:rows AS jsonb)) AS r(id, em_texto),"

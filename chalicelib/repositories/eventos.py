@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from chalicelib import db
+from chalicelib.http import jsonable
 
 _INSERT_MANY_SQL = """
 INSERT INTO eventos (contato_id, tipo, dados, created_at, chave)
@@ -28,8 +29,6 @@ def insert_many(rows: list[dict[str, Any]]) -> int:
 
 
 def record(contato_id: Any, tipo: str, dados: dict[str, Any]) -> dict[str, Any]:
-    from chalicelib.http import jsonable
-
     return db.query_one(
         "INSERT INTO eventos (contato_id, tipo, dados) VALUES (CAST(:contato_id AS uuid), :tipo, CAST(:dados AS jsonb))"
         " RETURNING *",

@@ -61,7 +61,10 @@ ROUTES: dict[str, dict[str, str]] = {
         "GET /contatos/{contato_id}/export": "export_contato",
         "POST /contatos/{contato_id}/anonimizar": "anonymize_contato",
     },
-    "relatorios": {"GET /relatorios/custos": "relatorio_custos"},
+    "relatorios": {
+        "GET /relatorios/custos": "relatorio_custos",
+        "GET /relatorios/atendimento": "relatorio_atendimento",
+    },
     "tarifas": {"GET /tarifas": "list_tarifas", "POST /tarifas": "create_tarifa"},
     "atendimento": {
         "GET /respostas-rapidas": "list_respostas_rapidas",
@@ -73,7 +76,6 @@ ROUTES: dict[str, dict[str, str]] = {
         "POST /conversas/{conversa_id}/digitando": "typing",
         "GET /configuracoes/atendimento": "get_configuracoes",
         "PUT /configuracoes/atendimento": "put_configuracoes",
-        "GET /relatorios/atendimento": "relatorio_atendimento",
     },
 }
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pg8000.exceptions import DatabaseError
+
 from chalicelib import db
 from chalicelib.http import ApiError, not_found
 from chalicelib.repositories import administradores, conversas, eventos
@@ -135,8 +137,6 @@ def close(conversa_id: str, admin_id: str) -> dict[str, Any]:
 
 
 def reopen(conversa_id: str, admin_id: str) -> dict[str, Any]:
-    from pg8000.exceptions import DatabaseError
-
     try:
         with db.transaction():
             row = conversas.reopen(conversa_id)

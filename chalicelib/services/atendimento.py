@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from pg8000.exceptions import DatabaseError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chalicelib import db
@@ -21,7 +22,7 @@ from chalicelib.api_models import Nota
 from chalicelib.http import ApiError, not_found
 from chalicelib.observability import logger
 from chalicelib.repositories import atendimento as repo
-from chalicelib.repositories import conversas
+from chalicelib.repositories import conversas, eventos
 from chalicelib.services import live_events
 
 FUSO = "America/Sao_Paulo"
@@ -138,8 +139,6 @@ def _atalho_em_uso(atalho: str) -> ApiError:
 
 
 def create_resposta(admin_id: str, body: RespostaRapidaIn) -> dict[str, Any]:
-    from pg8000.exceptions import DatabaseError
-
     try:
         return repo.create_resposta(admin_id, body.atalho, body.titulo, body.conteudo)
     except DatabaseError as exc:
@@ -149,8 +148,6 @@ def create_resposta(admin_id: str, body: RespostaRapidaIn) -> dict[str, Any]:
 
 
 def update_resposta(resposta_id: str, body: RespostaRapidaPatch) -> dict[str, Any]:
-    from pg8000.exceptions import DatabaseError
-
     campos = body.model_dump(exclude_none=True)
     try:
         row = repo.update_resposta(resposta_id, campos)
@@ -339,7 +336,6 @@ def distribute(conversa_ids: list[str], capacidade: int) -> list[dict[str, Any]]
             continue
         escolhido["carga"] += 1
         escolhido["ultima"] = row["atribuida_em"]
-        from chalicelib.repositories import eventos
 
         eventos.record(
             row["contato_id"],

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.config import get_settings
 from chalicelib.http import ApiError
-from chalicelib.services.media_storage import base_mime, matches_mime, size_limit
+from chalicelib.services.media_storage import base_mime, head_object, matches_mime, size_limit, valid_mime
+from chalicelib.services.media_urls import s3_client
 
 if TYPE_CHECKING:
     from chalicelib.api_models import EnviarMedia
@@ -81,8 +83,6 @@ def _is_opus(mime_type: str) -> bool:
 
 
 def check_declared(media_type: str, mime_type: str, voz: bool, field_prefix: str = "") -> None:
-    from chalicelib.services.media_storage import valid_mime
-
     if not valid_mime(mime_type):  # it goes into headers: no CR/LF, no control characters
         raise ApiError(422, "ValidationError", "Tipo MIME malformado.", field=f"{field_prefix}mime_type")
     base = base_mime(mime_type)
@@ -139,8 +139,6 @@ def check_declared_size(bucket: str, key: str, head: dict[str, Any], field: str)
     declared = (head.get("Metadata") or {}).get("declared-size")
     size = int(head.get("ContentLength") or 0)
     if declared is not None and (not declared.isdigit() or size > int(declared)):
-        from chalicelib.services.media_urls import s3_client
-
         s3_client().delete_object(Bucket=bucket, Key=key)
         raise ApiError(
             422,
@@ -152,16 +150,11 @@ def check_declared_size(bucket: str, key: str, head: dict[str, Any], field: str)
 
 def mark_sent(bucket: str, key: str) -> None:
     """The upload is a message's file now: the lifecycle rule must not expire it."""
-    from chalicelib.services.media_urls import s3_client
-
     s3_client().put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": [{"Key": "estado", "Value": "enviado"}]})
 
 
 def create_upload(admin_id: str, pedido: MediaUploadIn) -> dict[str, Any]:
     """A presigned PUT for one file; the browser must send the same Content-Type."""
-    from chalicelib.config import get_settings
-    from chalicelib.services.media_urls import s3_client
-
     check_declared(pedido.media_type, pedido.mime_type, pedido.voz)
     check_size(pedido.media_type, pedido.size)
     upload_id = str(uuid.uuid4())
@@ -199,9 +192,6 @@ def create_upload(admin_id: str, pedido: MediaUploadIn) -> dict[str, Any]:
 # A send of an uploaded file (chalicelib.services.sending) ------------------------------------
 def check_for_send(admin_id: str, pedido: EnviarMedia) -> dict[str, Any]:
     """The uploaded object exists, is within WhatsApp's limits and is what it claims to be."""
-    from chalicelib.config import get_settings
-    from chalicelib.services.media_storage import head_object
-
     key = pedido.key or upload_key(admin_id, str(pedido.upload_id))
     # Only the caller's own uploads: a key is a path in the media bucket, and anything else in
     # it (received media, another attendant's files) must not be sendable by naming it.
@@ -236,8 +226,6 @@ def check_for_send(admin_id: str, pedido: EnviarMedia) -> dict[str, Any]:
 
 
 def read_head(bucket: str, key: str, length: int) -> bytes:
-    from chalicelib.services.media_urls import s3_client
-
     body = s3_client().get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{length - 1}")["Body"]
     try:
         return body.read()
@@ -247,8 +235,6 @@ def read_head(bucket: str, key: str, length: int) -> bytes:
 
 def upload_to_graph(graph, media: dict[str, Any], mime_type: str, timeout: tuple[float, float]) -> str:
     """S3 object → Graph /media; memory stays bounded (spooled to /tmp above 8 MB)."""
-    from chalicelib.services.media_urls import s3_client
-
     body = s3_client().get_object(Bucket=media["bucket"], Key=media["key"])["Body"]
     with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
         try:

@@ -18,8 +18,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from chalicelib import db
 from chalicelib.http import ApiError
 from chalicelib.observability import logger
+from chalicelib.repositories import templates as repo
+from chalicelib.services import live_events
 
 TEMPLATE_FIELDS = "id,name,language,status,category,components"
 PAGE_LIMIT = 100
@@ -163,10 +166,6 @@ def sync_templates(graph=None, page_limit: int = PAGE_LIMIT) -> dict[str, int]:
     Templates are only marked deleted after every page arrived: a failure half-way through
     raises (GraphError) and leaves the table as the pages so far made it.
     """
-    from chalicelib import db
-    from chalicelib.repositories import templates as repo
-    from chalicelib.services import live_events
-
     if graph is None:
         from chalicelib.whatsapp.graph import get_graph_client
 

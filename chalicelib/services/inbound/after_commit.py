@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.observability import logger
+from chalicelib.services import atendimento, media_jobs
 from chalicelib.services.inbound.parsing import parse_payload, sanitize
 from chalicelib.services.inbound.storage import StoreResult, store
 
@@ -21,15 +22,14 @@ def _enqueue_media(result: StoreResult) -> None:
     finds the message stored without media and enqueues again."""
     if not result.media_jobs:
         return
-    from chalicelib.services.media_jobs import MediaJob, enqueue
 
     jobs = []
     for job in result.media_jobs:
         try:
-            jobs.append(MediaJob.model_validate(job))
+            jobs.append(media_jobs.MediaJob.model_validate(job))
         except Exception:  # noqa: BLE001 - a job that cannot be described is logged, not retried forever
             logger.exception("media job refused by its model", extra={"job": job})
-    enqueue(jobs)
+    media_jobs.enqueue(jobs)
 
 
 def handle_payload(payload: Any) -> dict[str, Any]:
@@ -47,8 +47,6 @@ def handle_payload(payload: Any) -> dict[str, Any]:
         logger.exception("media jobs could not be enqueued", extra={"jobs": len(result.media_jobs)})
         raise MediaQueueUnavailable(str(exc)) from exc
     if result.ausencias:  # issue 13: the away text, once, outside business hours
-        from chalicelib.services import atendimento
-
         atendimento.send_away_messages(result.ausencias)
     if result.mensagens:  # Web Push (live stream): never raises, waits a bounded time
         from chalicelib.services import push

@@ -20,6 +20,7 @@ from typing import Any
 
 from chalicelib.config import get_settings
 from chalicelib.observability import logger
+from chalicelib.services.pseudonym import keyed
 from chalicelib.whatsapp.identity import normalize_bsuid, normalize_parent_bsuid, normalize_username
 from chalicelib.whatsapp.models import (
     Change,
@@ -176,8 +177,6 @@ def evento(tipo: str, dados: dict[str, Any], contato_id: str | None = None) -> d
     """An eventos row keyed by its content: a redelivered payload writes it once. The key is
     a keyed hash (a plain one of a payload that holds little more than a number could be
     reversed by trying numbers)."""
-    from chalicelib.services.pseudonym import keyed
-
     digest = hashlib.sha256(json.dumps(dados, sort_keys=True, default=str).encode()).hexdigest()
     return {"contato_id": contato_id, "tipo": tipo, "dados": dados, "chave": keyed(f"{tipo}:{digest}")}
 
@@ -583,7 +582,6 @@ def _preference_row(raw_pref: Any) -> dict[str, Any] | None:
         chave = f"user_preferences:{telefone}:{choice}:{int(created_at.timestamp())}"  # as before 0010
     else:
         chave = f"user_preferences:{bsuid or telefone}:{category[:40]}:{choice[:40]}:{int(created_at.timestamp())}"
-    from chalicelib.services.pseudonym import keyed
 
     # Keyed (issue 16): the key names the number or BSUID and outlives an erasure (to keep a
     # redelivered preference a duplicate), so it is stored as a keyed hash.
