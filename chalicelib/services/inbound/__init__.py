@@ -5,8 +5,9 @@ it: all entries, changes, messages and statuses, in one transaction, set-based. 
 - `parsing`: the pure part (`parse_payload`: JSON → rows, no I/O), unit-tested without a
   database;
 - `storage`: the transaction (`store`), whose live events go out at its commit;
-- `after_commit`: media jobs to the queue, the away message and Web Push, then the summary
-  (`handle_payload` runs the three in order).
+- `after_commit`: media jobs to the queue and the away message, then the summary
+  (`handle_payload` runs the three in order); live events and Web Push leave through the
+  outbox the transaction writes.
 """
 
 from chalicelib.services.inbound.after_commit import MediaQueueUnavailable, handle_payload

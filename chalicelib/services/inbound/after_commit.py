@@ -1,4 +1,5 @@
-"""After the inbound webhook's commit: media jobs to the queue, the away message, Web Push.
+"""After the inbound webhook's commit: media jobs to the queue and the away message (live events
+and Web Push leave through the outbox, chalicelib.services.outbox).
 
 `handle_payload` is the whole webhook: parse (pure), store (one transaction), then this.
 """
@@ -48,10 +49,6 @@ def handle_payload(payload: Any) -> dict[str, Any]:
         raise MediaQueueUnavailable(str(exc)) from exc
     if result.ausencias:  # issue 13: the away text, once, outside business hours
         atendimento.send_away_messages(result.ausencias)
-    if result.mensagens:  # Web Push (live stream): never raises, waits a bounded time
-        from chalicelib.services import push
-
-        push.notify_inbound([r["mensagem"] for r in result.mensagens])
     summary = result.summary()
     summary["ignorados"] = len(parsed.ignored)
     logger.info("webhook processed", extra=summary)
