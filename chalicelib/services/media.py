@@ -23,7 +23,6 @@ from chalicelib.config import get_settings
 from chalicelib.observability import logger
 from chalicelib.repositories import media_files
 from chalicelib.services import live_events, media_storage
-from chalicelib.services.lgpd import purge_objects
 from chalicelib.services.media_jobs import MediaJob
 from chalicelib.services.media_storage import MediaRejected, StoredObject
 from chalicelib.services.thumbnails import ThumbnailError, make_thumbnail
@@ -281,6 +280,8 @@ def _anonimizada_meanwhile(row: dict[str, Any] | None, location: str) -> bool:
     objects just written (the message's folder: original and thumbnail) go now."""
     if row is None or not row.get("anonimizada"):
         return False
+    # Here, not at the top: LGPD's module costs the worker's cold start ~15 ms, for a rare case.
+    from chalicelib.services.lgpd import purge_objects
 
     try:
         purge_objects([location])
