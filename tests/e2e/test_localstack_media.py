@@ -235,7 +235,8 @@ def aws(localstack, database_url):
 
 
 class Aws:
-    def __init__(self, endpoint, s3, sqs, graph, bucket, queue_url, dlq_url):
+    def __init__(self, endpoint, s3, sqs, graph, bucket, queue_url, dlq_url, **other_queues):
+        # other_queues: the live-events FIFO queue chalicelib.local.aws also creates (unused here)
         self.endpoint, self.s3, self.sqs, self.graph = endpoint, s3, sqs, graph
         self.bucket, self.queue_url, self.dlq_url = bucket, queue_url, dlq_url
 
