@@ -144,6 +144,13 @@ def _closed_while_idle(conn: pg8000.native.Connection) -> bool:
     return bool(readable)
 
 
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a pg8000 database error (its `C` field, e.g. "23505"); None otherwise."""
+    if isinstance(exc, DatabaseError) and exc.args and isinstance(exc.args[0], dict):
+        return exc.args[0].get("C")
+    return None
+
+
 def _state() -> threading.local:
     if not hasattr(_local, "conn"):
         _local.conn = None
