@@ -522,6 +522,10 @@ def _report(name: str, burst: dict, lost: tuple[int, int, int], db_peak: dict, r
         f"  latency ms: p50 {_pct(latencies, 50):.0f}  p95 {_pct(latencies, 95):.0f}"
         f"  p99 {_pct(latencies, 99):.0f}  max {max(latencies, default=float('nan')):.0f}"
     )
+    for label, subset in (("200", [a for a in sent if a["status"] == 200]), ("non-2xx", non2xx)):
+        if subset and len(subset) < len(sent):
+            ms = [(a["end"] - a["start"]) * 1000 for a in subset]
+            print(f"    of the {label} answers: p50 {_pct(ms, 50):.0f}  p95 {_pct(ms, 95):.0f}  max {max(ms):.0f}")
     print(
         f"  answers: {dict(sorted(by_status.items()))}; non-2xx {len(non2xx)}, 5xx {len(fivexx)},"
         f" 503 {len(s503)} ({len(s503) - len(s503_no_retry)} with Retry-After, {len(s503_no_retry)} without)"
