@@ -34,13 +34,16 @@ Printed per burst:
   minus the time of the last answer: negative means every browser had it before the sender
   got its 200);
 - rows lost: every acknowledged status must be in its message's `dados.statuses`, every
-  acknowledged inbound message must be a row in `mensagens` (must be 0); also the rows
-  stored although their webhook did not answer 200 (a redelivery would find them);
+  acknowledged inbound message must be a row in `mensagens` (must be 0; the first five lost
+  are printed with their answer and the row as it is); also the rows stored although their
+  webhook did not answer 200 (a redelivery would find them);
 - PostgreSQL client connections (pg_stat_activity, client backends, sampled every 50 ms by
   one connection of the benchmark's own, which counts): peak during the burst, how many
   were active, and the server's "too many clients" refusals (from its log).
 
-At the end: connections still open after the bursts settled, the app's ERROR and WARNING log
+At the end: connections still open after the bursts settled, PostgreSQL's log lines that
+matter here (refusals, COMMIT outside a transaction, statement timeouts, deadlocks, clients
+gone mid-transaction), the app's ERROR and WARNING log
 lines by message (the app's log is counted, not printed). The sending stops at --burst-seconds
 per burst (what was not sent is reported as NOT SENT), the wait for events at --settle-seconds
 (or after --quiet-seconds without any event): with the defaults the run takes at most about
@@ -203,7 +206,7 @@ def _post(host: str, port: int, body: bytes, headers: dict[str, str]) -> dict:
         conn.close()
         status = response.status
         retry_after = response.getheader("Retry-After")
-        detail = "" if status == 200 else data[:200].decode("utf-8", "replace")
+        detail = data[:200].decode("utf-8", "replace")
     except Exception as exc:  # noqa: BLE001 - a refused or reset connection is an answer too
         status, retry_after, detail = 0, None, repr(exc)[:200]
     return {"start": started, "end": time.time(), "status": status, "retry_after": retry_after, "detail": detail}
@@ -455,8 +458,9 @@ def _seed(messages: int) -> list[tuple[str, str]]:
     return [(r["whatsapp_id"], r["whatsapp_id"].rsplit(".", 1)[1].lstrip("+")) for r in rows]
 
 
-def _lost_statuses(answers: list[dict]) -> tuple[int, int, int]:
-    """(acknowledged statuses missing from the database, acknowledged, stored without a 200)."""
+def _lost_statuses(answers: list[dict]) -> tuple[int, int, int, list[str]]:
+    """(acknowledged statuses missing from the database, acknowledged, stored without a 200);
+    prints what is known of the first missing ones."""
     from chalicelib import db
 
     stored = {
@@ -470,10 +474,26 @@ def _lost_statuses(answers: list[dict]) -> tuple[int, int, int]:
     }
     acked = [tuple(a["key"].split(" ")) for a in answers if a["status"] == 200]
     unacked = [tuple(a["key"].split(" ")) for a in answers if a["status"] not in (200, None)]
-    return sum(1 for k in acked if k not in stored), len(acked), sum(1 for k in unacked if k in stored)
+    missing = [a for a in answers if a["status"] == 200 and tuple(a["key"].split(" ")) not in stored]
+    lines = []
+    for a in missing[:5]:
+        wamid, word = a["key"].split(" ")
+        row = db.query_one(
+            "SELECT status_envio::text AS status_envio, dados -> 'statuses' AS statuses, updated_at"
+            " FROM mensagens WHERE whatsapp_id = :w",
+            w=wamid,
+        )
+        parked = db.scalar("SELECT count(*) FROM whatsapp_status_pendentes WHERE whatsapp_id = :w", w=wamid)
+        keys = sorted((row or {}).get("statuses") or {})
+        lines.append(
+            f"    LOST: {word} of {wamid}: answered at {a['end']:.3f} with {a['detail'][:90]};"
+            f" row now {row and row['status_envio']} with statuses {keys} (updated {row and row['updated_at']});"
+            f" parked: {parked}"
+        )
+    return len(missing), len(acked), sum(1 for k in unacked if k in stored), lines
 
 
-def _lost_messages(answers: list[dict]) -> tuple[int, int, int]:
+def _lost_messages(answers: list[dict]) -> tuple[int, int, int, list[str]]:
     from chalicelib import db
 
     keys = [a["key"] for a in answers if a["status"] is not None]
@@ -481,15 +501,32 @@ def _lost_messages(answers: list[dict]) -> tuple[int, int, int]:
     stored = {r["whatsapp_id"] for r in rows}
     acked = [a["key"] for a in answers if a["status"] == 200]
     unacked = [a["key"] for a in answers if a["status"] not in (200, None)]
-    return sum(1 for k in acked if k not in stored), len(acked), sum(1 for k in unacked if k in stored)
+    lines = [
+        f"    LOST: message {a['key']}: answered at {a['end']:.3f} with {a['detail'][:90]}"
+        for a in answers
+        if a["status"] == 200 and a["key"] not in stored
+    ][:5]
+    return sum(1 for k in acked if k not in stored), len(acked), sum(1 for k in unacked if k in stored), lines
+
+
+_SERVER_LOG_LINES = {
+    "too many clients": r"too many clients already|remaining connection slots are reserved",
+    "COMMIT outside a transaction": r"there is no transaction in progress",
+    "statement timeout": r"canceling statement due to statement timeout",
+    "deadlock": r"deadlock detected",
+    "client gone mid-transaction": r"unexpected EOF on client connection with an open transaction",
+}
+
+
+def _server_log(data_dir: str) -> dict[str, int]:
+    """Lines of PostgreSQL's log (pgserver writes it to <pgdata>/log) by kind."""
+    log = Path(data_dir) / "log"
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return {kind: len(re.findall(pattern, text)) for kind, pattern in _SERVER_LOG_LINES.items()}
 
 
 def _pg_refusals(data_dir: str) -> int:
-    log = Path(data_dir) / "log"
-    if not log.exists():
-        return -1
-    text = log.read_text(errors="replace")
-    return len(re.findall(r"too many clients already|remaining connection slots are reserved", text))
+    return _server_log(data_dir)["too many clients"]
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -501,7 +538,7 @@ def _pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
 
 
-def _report(name: str, burst: dict, lost: tuple[int, int, int], db_peak: dict, refusals: int, what: str) -> None:
+def _report(name: str, burst: dict, lost: tuple, db_peak: dict, refusals: int, what: str) -> None:
     answers = burst["answers"]
     sent = [a for a in answers if a["status"] is not None]
     latencies = [(a["end"] - a["start"]) * 1000 for a in sent]
@@ -551,6 +588,8 @@ def _report(name: str, burst: dict, lost: tuple[int, int, int], db_peak: dict, r
     else:
         print("  last event at the last client: no event arrived")
     print(f"  rows lost: {lost[0]} of {lost[1]} acknowledged; stored without a 200: {lost[2]}")
+    for line in lost[3]:
+        print(line)
     print(
         f"  PostgreSQL client connections: peak {db_peak.get('peak')} (active then {db_peak.get('active_at_peak')},"
         f" max active {db_peak.get('max_active')}, max idle in transaction {db_peak.get('max_idle_in_tx')});"
@@ -697,6 +736,8 @@ def _run(args, stack, gateway, outbound, pgdata: str, log_counter: _LogCounter) 
             f"after the bursts (2 s later): PostgreSQL client connections {after[1]}"
             f" (active {after[2]}, idle in transaction {after[3]}; before: {baseline[1]})"
         )
+        server = ", ".join(f"{kind} {n}" for kind, n in _server_log(pgdata).items())
+        print(f"PostgreSQL's log: {server}")
         errors = [(k, n) for k, n in log_counter.counts.most_common() if k[0] in ("ERROR", "CRITICAL")]
         warnings = sum(n for k, n in log_counter.counts.items() if k[0] == "WARNING")
         print(f"app log: {sum(n for _, n in errors)} errors, {warnings} warnings")
