@@ -141,8 +141,12 @@ def connect() -> pg8000.native.Connection:
             # The password was rotated since it was cached: read the secret again, once.
             conn = pg8000.native.Connection(**connection_params(url, refresh_secret=True))
     except (InterfaceError, OSError, DatabaseError) as exc:
-        if _auth_failed(exc):  # say so: "network error" would send the on-call to the VPC
+        # Say why: "network error" would send the on-call to the VPC.
+        code = _refusal(exc)
+        if code == _AUTH_FAILED:
             raise DatabaseUnavailable("the database refused the credentials (28P01)") from exc
+        if code in _NO_SLOT:
+            raise DatabaseUnavailable(f"the database has no connection slot left ({code})") from exc
         raise DatabaseUnavailable(str(exc)) from exc
     timeout_ms = get_settings().db_statement_timeout_ms
     if timeout_ms is not None:
@@ -152,18 +156,28 @@ def connect() -> pg8000.native.Connection:
     return conn
 
 
+# too_many_connections (max_connections, or a role's CONNECTION LIMIT), and the slots kept for
+# superusers/replication being all that is left.
+_NO_SLOT = frozenset({"53300", "53400"})
+
+
 def _auth_failed(exc: BaseException | None) -> bool:
-    """Whether the server refused the password. pg8000 may hide its 28P01 behind the
-    "network error" of writing Terminate to the socket the server already closed, so the
-    whole chain of causes is searched."""
+    """Whether the server refused the password."""
+    return _refusal(exc) == _AUTH_FAILED
+
+
+def _refusal(exc: BaseException | None) -> str | None:
+    """The SQLSTATE with which the server refused a new connection (28P01, 53300 …). pg8000
+    may hide it behind the "network error" of writing Terminate to the socket the server
+    already closed, so the whole chain of causes is searched."""
     seen = 0
     while exc is not None and seen < 5:
         args = exc.args if isinstance(exc, DatabaseError) else ()
-        if args and isinstance(args[0], dict) and args[0].get("C") == _AUTH_FAILED:
-            return True
+        if args and isinstance(args[0], dict) and args[0].get("C"):
+            return args[0]["C"]
         exc = exc.__cause__ or exc.__context__
         seen += 1
-    return False
+    return None
 
 
 def _is_connection_gone(exc: Exception) -> bool:
