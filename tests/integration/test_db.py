@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -40,6 +41,17 @@ def test_transaction_after_killed_connection_starts_on_a_fresh_one(db_clean):
     with db.transaction():
         db.execute("INSERT INTO administradores (nome, email, senha_hash) VALUES ('A', 'a@x.io', 'h')")
     assert db.scalar("SELECT count(*) FROM administradores") == 1
+
+
+def test_a_transaction_whose_connection_the_server_ended_fails_at_commit(db_clean):
+    """Not a 200 for work the server rolled back: the COMMIT must not go to a new connection."""
+    db.execute("CREATE TABLE IF NOT EXISTS commit_probe_t (x int)")
+    db.execute("TRUNCATE commit_probe_t")
+    with pytest.raises(db.DatabaseUnavailable), db.transaction():
+        db.execute("INSERT INTO commit_probe_t VALUES (1)")
+        _terminate(db.scalar("SELECT pg_backend_pid()"))
+    assert db.scalar("SELECT count(*) FROM commit_probe_t") == 0
+    db.execute("DROP TABLE commit_probe_t")
 
 
 def test_transaction_rolls_back_on_error(db_clean):
@@ -155,3 +167,24 @@ def test_a_statement_that_times_out_on_the_socket_is_not_run_again(db_clean, mon
     time.sleep(1.5)  # let the first run finish on the server
     assert db.scalar("SELECT count(*) FROM retry_probe") == 1
     db.execute("DROP TABLE retry_probe")
+
+
+def test_no_connection_slot_left_is_named_not_a_network_error(db_clean, monkeypatch):
+    """A full server (53300) must read differently from a database that is down."""
+    import uuid
+
+    from chalicelib import db
+    from chalicelib.config import reset_settings
+
+    role = f"full_{uuid.uuid4().hex[:8]}"
+    db.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 0")  # generated identifier, not input
+    url = os.environ["DATABASE_URL"]
+    try:
+        monkeypatch.setenv("DATABASE_URL", url.replace("postgresql://postgres", f"postgresql://{role}", 1))
+        reset_settings()
+        with pytest.raises(db.DatabaseUnavailable, match=r"no connection slot left \(53300\)"):
+            db.connect()
+    finally:
+        monkeypatch.setenv("DATABASE_URL", url)
+        reset_settings()
+        db.execute(f"DROP ROLE {role}")
