@@ -102,6 +102,10 @@ def moto_s3(monkeypatch):
     monkeypatch.setenv("MEDIA_BUCKET", "crm-inbox-media-http")
     reset_settings()
     s3_client().create_bucket(Bucket="crm-inbox-media-http")
+    # moto keeps its state across servers in one process: start from an empty bucket, or an
+    # earlier test's upload shows in this one's listing (test_send_routes before test_security_uploads).
+    for item in s3_client().list_objects_v2(Bucket="crm-inbox-media-http").get("Contents", []):
+        s3_client().delete_object(Bucket="crm-inbox-media-http", Key=item["Key"])
     yield s3_client()
     server.stop()
     reset_settings()
