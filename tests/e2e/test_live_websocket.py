@@ -303,8 +303,9 @@ def test_a_round_of_events_travels_in_a_few_frames_and_stops_at_the_deadline(gat
         assert realtime.publish_many(events, connection_ids=realtime.audience())["ok"] == 2
         elapsed = time.monotonic() - started
 
-        # One post per event would wait 250 x 10 ms per connection.
-        assert elapsed < 25 * gateway.management_latency, elapsed
+        # One post per event would wait 250 x 10 ms per connection; a busy machine adds to the
+        # few posts' time, never that much.
+        assert elapsed < 125 * gateway.management_latency, elapsed
         for ws in (one, two):
             got = _drain(ws)
             assert [e["id"] for e in got] == [i for i, _, _ in events]  # all of them, in order

