@@ -94,7 +94,7 @@ def cmd_media_redrive(args: argparse.Namespace) -> int:
 
 
 def cmd_export_contracts(_args: argparse.Namespace) -> int:
-    from chalicelib.local.contracts import export
+    from devstack.contracts import export
 
     written = export()
     print("\n".join(f"escrito: {p}" for p in written) if written else "contratos já atualizados")
@@ -102,7 +102,7 @@ def cmd_export_contracts(_args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from chalicelib.local.simulate import run
+    from devstack.simulate import run
 
     return run(
         url=args.url,
@@ -115,7 +115,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def wa_default_bsuid() -> str:
-    from chalicelib.local.simulate import DEFAULT_BSUID
+    from devstack.simulate import DEFAULT_BSUID
 
     return DEFAULT_BSUID
 
@@ -156,9 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
 def use_local_stack_defaults() -> None:
     """STAGE=local: what is unset points at `make run`'s fakes (its ports and names), so a
     command run from another shell never reaches Meta or AWS."""
-    from chalicelib.local import aws
-    from chalicelib.local.fake_graph import GRAPH_VERSION
-    from chalicelib.local.stack import LOCAL_ENV_DEFAULTS
+    from devstack import aws
+    from devstack.fake_graph import GRAPH_VERSION
+    from devstack.stack import LOCAL_ENV_DEFAULTS
 
     for key, value in LOCAL_ENV_DEFAULTS.items():
         os.environ.setdefault(key, value)

@@ -95,7 +95,7 @@ def database_url() -> str:
     if settings.database_url:
         return settings.database_url
     if settings.embedded_db_allowed:
-        from chalicelib.local.embedded_pg import ensure_embedded_database
+        from devstack.embedded_pg import ensure_embedded_database
 
         return ensure_embedded_database()
     raise DatabaseUnavailable("DATABASE_URL is not set")

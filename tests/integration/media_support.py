@@ -49,7 +49,7 @@ def media_env(db_clean, monkeypatch):
     import boto3
     from moto import mock_aws
 
-    from chalicelib.local.fake_graph import FakeGraph
+    from devstack.fake_graph import FakeGraph
     from tests.live_capture import capture_live_events
 
     with mock_aws(), FakeGraph() as graph:
@@ -72,8 +72,8 @@ def moto_http(monkeypatch):
     the media bucket created there."""
     import boto3
 
-    from chalicelib.local.aws import start_moto_server
-    from chalicelib.local.stack import free_port
+    from devstack.aws import start_moto_server
+    from devstack.stack import free_port
 
     port = free_port()
     server = start_moto_server("127.0.0.1", port)

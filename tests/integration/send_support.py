@@ -22,7 +22,7 @@ def _graph_server():
     """One fake Graph server for every sending test (stopping one costs 0.5 s)."""
     global _shared_graph
     if _shared_graph is None:
-        from chalicelib.local.fake_graph import FakeGraph
+        from devstack.fake_graph import FakeGraph
 
         _shared_graph = FakeGraph().start()
     return _shared_graph

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.local import payloads as wa
 from chalicelib.services import sending
+from devstack import payloads as wa
 from tests.integration import send_support
 from tests.integration.send_support import graph  # noqa: F401
 from tests.integration.webhook_support import webhook  # noqa: F401

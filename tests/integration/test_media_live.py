@@ -26,9 +26,9 @@ moto_http = media_support.moto_http  # the fixture, shared with the other media 
 def live(db_clean, moto_http, monkeypatch):
     """moto's S3 over HTTP, the fake Graph API and the local WebSocket gateway; publish is real."""
     from chalicelib.config import reset_settings
-    from chalicelib.local.fake_graph import FakeGraph
-    from chalicelib.local.ws_gateway import LocalWebSocketGateway
     from chalicelib.services import realtime
+    from devstack.fake_graph import FakeGraph
+    from devstack.ws_gateway import LocalWebSocketGateway
 
     gateway = LocalWebSocketGateway().start()
     try:

@@ -130,8 +130,8 @@ def test_a_token_without_a_version_is_refused(client):
 @pytest.fixture
 def gateway(db_clean, monkeypatch):
     from chalicelib.config import reset_settings
-    from chalicelib.local.ws_gateway import LocalWebSocketGateway
     from chalicelib.services import realtime
+    from devstack.ws_gateway import LocalWebSocketGateway
 
     gw = LocalWebSocketGateway().start()
     monkeypatch.setenv("WS_MANAGEMENT_URL", gw.management_url)

@@ -125,8 +125,8 @@ def _free_port() -> int:
 def moto_s3(monkeypatch):
     """A real HTTP S3 (moto server): the browser's PUT goes to the presigned URL for real."""
     from chalicelib.config import reset_settings
-    from chalicelib.local.aws import start_moto_server
     from chalicelib.services.media_urls import s3_client
+    from devstack.aws import start_moto_server
 
     port = _free_port()
     server = start_moto_server("127.0.0.1", port)

@@ -7,7 +7,7 @@ import json
 import os
 from datetime import datetime
 
-from chalicelib.local import payloads as wa
+from devstack import payloads as wa
 from tests.integration.webhook_support import count, one, rows, webhook  # noqa: F401
 
 ANA = "5511987654321"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.local import payloads as wa
+from devstack import payloads as wa
 
 
 class Webhook:

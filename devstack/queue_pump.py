@@ -110,7 +110,7 @@ class PollResult:
 
 
 class QueuePump:
-    """Local-stack component (`COMPONENTS` in chalicelib/local/stack.py)."""
+    """Local-stack component (`COMPONENTS` in devstack/stack.py)."""
 
     def __init__(
         self,

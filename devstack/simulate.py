@@ -13,7 +13,7 @@ import os
 import time
 from typing import Any
 
-from chalicelib.local import payloads as wa
+from devstack import payloads as wa
 
 DEFAULT_WEBHOOK_URL = "http://127.0.0.1:8000/webhooks/whatsapp"
 DEFAULT_BSUID = "BR.1502576394655843"  # `--username`: the same user on every run
@@ -149,6 +149,6 @@ def run(
 
 
 def _local_secret() -> str:
-    from chalicelib.local.stack import LOCAL_ENV_DEFAULTS
+    from devstack.stack import LOCAL_ENV_DEFAULTS
 
     return LOCAL_ENV_DEFAULTS["WHATSAPP_APP_SECRET"]
