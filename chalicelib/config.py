@@ -58,11 +58,6 @@ class Settings(BaseModel):
     def allowed_origins(self) -> frozenset[str]:
         return frozenset(o.strip().rstrip("/") for o in self.console_origins.split(",") if o.strip())
 
-    @property
-    def embedded_db_allowed(self) -> bool:
-        # Production must be told where its database is; only local/test may start one.
-        return self.stage in ("local", "test")
-
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

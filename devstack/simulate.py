@@ -76,12 +76,13 @@ def run(
     pause: float = 0.3,
     out=print,
     username: str | None = None,
-    bsuid: str = DEFAULT_BSUID,
+    bsuid: str | None = None,
 ) -> int:
     """username: post as a WhatsApp username user whose number Meta does not share (no
     `from`/`wa_id`, only the BSUID and the username, docs/identity.md)."""
     import requests
 
+    bsuid = bsuid or DEFAULT_BSUID
     secret = secret or os.environ.get("WHATSAPP_APP_SECRET") or _local_secret()
     graph_root = graph_root or _graph_root()
     profiles = {sender: name}
