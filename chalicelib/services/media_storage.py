@@ -27,7 +27,7 @@ MB = 1024 * 1024
 PART_SIZE = 5 * MB
 SNIFF_BYTES = 16
 
-# WhatsApp's limits per kind (WHATSAPP.md, Media).
+# WhatsApp's limits per kind (docs/whatsapp.md, Media).
 SIZE_LIMITS = {
     "image": 5 * MB,
     "audio": 16 * MB,

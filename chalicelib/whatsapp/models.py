@@ -1,4 +1,4 @@
-"""pydantic models of WhatsApp Cloud API webhook payloads (WHATSAPP.md).
+"""pydantic models of WhatsApp Cloud API webhook payloads (docs/whatsapp.md).
 
 Everything is lenient on purpose: Meta adds fields and types without notice, and a webhook
 that answers 5xx is retried for days. So every model keeps unknown fields (`extra="allow"`),
