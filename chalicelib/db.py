@@ -151,6 +151,7 @@ def _state() -> threading.local:
         _local.conn = None
         _local.depth = 0
         _local.after_commit = []
+        _local.before_commit = []
     return _local
 
 
@@ -173,6 +174,22 @@ def pending_on_commit(kind: type[T]) -> T | None:
     """The callback of type `kind` already queued on the current transaction, if any (lets a
     caller batch its work into one callback per transaction)."""
     return next((fn for fn in _state().after_commit if isinstance(fn, kind)), None)
+
+
+def before_commit(fn: Callable[[], Any]) -> None:
+    """Run `fn` inside the current transaction, just before COMMIT (at once when none is open).
+    Unlike an after-commit callback it is part of the transaction: if it raises, everything
+    rolls back (the outbox row of a change is written this way, so neither exists alone)."""
+    state = _state()
+    if not state.depth:
+        fn()
+        return
+    state.before_commit.append(fn)
+
+
+def pending_before_commit(kind: type[T]) -> T | None:
+    """The before-commit callback of type `kind` already queued on the current transaction."""
+    return next((fn for fn in _state().before_commit if isinstance(fn, kind)), None)
 
 
 def _run_callbacks(callbacks: list[Callable[[], Any]]) -> None:
@@ -203,6 +220,7 @@ def close() -> None:
     state.conn = None
     state.depth = 0
     state.after_commit = []
+    state.before_commit = []
 
 
 def _run(sql: str, params: dict[str, Any]) -> tuple[list[list[Any]], list[str]]:
@@ -259,11 +277,15 @@ def transaction() -> Iterator[None]:
     _run("BEGIN", {})  # retried on a dead connection: nothing has happened yet
     state.depth = 1
     state.after_commit = []
+    state.before_commit = []
     try:
         yield
+        while state.before_commit:  # a callback may queue another: run until none is left
+            state.before_commit.pop(0)()
     except BaseException:
         state.depth = 0
         state.after_commit = []
+        state.before_commit = []
         try:
             get_connection().run("ROLLBACK")
         except Exception:  # noqa: BLE001 - a dead connection rolls back by itself

@@ -132,12 +132,14 @@ def _error_statuses(path: str, method: str, meta: dict[str, Any], secured: bool)
 
 
 def live_event_components(components: dict[str, Any]) -> None:
-    """The live events' schemas (`LiveEvent` and one per event) into `components`."""
+    """The live events' schemas (`LiveEvent`, one per event, and `LiveBatch`, the frame that
+    carries them) into `components`."""
     from chalicelib.services import live_events
 
     for model in live_events.EVENT_MODELS.values():
         _component(model, components, "serialization")
     _component(live_events.live_event_adapter, components, "serialization", name="LiveEvent")
+    _component(live_events.LiveBatch, components, "serialization")
 
 
 def build(app, server_url: str | None = None) -> dict[str, Any]:
@@ -194,7 +196,8 @@ def build(app, server_url: str | None = None) -> dict[str, Any]:
             "title": "CRM inbox API",
             "version": "1.0.0",
             "description": "Caixa de entrada compartilhada do WhatsApp. Eventos ao vivo (WebSocket): "
-            "cada mensagem é um LiveEvent (components.schemas.LiveEvent).",
+            "cada mensagem é um LiveBatch (components.schemas.LiveBatch), uma lista de LiveEvent em ordem; "
+            "um evento repetido (mesmo id) já foi aplicado.",
         },
         "servers": [
             {"url": server_url, "description": "esta API"}

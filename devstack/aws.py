@@ -10,6 +10,8 @@ import boto3
 LOCAL_BUCKET = "crm-inbox-media-local"
 LOCAL_QUEUE = "crm-inbox-media"
 LOCAL_DLQ = "crm-inbox-media-dlq"
+# The live-events drain's nudges (infra/stateful.yaml's LiveEventsQueue): FIFO, one group.
+LOCAL_LIVE_EVENTS_QUEUE = "crm-inbox-local-live-events.fifo"
 MOTO_ACCOUNT_ID = "123456789012"  # moto's default account: it appears in the queue URLs
 MAX_RECEIVE_COUNT = 5
 VISIBILITY_TIMEOUT_SECONDS = 180  # above the media worker's Lambda timeout (120 s)
@@ -33,7 +35,7 @@ def start_moto_server(host: str, port: int):
 
 
 def create_media_resources(endpoint_url: str | None = None) -> dict[str, str]:
-    """Bucket, queue and dead-letter queue as infra/ creates them in AWS; idempotent."""
+    """Bucket, queues and dead-letter queue as infra/ creates them in AWS; idempotent."""
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     s3 = boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
     sqs = boto3.client("sqs", endpoint_url=endpoint_url, region_name=region)
@@ -58,7 +60,15 @@ def create_media_resources(endpoint_url: str | None = None) -> dict[str, str]:
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}),
         },
     )["QueueUrl"]
-    return {"bucket": LOCAL_BUCKET, "queue_url": queue_url, "dlq_url": dlq_url}
+    live_events_queue_url = sqs.create_queue(
+        QueueName=LOCAL_LIVE_EVENTS_QUEUE, Attributes={"FifoQueue": "true", "VisibilityTimeout": "60"}
+    )["QueueUrl"]
+    return {
+        "bucket": LOCAL_BUCKET,
+        "queue_url": queue_url,
+        "dlq_url": dlq_url,
+        "live_events_queue_url": live_events_queue_url,
+    }
 
 
 def allow_console_uploads(endpoint_url: str | None, origins: str) -> None:

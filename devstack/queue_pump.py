@@ -1,4 +1,5 @@
-"""Lambda's SQS event source mapping, locally: poll the media queue, invoke the worker.
+"""Lambda's SQS event source mappings, locally: poll a queue, invoke its function (the media
+worker on the media queue; the live-events drain on its FIFO queue).
 
 What it copies from AWS: batches of up to 10 messages, the event shape Lambda passes
 (`Records` with messageId, receiptHandle, body, attributes, eventSourceARN ...), a Lambda
@@ -70,16 +71,11 @@ def lambda_sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str
     }
 
 
-def default_handler():
+def default_handler(function_name: str = FUNCTION_NAME):
     """The deployed handler with the app's middleware, as Lambda would call it."""
-    try:
-        import app as app_module  # the project's app.py (same object `chalice local` loads)
+    import app as app_module  # the project's app.py (same object `chalice local` loads)
 
-        return app_module.app.handler_map[FUNCTION_NAME]
-    except (ImportError, KeyError):
-        from chalicelib.routes.media_worker import handle_media_download
-
-        return handle_media_download
+    return app_module.app.handler_map[function_name]
 
 
 def reported_failures(response: Any, message_ids: list[str]) -> set[str] | None:
@@ -110,7 +106,12 @@ class PollResult:
 
 
 class QueuePump:
-    """Local-stack component (`COMPONENTS` in devstack/stack.py)."""
+    """Local-stack component (`COMPONENTS` in devstack/stack.py): the media worker's."""
+
+    FUNCTION = FUNCTION_NAME
+    QUEUE_URL_SETTING = "MEDIA_QUEUE_URL"
+    TIMEOUT_SECONDS = LAMBDA_TIMEOUT_SECONDS
+    LABEL = "media worker"
 
     def __init__(
         self,
@@ -134,10 +135,10 @@ class QueuePump:
         self._queue_arn: str | None = None
         self.invocations = 0
 
-    # Configuration is read at start (the stack sets MEDIA_QUEUE_URL before components start).
+    # Configuration is read at start (the stack sets the queue URLs before components start).
     @property
     def queue_url(self) -> str:
-        return self._queue_url or os.environ["MEDIA_QUEUE_URL"]
+        return self._queue_url or os.environ[self.QUEUE_URL_SETTING]
 
     def _client(self):
         if self._sqs is None:
@@ -171,17 +172,17 @@ class QueuePump:
         if not messages:
             return result
         event = lambda_sqs_event(messages, self._arn(), sqs.meta.region_name)
-        handler = self._handler or default_handler()
+        handler = self._handler or default_handler(self.FUNCTION)
         self.invocations += 1
         try:
-            response = handler(event, LocalLambdaContext())
+            response = handler(event, LocalLambdaContext(self.FUNCTION, self.TIMEOUT_SECONDS))
         except Exception:  # noqa: BLE001 - a crashed invocation fails its whole batch, as on Lambda
-            logger.exception("media worker invocation failed; the whole batch will be redelivered")
+            logger.exception("%s invocation failed; the whole batch will be redelivered", self.FUNCTION)
             result.failed = [m["MessageId"] for m in messages]
             return result
         failures = reported_failures(response, [m["MessageId"] for m in messages])
         if failures is None:
-            logger.error("media worker answered an invalid batch response; the whole batch will be redelivered")
+            logger.error("%s answered an invalid batch response; the whole batch will be redelivered", self.FUNCTION)
             result.failed = [m["MessageId"] for m in messages]
             return result
         done = [m for m in messages if m["MessageId"] not in failures]
@@ -205,7 +206,7 @@ class QueuePump:
     # Component interface -----------------------------------------------------------------
     def start(self) -> None:
         self.queue_url  # noqa: B018 - fail at start, not in the thread, when unset
-        self._thread = threading.Thread(target=self._run, name="media-queue-pump", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{self.FUNCTION}-pump", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -215,4 +216,13 @@ class QueuePump:
             self._thread = None
 
     def describe(self) -> str:
-        return f"media worker      polling {self.queue_url} → {FUNCTION_NAME} (batches of {self.batch_size})"
+        return f"{self.LABEL:<18}polling {self.queue_url} → {self.FUNCTION} (batches of {self.batch_size})"
+
+
+class LiveEventsPump(QueuePump):
+    """The live-events drain's event source: a FIFO queue, so one batch at a time, as on AWS."""
+
+    FUNCTION = "drain_live_events"
+    QUEUE_URL_SETTING = "LIVE_EVENTS_QUEUE_URL"
+    TIMEOUT_SECONDS = 30  # .chalice/config.json: lambda_functions.drain_live_events
+    LABEL = "live-events drain"

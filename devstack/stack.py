@@ -20,6 +20,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 COMPONENTS: list[str] = [
     "devstack.fake_graph:FakeWhatsAppComponent",
     "devstack.queue_pump:QueuePump",
+    "devstack.queue_pump:LiveEventsPump",
     "devstack.ws_gateway:WebSocketGatewayComponent",
     "devstack.scheduler:SchedulerComponent",
     # Last: its /config.json hands out the gateway's URL and VAPID key.
@@ -102,6 +103,7 @@ class LocalStack:
         self.resources = aws.create_media_resources(self.aws_endpoint_url)
         os.environ["MEDIA_BUCKET"] = self.resources["bucket"]
         os.environ["MEDIA_QUEUE_URL"] = self.resources["queue_url"]
+        os.environ["LIVE_EVENTS_QUEUE_URL"] = self.resources["live_events_queue_url"]
         os.environ["MEDIA_DLQ_URL"] = self.resources["dlq_url"]
         reset_settings()
         # Clients cached by an earlier stack in this process (tests) would still call its moto.
@@ -162,6 +164,7 @@ class LocalStack:
             f"AWS (moto)        {self.aws_endpoint_url}   bucket {self.resources.get('bucket')}"
             + (f" (kept in {self.data_dir}/s3; {self.resources.get('restored')} restored)" if self._mirror else ""),
             f"media queue       {self.resources.get('queue_url')}",
+            f"live-events queue {self.resources.get('live_events_queue_url')}",
             f"dead letters      {self.resources.get('dlq_url')}",
         ]
         lines += [component.describe() for component in self.components]

@@ -83,11 +83,14 @@ def published(monkeypatch):
 
 
 def run_admin_sql(sql: str) -> None:
-    """CREATE/DROP DATABASE on a connection of its own, without the app's statement timeout
-    (a busy machine must not fail a fixture at 15 s) and outside any transaction."""
+    """CREATE/DROP DATABASE on a connection of its own, without the app's statement or socket
+    timeout (a busy machine must not fail a fixture at 15 s) and outside any transaction."""
+    import pg8000.native
+
     from chalicelib import db
 
-    conn = db.connect()
+    # No socket timeout either: CREATE DATABASE copies a template, slow on a loaded disk.
+    conn = pg8000.native.Connection(**{**db.connection_params(db.database_url()), "timeout": None})
     try:
         conn.run("SET statement_timeout = 0")
         conn.run(sql)

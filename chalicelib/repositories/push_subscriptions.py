@@ -45,6 +45,21 @@ def delete_for_admin_all(admin_id: str) -> int:
     return db.execute("DELETE FROM push_subscriptions WHERE admin_id = :admin_id", admin_id=admin_id)
 
 
+def exist() -> bool:
+    """Whether anyone subscribed at all (the drain skips building pushes otherwise)."""
+    return bool(db.scalar("SELECT EXISTS (SELECT 1 FROM push_subscriptions)"))
+
+
+def for_admins(admin_ids: list[str]) -> list[dict[str, Any]]:
+    if not admin_ids:
+        return []
+    return db.query(
+        "SELECT id, admin_id, endpoint, p256dh, auth, created_at FROM push_subscriptions"
+        " WHERE admin_id = ANY(CAST(:ids AS uuid[])) ORDER BY admin_id, created_at",
+        ids=[str(i) for i in admin_ids],
+    )
+
+
 def delete_by_endpoints(endpoints: list[str]) -> int:
     if not endpoints:
         return 0

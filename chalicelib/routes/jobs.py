@@ -35,8 +35,8 @@ def handle_template_sync(event):
 @bp.schedule(WINDOW_EXPIRY_SCHEDULE, name="handle_window_expiry")
 @metrics.flushed
 def handle_window_expiry(event):
-    """Closed windows, and (first: it is quick, the window announcements may use most of the
-    run) the sweep of sends nobody will finish. One failing does not stop the other."""
+    """Closed windows, the sweep of sends nobody will finish (first: it is quick) and the
+    outbox's lost nudges (last). One failing does not stop the others."""
     from chalicelib.observability import logger
     from chalicelib.services.send_sweep import sweep_unconfirmed_sends
     from chalicelib.services.window_expiry import expire_windows
@@ -49,6 +49,13 @@ def handle_window_expiry(event):
         logger.exception("sweep of unconfirmed sends failed")
         failure = exc
     result["handled"] = len(expire_windows())
+    try:
+        from chalicelib.services.outbox import renudge_stale
+
+        result["outbox_renudged"] = int(renudge_stale())
+    except Exception as exc:  # noqa: BLE001 - re-raised below
+        logger.exception("outbox re-nudge failed")
+        failure = failure or exc
     if failure is not None:
         raise failure
     return result

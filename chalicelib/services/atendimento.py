@@ -204,40 +204,14 @@ def create_nota(conversa_id: str, admin_id: str, body: NotaIn) -> dict[str, Any]
             raise not_found("Conversa")
         nota_id = repo.criar_nota(conversa_id, admin_id, body.conteudo, mencoes)
         live_events.note_new(nota_id)
-    nota = repo.notas_by_ids([nota_id])[0]
-    if mencoes:
-        _push_mentions(nota, mencoes)
-    return nota
+    # The mentioned attendants' pushes go from the live-events drain, with note:new.
+    return repo.notas_by_ids([nota_id])[0]
 
 
 def list_notas(conversa_id: str) -> dict[str, Any]:
     if not repo.conversa_existe(conversa_id):
         raise not_found("Conversa")
     return {"items": repo.notas_da_conversa(conversa_id)}
-
-
-def _push_mentions(nota: dict[str, Any], admin_ids: list[str]) -> None:
-    """Web Push to each mentioned attendant (their live connections get note:new anyway)."""
-    try:
-        from chalicelib.repositories import push_subscriptions
-        from chalicelib.services import push
-
-        targets = []
-        for admin_id in admin_ids:
-            for sub in push_subscriptions.for_admin(admin_id):
-                payload = {
-                    "title": f"{nota['autor_nome'] or 'Alguém'} mencionou você",
-                    "body": nota["conteudo"][:120],
-                    "conversa_id": str(nota["conversa_id"]),
-                    "mensagem_id": "",
-                    "url": f"/conversas/{nota['conversa_id']}",
-                    "tag": f"nota-{nota['id']}",
-                }
-                targets.append((sub, payload))
-        if targets:
-            push.send(targets)
-    except Exception:  # noqa: BLE001 - a notification never fails the note
-        logger.exception("mention push failed", extra={"nota_id": str(nota["id"])})
 
 
 # Settings --------------------------------------------------------------------------------------

@@ -1232,10 +1232,6 @@ def handle_payload(payload: Any) -> dict[str, Any]:
         from chalicelib.services import atendimento
 
         atendimento.enviar_ausencias(result.ausencias)
-    if result.mensagens:  # Web Push (live stream): never raises, waits a bounded time
-        from chalicelib.services import push
-
-        push.notify_inbound([r["mensagem"] for r in result.mensagens])
     summary = result.summary()
     summary["ignorados"] = len(parsed.ignored)
     logger.info("webhook processed", extra=summary)

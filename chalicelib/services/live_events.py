@@ -1,13 +1,16 @@
 """The live events: their shapes (pydantic models, the contract the console is generated
-from), one builder per event, and the one path that publishes them after the commit.
+from), one builder per event, and the outbox record that carries them out of the request.
 
 A service says what happened, inside its transaction, by naming the rows that changed:
 `live_events.conversation_updated(conversa_id)`, `live_events.message_new(mensagem_id)`.
-Nothing is sent then. After COMMIT (`db.on_commit`) the events of the transaction are built
-from the committed rows in a few set-based reads, the same way whoever triggered them, and
-go to every connection in the order they were named; after a ROLLBACK they are dropped.
-Conversation events carry the inbox item of `GET /conversas`, message events the message
-of `GET /conversas/{id}/mensagens`, so a browser applies every event the same way.
+Nothing is sent then. Just before COMMIT (`db.before_commit`) the names go into one outbox
+row, in the same transaction (chalicelib.services.outbox); after the commit a nudge wakes
+the live-events drain, which builds the events from the committed rows in a few set-based
+reads and delivers them, in the order they were named, to every connection. A ROLLBACK
+leaves no row, so nothing is delivered. Conversation events carry the inbox item of
+`GET /conversas`, message events the message of `GET /conversas/{id}/mensagens`, so a
+browser applies every event the same way; every event carries an id, the same if the drain
+delivers it twice.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from chalicelib import db
 from chalicelib.api_models import BillingCategory, ConversaItem, Mensagem, Nota, StatusEnvio, Template
-from chalicelib.observability import logger
 
 
 # Shapes -------------------------------------------------------------------------------------
@@ -79,6 +81,11 @@ class NoteData(_Data):
 
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(
+        None,
+        description="id do evento (`<registro>-<posição>`): o mesmo numa reentrega; o console ignora um id já aplicado",
+    )
 
 
 class MessageNewEvent(_Event):
@@ -193,6 +200,15 @@ LiveEvent = Annotated[
 live_event_adapter: TypeAdapter[Any] = TypeAdapter(LiveEvent)
 
 
+class LiveBatch(BaseModel):
+    """Um quadro do WebSocket: eventos em ordem (os de uma mesma conversa na ordem em que aconteceram)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["batch"]
+    events: list[LiveEvent]
+
+
 # Naming what happened (inside the transaction) -------------------------------------------------
 def message_new(mensagem_id: Any) -> None:
     _emit("message:new", mensagem_id)
@@ -222,14 +238,15 @@ def conversation_closed(conversa_id: Any) -> None:
     _emit("conversation:closed", conversa_id)
 
 
-def windows_closed(rows: list[dict[str, Any]], deadline: float | None = None) -> None:
-    """The window job's rows (conversa_id, contato_id, window_expires_at) as they are. Their
-    order does not matter: spread over every sender, not one connection at a time."""
-    items = [
-        ("conversation:window_closed", str(r["conversa_id"]), {k: r[k] for k in WindowClosedData.model_fields})
-        for r in rows
-    ]
-    db.on_commit(lambda: publish(items, ordered=False, deadline=deadline))
+def windows_closed(rows: list[dict[str, Any]]) -> None:
+    """The window job's rows (conversa_id, contato_id, window_expires_at) as they are."""
+    for r in rows:
+        extra = {
+            "conversa_id": str(r["conversa_id"]),
+            "contato_id": str(r["contato_id"]),
+            "window_expires_at": r["window_expires_at"].isoformat(),
+        }
+        _emit("conversation:window_closed", r["conversa_id"], extra)
 
 
 def template_updated(template_id: Any) -> None:
@@ -246,67 +263,60 @@ def note_new(nota_id: Any) -> None:
 
 
 class _Batch:
-    """The events one transaction named, published by one after-commit callback."""
+    """The events one transaction named: one outbox row, written just before its COMMIT."""
 
-    def __init__(self) -> None:
-        self.items: list[tuple[str, str, dict[str, Any]]] = []
+    def __init__(self, items: list[list[Any]] | None = None) -> None:
+        self.items: list[list[Any]] = items or []
 
     def __call__(self) -> None:
-        publish(self.items)
+        from chalicelib.services import outbox
+
+        outbox.record(self.items)
 
     def __repr__(self) -> str:
         return f"<live events: {', '.join(e for e, _, _ in self.items)}>"
 
 
 def _emit(event: str, subject_id: Any, extra: dict[str, Any] | None = None) -> None:
-    batch = db.pending_on_commit(_Batch)
-    if batch is not None:
-        batch.items.append((event, str(subject_id), extra or {}))
+    item = [event, str(subject_id), extra or {}]
+    if not db.in_transaction():
+        _Batch([item])()  # the change is committed already: its row goes at once
         return
-    batch = _Batch()
-    batch.items.append((event, str(subject_id), extra or {}))
-    db.on_commit(batch)  # outside a transaction: the change is committed, so it runs now
+    batch = db.pending_before_commit(_Batch)
+    if batch is None:
+        batch = _Batch()
+        db.before_commit(batch)
+    batch.items.append(item)
 
 
-# After the commit -------------------------------------------------------------------------------
-def publish(items: list[tuple[str, str, dict[str, Any]]], *, ordered: bool = True, deadline: float | None = None):
-    """Build and send; never raises (the data is committed; live updates are best effort)."""
-    from chalicelib.services import realtime
-
-    try:
-        connection_ids = realtime.audience() if items else []
-        if not connection_ids:
-            return 0  # nobody to tell: skip the reads that build the payloads
-        return realtime.publish_many(build(items), ordered=ordered, deadline=deadline, connection_ids=connection_ids)
-    except Exception:  # noqa: BLE001
-        logger.exception("publishing live events failed", extra={"events": sorted({e for e, _, _ in items})})
-        return 0
-
-
-def build(items: list[tuple[str, str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
-    """The payloads, in order, from the committed rows; repeats of one (event, row) go once.
+# In the drain -----------------------------------------------------------------------------------
+def build(items: list[tuple[str, str, str, dict[str, Any]]]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(event id, event, data) in order, from the committed rows, for (event id, event,
+    subject, extra) items. Repeats of one (event, row) go once, at the first one's place and
+    with its id: every payload is the row as it is now, so the first carries the last's news
+    (a burst of ticks for one message is one message:status).
 
     A row gone meanwhile (an anonymised contact's message, a deleted template) is skipped."""
     from chalicelib.repositories import atendimento, inbox, templates
 
     seen: set[tuple[str, str]] = set()
     unique = []
-    for event, subject, extra in items:
+    for event_id, event, subject, extra in items:
         if (event, subject) not in seen or event == "conversation:assigned":
             seen.add((event, subject))
-            unique.append((event, subject, extra))
+            unique.append((event_id, event, subject, extra))
 
     def ids(prefix: str) -> list[str]:
-        return sorted({s for e, s, _ in unique if e.startswith(prefix) and e != "conversation:window_closed"})
+        return sorted({s for _, e, s, _ in unique if e.startswith(prefix) and e != "conversation:window_closed"})
 
     conversas = {str(r["id"]): r for r in inbox.conversa_items(ids("conversation:"))}
     mensagens = {str(r["id"]): r for r in inbox.mensagens_by_ids(ids("message:"))}
     tpls = {str(r["id"]): r for r in templates.get_many(ids("template:"))}
     notas = {str(r["id"]): r for r in atendimento.notas_by_ids(ids("note:"))}
 
-    out: list[tuple[str, dict[str, Any]]] = []
+    out: list[tuple[str, str, dict[str, Any]]] = []
     shaped: dict[str, dict[str, Any]] = {}
-    for event, subject, extra in unique:
+    for event_id, event, subject, extra in unique:
         if event == "conversation:window_closed":
             data = extra
         elif event == "contact:updated":
@@ -333,7 +343,7 @@ def build(items: list[tuple[str, str, dict[str, Any]]]) -> list[tuple[str, dict[
             if subject not in tpls:
                 continue
             data = {"template": tpls[subject]}
-        out.append((event, data))
+        out.append((event_id, event, data))
     return out
 
 
@@ -365,6 +375,6 @@ def message_status_data(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def validate(event: str, data: Any) -> BaseModel:
+def validate(event: str, data: Any, event_id: str | None = None) -> BaseModel:
     """The event as its model (raises pydantic's ValidationError when the shape is off)."""
-    return live_event_adapter.validate_python({"type": event, "data": data})
+    return live_event_adapter.validate_python({"id": event_id, "type": event, "data": data})

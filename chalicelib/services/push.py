@@ -1,9 +1,11 @@
 """Web Push (RFC 8291 payload encryption, VAPID) to the admins' browsers.
 
-An inbound message is pushed to the assignee's subscriptions, or to every admin's while the
-conversation is unassigned. Sends run concurrently and the caller waits at most
-`PUSH_DEADLINE_SECONDS` in total (the webhook must answer Meta quickly); a push still in
-flight after that is abandoned. Endpoints the push service answers 404/410 are deleted.
+Pushes are sent by the live-events drain (chalicelib.services.outbox), from the events it
+delivers, never inside the request: an inbound message is pushed to the assignee's
+subscriptions, or to every admin's while the conversation is unassigned; a note to the
+attendants it mentions. Sends run concurrently and the drain waits at most
+`PUSH_DEADLINE_SECONDS` in total; a push still in flight after that is abandoned. Endpoints
+the push service answers 404/410 are deleted.
 """
 
 from __future__ import annotations
@@ -237,10 +239,64 @@ def send(targets: list[tuple[dict[str, Any], dict[str, Any]]], deadline: float |
     return result
 
 
+PUSHED_EVENTS = frozenset({"message:new", "note:new"})
+
+
+def wanted(items: list[tuple[str, str, str, dict[str, Any]]]) -> bool:
+    """Whether a drain round's (id, event, subject, extra) items may push anything: only new
+    messages and notes do, and only when someone subscribed and VAPID is configured."""
+    from chalicelib.config import get_settings
+    from chalicelib.repositories import push_subscriptions
+
+    if not any(event in PUSHED_EVENTS for _, event, _, _ in items):
+        return False
+    return bool(get_settings().vapid_private_key) and push_subscriptions.exist()
+
+
+def for_events(events: list[tuple[str, str, dict[str, Any]]], deadline: float | None = None) -> int:
+    """The pushes a drain round's built events imply; returns how many were sent. Never raises."""
+    mensagens = [data["mensagem"] for _, event, data in events if event == "message:new"]
+    notas = [data["nota"] for _, event, data in events if event == "note:new" and data["nota"].get("mencoes")]
+    sent = 0
+    if mensagens:
+        sent += notify_inbound(mensagens, deadline)["sent"]
+    if notas:
+        sent += notify_mentions(notas, deadline)["sent"]
+    return sent
+
+
+def notify_mentions(notas: list[dict[str, Any]], deadline: float | None = None) -> dict:
+    """Push each note to the attendants it mentions (their live connections get note:new too)."""
+    try:
+        from chalicelib.repositories import push_subscriptions
+
+        mentioned = {str(m["id"]) for nota in notas for m in nota["mencoes"]}
+        by_admin: dict[str, list[dict[str, Any]]] = {}
+        for sub in push_subscriptions.for_admins(sorted(mentioned)):
+            by_admin.setdefault(str(sub["admin_id"]), []).append(sub)
+        targets = []
+        for nota in notas:
+            for mencao in nota["mencoes"]:
+                for sub in by_admin.get(str(mencao["id"]), []):
+                    payload = {
+                        "title": f"{nota.get('autor_nome') or 'Alguém'} mencionou você",
+                        "body": nota["conteudo"][:PREVIEW_MAX_CHARS],
+                        "conversa_id": str(nota["conversa_id"]),
+                        "mensagem_id": "",
+                        "url": f"/conversas/{nota['conversa_id']}",
+                        "tag": f"nota-{nota['id']}",
+                    }
+                    targets.append((sub, payload))
+        return send(targets, deadline)
+    except Exception:  # noqa: BLE001 - a notification never fails the drain
+        logger.exception("mention push failed")
+        return {"sent": 0, "gone": 0, "failed": 0, "timed_out": 0}
+
+
 def notify_inbound(mensagens: list[dict[str, Any]], deadline: float | None = None) -> dict:
     """Push new inbound messages (mensagens rows: id, conversa_id, conteudo, tipo, media_type).
 
-    Call after the transaction committed. Never raises: a push is a courtesy.
+    Outbound ones (echoes, the attendants' own) are skipped. Never raises: a push is a courtesy.
     """
     try:
         from chalicelib.repositories import push_subscriptions
@@ -266,6 +322,6 @@ def notify_inbound(mensagens: list[dict[str, Any]], deadline: float | None = Non
                 }
                 targets.append((row, payload))
         return send(targets, deadline)
-    except Exception:  # noqa: BLE001 - never fail the webhook over a notification
+    except Exception:  # noqa: BLE001 - never fail the drain over a notification
         logger.exception("web push failed")
         return {"sent": 0, "gone": 0, "failed": 0, "timed_out": 0}

@@ -1,8 +1,10 @@
 """Delivery of live events through the API Gateway WebSocket management API.
 
-What the events are and when they go out is chalicelib.services.live_events' business;
-this module only delivers built payloads: `publish_many` sends `{"type", "data"}` frames to
-every open connection, concurrently, and forgets connections API Gateway says are gone (410).
+What the events are and when they go out is chalicelib.services.live_events' and the
+outbox drain's business; this module only delivers built payloads: `publish_many` packs
+events into `{"type": "batch", "events": [...]}` frames (one post per connection for a whole
+drain round, not one per event) and sends them to every open connection, concurrently, each
+connection's frames in order, and forgets connections API Gateway says are gone (410).
 It never raises: the data is already committed, live updates are best effort.
 """
 
@@ -19,15 +21,15 @@ from chalicelib.http import jsonable
 from chalicelib.observability import logger
 
 MAX_PARALLEL_SENDS = 32
-# Payloads per task when order does not matter (see send_to_connections).
-UNORDERED_CHUNK = 25
+# API Gateway refuses a WebSocket message over 128 KB: a frame is cut before this many bytes.
+FRAME_MAX_BYTES = 96 * 1024
 # API Gateway answers 410 to a post for a connection whose $connect has not finished yet, and
 # our $connect stores the row before it returns: a publish in that moment must not forget a
 # connection that is about to open. Rows younger than this survive a 410 (a later publish,
 # or the $disconnect, removes them if they really are gone).
 CONNECT_GRACE_SECONDS = 10
-# A publish inside a request (a send, an assignment) starts no new post after this long, so
-# a slow management API cannot push the request towards API Gateway's 29 s: what was not sent
+# A delivery starts no new post after this long (unless the caller gives its own deadline),
+# so a slow management API cannot run the drain into its Lambda timeout: what was not sent
 # counts as skipped (the browsers catch up on their next fetch).
 PUBLISH_DEADLINE_SECONDS = 5.0
 
@@ -60,8 +62,6 @@ def reset_client() -> None:
 def _send(client, connection_id: str, payloads: list[bytes], stop_at: float | None = None) -> str:
     """'ok', 'gone' or 'error' for one connection (its payloads go in order); 'skipped' when
     the monotonic clock passed `stop_at` before every payload went."""
-    import time
-
     try:
         for payload in payloads:
             if stop_at is not None and time.monotonic() >= stop_at:
@@ -78,25 +78,47 @@ def _send(client, connection_id: str, payloads: list[bytes], stop_at: float | No
         return "error"
 
 
-def encode(event: str, data: dict[str, Any]) -> bytes:
-    return json.dumps({"type": event, "data": jsonable(data)}, separators=(",", ":"), ensure_ascii=False).encode()
+def encode(event: str, data: dict[str, Any], event_id: str | None = None) -> bytes:
+    """One event as it travels (inside a batch frame, or alone as a reply)."""
+    return json.dumps(_event(event_id, event, data), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _event(event_id: str | None, event: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {"id": event_id, "type": event, "data": jsonable(data)}
+
+
+def frames(events: list[tuple[str, str, dict[str, Any]]], max_bytes: int = FRAME_MAX_BYTES) -> list[bytes]:
+    """(event id, event, data) packed in order into batch frames of at most `max_bytes` (an
+    event larger than that travels alone in its frame)."""
+    out: list[bytes] = []
+    current: list[bytes] = []
+    size = len(_frame([]))
+    for event_id, event, data in events:
+        encoded = json.dumps(_event(event_id, event, data), separators=(",", ":"), ensure_ascii=False).encode()
+        if current and size + len(encoded) + 1 > max_bytes:  # +1: the comma
+            out.append(_frame(current))
+            current, size = [], len(_frame([]))
+        current.append(encoded)
+        size += len(encoded) + 1
+    if current:
+        out.append(_frame(current))
+    return out
+
+
+def _frame(encoded_events: list[bytes]) -> bytes:
+    return b'{"type":"batch","events":[' + b",".join(encoded_events) + b"]}"
 
 
 def send_to_connections(
     connection_ids: list[str],
     payloads: list[bytes],
     concurrent: bool = True,
-    ordered: bool = True,
     deadline: float | None = None,
 ) -> dict[str, int]:
-    """Deliver payloads to the given connections; removes the gone ones. Counts by outcome.
-
-    `ordered` keeps each connection's payloads in order (one worker per connection). Events
-    whose order does not matter (the window job's, thousands after a backlog) go with
-    `ordered=False`: chunks of them are spread over every worker, so a run is not one
-    connection's round trips end to end. `deadline` (seconds) stops starting new sends after
-    that long; what was not sent counts as "skipped" (the Lambda must end before its timeout).
-    """
+    """Deliver payloads, in order, to each of the given connections (one worker per
+    connection, up to MAX_PARALLEL_SENDS at once: a slow or dead socket holds its own worker,
+    not the others); removes the gone ones. Counts by outcome. `deadline` (seconds) stops
+    starting new posts after that long; what was not sent counts as "skipped"."""
     from chalicelib.repositories import ws_conexoes
 
     endpoint = get_settings().ws_management_url
@@ -104,11 +126,14 @@ def send_to_connections(
     if not endpoint or not connection_ids or not payloads:
         return counts
     client = _management_client(endpoint)
-    if ordered or len(payloads) <= UNORDERED_CHUNK:
-        budget = PUBLISH_DEADLINE_SECONDS if deadline is None else deadline
-        outcomes = _send_ordered(client, connection_ids, payloads, concurrent, time.monotonic() + budget)
+    budget = PUBLISH_DEADLINE_SECONDS if deadline is None else deadline
+    stop_at = time.monotonic() + budget
+    if concurrent and len(connection_ids) > 1:
+        workers = min(MAX_PARALLEL_SENDS, len(connection_ids))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            outcomes = list(pool.map(lambda cid: _send(client, cid, payloads, stop_at), connection_ids))
     else:
-        outcomes = _send_unordered(client, connection_ids, payloads, deadline)
+        outcomes = [_send(client, cid, payloads, stop_at) for cid in connection_ids]
     for outcome in outcomes:
         counts[outcome] += 1
     gone = [cid for cid, outcome in zip(connection_ids, outcomes, strict=True) if outcome == "gone"]
@@ -118,43 +143,6 @@ def send_to_connections(
     if counts["skipped"]:
         logger.warning("live events skipped at the deadline", extra={"connections": counts["skipped"]})
     return counts
-
-
-def _send_ordered(
-    client, connection_ids: list[str], payloads: list[bytes], concurrent: bool, stop_at: float
-) -> list[str]:
-    if concurrent and len(connection_ids) > 1:
-        workers = min(MAX_PARALLEL_SENDS, len(connection_ids))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(lambda cid: _send(client, cid, payloads, stop_at), connection_ids))
-    return [_send(client, cid, payloads, stop_at) for cid in connection_ids]
-
-
-_SEVERITY = {"ok": 0, "skipped": 1, "error": 2, "gone": 3}
-
-
-def _send_unordered(client, connection_ids: list[str], payloads: list[bytes], deadline: float | None) -> list[str]:
-    """Chunks of payloads x connections over the pool; a gone connection's other chunks are skipped."""
-    import time
-
-    stop_at = None if deadline is None else time.monotonic() + deadline
-    chunks = [payloads[i : i + UNORDERED_CHUNK] for i in range(0, len(payloads), UNORDERED_CHUNK)]
-    # Chunk-major order: every connection gets its first chunk before anyone gets a second.
-    tasks = [(cid, chunk) for chunk in chunks for cid in connection_ids]
-    result = dict.fromkeys(connection_ids, "ok")
-
-    def run(task: tuple[str, list[bytes]]) -> None:
-        cid, chunk = task
-        if result[cid] == "gone":
-            return
-        outcome = _send(client, cid, chunk, stop_at)
-        # The worst outcome of a connection's chunks is its outcome: gone > error > skipped > ok.
-        if _SEVERITY[outcome] > _SEVERITY[result[cid]]:
-            result[cid] = outcome
-
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_SENDS, len(tasks))) as pool:
-        list(pool.map(run, tasks))
-    return [result[cid] for cid in connection_ids]
 
 
 def close_connections(connection_ids: list[str]) -> int:
@@ -184,28 +172,25 @@ def audience() -> list[str]:
 
 
 def publish_many(
-    events: list[tuple[str, dict[str, Any]]],
-    ordered: bool = True,
+    events: list[tuple[str, str, dict[str, Any]]],
+    *,
+    connection_ids: list[str],
     deadline: float | None = None,
-    connection_ids: list[str] | None = None,
 ) -> int:
-    """Send events to every connection (or the given ones); returns how many connections
-    received them all. `ordered` / `deadline`: see send_to_connections."""
-    if not events or not get_settings().ws_management_url:
+    """Send (event id, event, data) to the given connections in batch frames; returns how
+    many connections received them all. `deadline`: see send_to_connections."""
+    if not events or not connection_ids or not get_settings().ws_management_url:
         return 0
     try:
-        import time
-
         from chalicelib import metrics
 
         started = time.monotonic()
-        if connection_ids is None:
-            connection_ids = audience()
-        payloads = [encode(event, data) for event, data in events]
-        delivered = send_to_connections(connection_ids, payloads, ordered=ordered, deadline=deadline)["ok"]
+        payloads = frames(events)
+        delivered = send_to_connections(connection_ids, payloads, deadline=deadline)["ok"]
         metrics.milliseconds("FanoutMilliseconds", (time.monotonic() - started) * 1000)
         metrics.count("FanoutConnections", len(connection_ids))
+        metrics.count("FanoutFrames", len(payloads) * len(connection_ids))
         return delivered
     except Exception:  # noqa: BLE001 - live updates are best effort; the data is already stored
-        logger.exception("publishing %s failed", ", ".join(sorted({e for e, _ in events})))
+        logger.exception("publishing %s failed", ", ".join(sorted({e for _, e, _ in events})))
         return 0

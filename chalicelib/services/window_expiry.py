@@ -16,10 +16,6 @@ from chalicelib.observability import logger
 # statement near the 15 s statement timeout, and what is left waits for the next run.
 BATCH_SIZE = 1_000
 RUN_DEADLINE_SECONDS = 12.0
-# The announcements of one run stop after this long. The windows are already marked: a
-# browser that misses an announcement still shows the window closed by its own clock, since
-# every conversation carries window_expires_at.
-PUBLISH_DEADLINE_SECONDS = 10.0
 
 
 def expire_windows(
@@ -40,7 +36,8 @@ def expire_windows(
         with db.transaction():
             batch = window_expiry.handle_expired(batch_size)
             if batch:
-                live_events.windows_closed(batch, deadline=PUBLISH_DEADLINE_SECONDS)
+                # One outbox row per batch; the drain announces them, in frames, off this run.
+                live_events.windows_closed(batch)
         handled += batch
         batches += 1
         if len(batch) < batch_size or time.monotonic() >= stop_at:

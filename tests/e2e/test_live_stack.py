@@ -74,16 +74,24 @@ def _api(stack, method: str, path: str, token: str, body: dict | None = None) ->
 
 def _next_event(ws, wanted, timeout: float = 20.0) -> dict:
     """The first event matching `wanted` (others, e.g. conversation:new, are skipped)."""
+    from tests.live_capture import unwrap
+
+    # A frame is a drain round's batch: the events after the match wait for the next call.
+    pending = ws.__dict__.setdefault("pending_events", [])
     deadline = time.monotonic() + timeout
     seen = []
-    while time.monotonic() < deadline:
+    while True:
+        while pending:
+            event = pending.pop(0)
+            if wanted(event):
+                return event
+            seen.append(event["type"])
+        if time.monotonic() >= deadline:
+            break
         try:
-            event = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            pending.extend(unwrap(ws.recv(timeout=max(0.1, deadline - time.monotonic()))))
         except TimeoutError:
             break
-        if wanted(event):
-            return event
-        seen.append(event["type"])
     raise AssertionError(f"no matching event within {timeout} s; saw {seen}")
 
 

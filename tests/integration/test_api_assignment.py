@@ -185,6 +185,9 @@ def test_ensure_can_send_takes_unassigned_and_refuses_others(db_clean, published
 
 def test_publish_failure_does_not_fail_the_request(client, monkeypatch):
     from chalicelib.services import realtime
+    from tests.live_capture import drain_on_nudge
+
+    drain_on_nudge(monkeypatch)
 
     def boom(events, **_):
         raise RuntimeError("gateway down")

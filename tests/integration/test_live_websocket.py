@@ -10,6 +10,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from tests.integration.live_helpers import make_admin, token_for, wait_until
+from tests.live_capture import recv_event, unwrap
 
 
 @pytest.fixture
@@ -45,14 +46,21 @@ def test_connect_with_a_valid_token_stores_the_connection_and_receives_published
         assert rows[0]["connection_id"] in gateway.connection_ids()
 
         delivered = realtime.publish_many(
-            [("conversation:closed", {"conversa_id": "c1", "closed_at": "2026-01-01T00:00:00Z"})]
+            [("7-0", "conversation:closed", {"conversa_id": "c1", "closed_at": "2026-01-01T00:00:00Z"})],
+            connection_ids=realtime.audience(),
         )
 
         assert delivered == 1
         message = json.loads(ws.recv(timeout=5))
         assert message == {
-            "type": "conversation:closed",
-            "data": {"conversa_id": "c1", "closed_at": "2026-01-01T00:00:00Z"},
+            "type": "batch",
+            "events": [
+                {
+                    "id": "7-0",
+                    "type": "conversation:closed",
+                    "data": {"conversa_id": "c1", "closed_at": "2026-01-01T00:00:00Z"},
+                }
+            ],
         }
 
 
@@ -176,11 +184,13 @@ def test_a_connection_whose_disconnect_was_lost_is_removed_on_the_next_publish(g
         gateway.drop(lost)  # the socket is gone, the app was never told
         _age(ids)  # past the grace a just-opened connection gets (see the next test)
 
-        delivered = realtime.publish_many([("template:updated", {"template": {"id": "t1"}})])
+        delivered = realtime.publish_many(
+            [("1-0", "template:updated", {"template": {"id": "t1"}})], connection_ids=realtime.audience()
+        )
 
         assert delivered == 1
         assert [r["connection_id"] for r in _rows()] == [ids[0]]
-        assert json.loads(alive.recv(timeout=5))["type"] == "template:updated"
+        assert recv_event(alive)["type"] == "template:updated"
 
 
 def _age(connection_ids, seconds: int = 60) -> None:
@@ -204,7 +214,9 @@ def test_a_410_for_a_connection_still_opening_does_not_forget_it(gateway):
     ws_conexoes.add("long-gone", admin_id)
     _age(["long-gone"])
 
-    realtime.publish_many([("conversation:closed", {"conversa_id": "c1", "closed_at": None})])
+    realtime.publish_many(
+        [("1-0", "conversation:closed", {"conversa_id": "c1", "closed_at": None})], connection_ids=realtime.audience()
+    )
 
     assert ws_conexoes.exists("opening-now")
     assert not ws_conexoes.exists("long-gone")
@@ -281,20 +293,21 @@ def _drain(ws, quiet: float = 0.3) -> list[dict]:
     received = []
     while True:
         try:
-            received.append(json.loads(ws.recv(timeout=quiet)))
+            received.extend(unwrap(ws.recv(timeout=quiet)))
         except TimeoutError:
             return received
 
 
-def test_unordered_events_are_spread_over_the_senders_and_stop_at_the_deadline(gateway):
-    """The window job's thousands of events: not one connection's round trips end to end."""
+def test_a_round_of_events_travels_in_a_few_frames_and_stops_at_the_deadline(gateway):
+    """A drain round's hundreds of events (the window job's, a status burst's) are a few posts
+    per connection, not one per event; and a slow API stops at the deadline."""
     import time
 
     from chalicelib.services import realtime
 
     admin_id = make_admin()
     gateway.management_latency = 0.01  # API Gateway is a network hop away in AWS
-    events = [("conversation:window_closed", {"conversa_id": str(i)}) for i in range(250)]
+    events = [(f"9-{i}", "conversation:window_closed", {"conversa_id": str(i)}) for i in range(250)]
     with (
         connect(f"{gateway.url}/?token={token_for(admin_id)}") as one,
         connect(f"{gateway.url}/?token={token_for(admin_id)}") as two,
@@ -302,24 +315,27 @@ def test_unordered_events_are_spread_over_the_senders_and_stop_at_the_deadline(g
         wait_until(lambda: len(_rows()) == 2)
 
         started = time.monotonic()
-        assert realtime.publish_many(events, ordered=False) == 2
+        assert realtime.publish_many(events, connection_ids=realtime.audience()) == 2
         elapsed = time.monotonic() - started
 
-        # In order, each connection's 250 sends wait for one another: at least 2.5 s.
-        assert elapsed < 250 * gateway.management_latency, elapsed
+        # One post per event would wait 250 x 10 ms per connection.
+        assert elapsed < 25 * gateway.management_latency, elapsed
         for ws in (one, two):
-            got = {json.loads(ws.recv(timeout=5))["data"]["conversa_id"] for _ in events}
-            assert got == {str(i) for i in range(250)}
+            got = _drain(ws)
+            assert [e["id"] for e in got] == [i for i, _, _ in events]  # all of them, in order
+
+        # Frames stay under API Gateway's 128 KB, and cut nowhere but between events.
+        small = realtime.frames(events, max_bytes=2_000)
+        assert len(small) > 1 and all(len(f) <= 2_000 for f in small)
+        assert [e["id"] for f in small for e in unwrap(f)] == [i for i, _, _ in events]
 
         gateway.management_latency = 0.05
         ids = [r["connection_id"] for r in _rows()]
         started = time.monotonic()
-        counts = realtime.send_to_connections(
-            ids, [realtime.encode(e, d) for e, d in events], ordered=False, deadline=0.3
-        )
+        counts = realtime.send_to_connections(ids, [realtime.encode(e, d, i) for i, e, d in events], deadline=0.3)
         elapsed = time.monotonic() - started
         assert counts["skipped"] == 2 and counts["ok"] == 0, counts
-        assert elapsed < 1.5, elapsed  # everything: 250 x 2 x 50 ms / 32 senders = 0.8 s at best
+        assert elapsed < 1.5, elapsed
         for ws in (one, two):  # what went before the deadline arrived, and nothing after it
             assert 0 < len(_drain(ws)) < len(events)
     gateway.management_latency = 0.0
@@ -331,7 +347,7 @@ def test_publish_without_a_management_url_is_a_no_op(db_clean, monkeypatch):
 
     monkeypatch.delenv("WS_MANAGEMENT_URL", raising=False)
     reset_settings()
-    assert realtime.publish_many([("message:new", {"x": 1})]) == 0
+    assert realtime.publish_many([("1-0", "message:new", {"x": 1})], connection_ids=["c1"]) == 0
 
 
 def test_an_unreachable_management_api_neither_raises_nor_forgets_connections(db_clean, monkeypatch):
@@ -345,7 +361,7 @@ def test_an_unreachable_management_api_neither_raises_nor_forgets_connections(db
     reset_settings()
     realtime.reset_client()
     try:
-        assert realtime.publish_many([("message:new", {"mensagem": {}})]) == 0
+        assert realtime.publish_many([("1-0", "message:new", {"mensagem": {}})], connection_ids=["abc123"]) == 0
     finally:
         monkeypatch.delenv("WS_MANAGEMENT_URL")
         reset_settings()

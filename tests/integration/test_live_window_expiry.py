@@ -98,7 +98,9 @@ def test_the_event_row_and_the_live_event_carry_the_window(db_clean, monkeypatch
     from chalicelib.services import realtime
     from chalicelib.services.window_expiry import expire_windows
     from devstack.ws_gateway import LocalWebSocketGateway
+    from tests.live_capture import drain_on_nudge, recv_event
 
+    drain_on_nudge(monkeypatch)
     conversa = make_conversa(window_seconds=-60)
     updated_before = db.scalar("SELECT updated_at FROM conversas WHERE id = :id", id=conversa["id"])
     gateway = LocalWebSocketGateway().start()
@@ -109,7 +111,7 @@ def test_the_event_row_and_the_live_event_carry_the_window(db_clean, monkeypatch
         with connect(f"{gateway.url}/?token={token_for(make_admin())}") as ws:
             time.sleep(0.1)
             expire_windows()
-            message = json.loads(ws.recv(timeout=5))
+            message = recv_event(ws)
     finally:
         gateway.stop()
         monkeypatch.delenv("WS_MANAGEMENT_URL")
@@ -150,6 +152,7 @@ def test_the_cli_and_the_scheduled_handler_run_the_job(db_clean, capsys):
         "chaves_concluidas": 0,
         "statuses_aplicados": 0,
         "statuses_orfaos_removidos": 0,
+        "outbox_renudged": 0,  # the outbox's rows are fresh: nothing lost its nudge
     }
 
 
@@ -172,23 +175,30 @@ def test_sending_free_text_is_refused_once_the_window_passed_even_if_the_job_nev
     assert _eventos() == 0  # the job did not run: the API decided by itself
 
 
-def test_a_backlog_is_announced_unordered_and_within_a_deadline(db_clean, monkeypatch):
-    """Thousands of announcements after an outage must not be one connection's round trips
-    end to end (see test_live_websocket's unordered test for what that buys)."""
-    from chalicelib.services import realtime, window_expiry
+def test_a_backlog_is_one_outbox_row_per_batch_and_leaves_the_job_at_once(db_clean, monkeypatch):
+    """Thousands of announcements after an outage are the drain's work, not the job's: each
+    batch commits one outbox row, and the drain delivers them in one round of frames."""
+    from chalicelib import db
+    from chalicelib.services import outbox, window_expiry
+    from tests.live_capture import capture_live_events
 
-    calls = []
-    monkeypatch.setattr(realtime, "audience", lambda: ["c1"])
-    monkeypatch.setattr(
-        realtime, "publish_many", lambda events, connection_ids, **kw: calls.append((len(events), kw)) or 0
-    )
-    for _ in range(3):
+    nudges = []
+    monkeypatch.setattr(outbox, "nudge", lambda: nudges.append(1) or True)
+    for _ in range(5):
         make_conversa(window_seconds=-60)
 
-    window_expiry.expire_windows()
+    window_expiry.expire_windows(batch_size=2)
 
-    assert calls == [(3, {"ordered": False, "deadline": window_expiry.PUBLISH_DEADLINE_SECONDS})]
-    assert 0 < window_expiry.PUBLISH_DEADLINE_SECONDS < 30  # under the stages' Lambda timeout
+    rows = db.query("SELECT itens FROM outbox ORDER BY id")
+    assert [len(r["itens"]) for r in rows] == [2, 2, 1]
+    assert {i[0] for r in rows for i in r["itens"]} == {"conversation:window_closed"}
+    assert len(nudges) == 3  # one per committed batch (the queue deduplicates a burst)
+
+    published = capture_live_events(monkeypatch)
+    outbox.drain()
+    assert [e for e, _ in published] == ["conversation:window_closed"] * 5
+    assert len(published.calls) == 1
+    assert db.scalar("SELECT count(*) FROM outbox") == 0
 
 
 def test_under_stage_local_without_make_run_the_cli_says_so_and_marks_nothing(db_clean, capsys, monkeypatch):

@@ -6,7 +6,6 @@ photo and its thumbnail from moto's S3 while the objects themselves stay private
 from __future__ import annotations
 
 import io
-import json
 
 import pytest
 import requests
@@ -17,6 +16,7 @@ from chalicelib.services import media
 from tests.integration import media_support
 from tests.integration.live_helpers import make_admin, token_for, wait_until
 from tests.integration.media_support import BUCKET, job_for, mensagem
+from tests.live_capture import recv_event
 from tests.media_images import jpeg_rotated_exif
 
 moto_http = media_support.moto_http  # the fixture, shared with the other media tests
@@ -29,7 +29,9 @@ def live(db_clean, moto_http, monkeypatch):
     from chalicelib.services import realtime
     from devstack.fake_graph import FakeGraph
     from devstack.ws_gateway import LocalWebSocketGateway
+    from tests.live_capture import drain_on_nudge
 
+    drain_on_nudge(monkeypatch)  # the drain runs at the nudge: tests/integration/test_outbox.py has the queue
     gateway = LocalWebSocketGateway().start()
     try:
         with FakeGraph() as graph:
@@ -68,7 +70,7 @@ def test_the_photo_reaches_the_browser_presigned_and_a_gone_connection_is_remove
 
         assert media.process_job(job).status == "stored"
 
-        event = json.loads(browser.recv(timeout=5))
+        event = recv_event(browser)
         assert _connections() == [alive]  # the gone one is forgotten, the open one kept
 
     assert event["type"] == "message:updated"

@@ -57,10 +57,12 @@ def test_status_is_published(webhook, published):
 
 def test_publishing_failure_never_fails_the_webhook(webhook, monkeypatch):
     from chalicelib.services import realtime
+    from tests.live_capture import drain_on_nudge
 
     def broken(_events, **_):
         raise RuntimeError("gateway down")
 
+    drain_on_nudge(monkeypatch)
     monkeypatch.setattr(realtime, "audience", lambda: ["c1"])
     monkeypatch.setattr(realtime, "publish_many", broken)
     webhook.deliver(wa.value([wa.text(ANA, "oi"), wa.image(ANA, caption="foto")]))
@@ -223,10 +225,12 @@ def test_message_new_is_published_before_the_media_job_is_queued(webhook, monkey
     """A fast worker's message:updated must never reach a browser before message:new."""
     from chalicelib.config import reset_settings
     from chalicelib.services import media_jobs, realtime
+    from tests.live_capture import drain_on_nudge
 
     order: list[str] = []
+    drain_on_nudge(monkeypatch)
     monkeypatch.setattr(realtime, "audience", lambda: ["c1"])
-    monkeypatch.setattr(realtime, "publish_many", lambda evs, **_: order.extend(e for e, _ in evs) or 1)
+    monkeypatch.setattr(realtime, "publish_many", lambda evs, **_: order.extend(e for _, e, _ in evs) or 1)
     real_enqueue = media_jobs.enqueue
 
     def enqueue(jobs):

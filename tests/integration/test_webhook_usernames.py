@@ -37,7 +37,14 @@ def pushed(monkeypatch):
     )
     sent: list[tuple[dict, dict]] = []
     monkeypatch.setattr(push, "send", lambda targets, deadline=None: sent.extend(targets) or {"sent": len(targets)})
-    return sent
+    # The drain pushes only where VAPID is configured (push.wanted).
+    from chalicelib.config import reset_settings
+
+    monkeypatch.setenv("VAPID_PRIVATE_KEY", "configured")
+    reset_settings()
+    yield sent
+    monkeypatch.undo()
+    reset_settings()
 
 
 def contato() -> dict:

@@ -845,6 +845,12 @@ export interface components {
         ContactUpdatedEvent: {
             data: components["schemas"]["ContactData"];
             /**
+             * Id
+             * @description id do evento (`<registro>-<posição>`): o mesmo numa reentrega; o console ignora um id já aplicado
+             * @default null
+             */
+            id?: string | null;
+            /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
@@ -1226,6 +1232,12 @@ export interface components {
         ConversationAssignedEvent: {
             data: components["schemas"]["ConversationAssignedData"];
             /**
+             * Id
+             * @description id do evento (`<registro>-<posição>`): o mesmo numa reentrega; o console ignora um id já aplicado
+             * @default null
+             */
+            id?: string | null;
+            /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
@@ -1237,6 +1249,12 @@ export interface components {
          */
         ConversationClosedEvent: {
             data: components["schemas"]["ConversationData"];
+            /**
+             * Id
+             * @description id do evento (`<registro>-<posição>`): o mesmo numa reentrega; o console ignora um id já aplicado
+             * @default null
+             */
+            id?: string | null;
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
@@ -1254,6 +1272,12 @@ export interface components {
         ConversationNewEvent: {
             data: components["schemas"]["ConversationData"];
             /**
+             * Id
+             * @description id do evento (`<registro>-<posição>`): o mesmo numa reentrega; o console ignora um id já aplicado
+             * @default null
+             */
+            id?: string | null;
+            /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
@@ -1266,6 +1290,12 @@ export interface components {
         ConversationUpdatedEvent: {
             data: components["schemas"]["ConversationData"];
             /**
+             * Id
+             * @description id do evento (`<registro>-<posição>`): o mesmo numa reentrega; o console ignora um id já aplicado
+             * @default null
+             */
+            id?: string | null;
+            /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
@@ -1277,6 +1307,12 @@ export interface components {
          */
         ConversationWindowClosedEvent: {
             data: components["schemas"]["WindowClosedData"];
+            /**
+             * Id
+             * @description id do evento (`<registro>-<posição>`): o mesmo numa reentrega; o console ignora um id já aplicado
+             * @default null
+             */
+            id?: string | null;
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
@@ -1606,6 +1642,19 @@ export interface components {
             /** Nome */
             nome: string;
         };
+        /**
+         * LiveBatch
+         * @description Um quadro do WebSocket: eventos em ordem (os de uma mesma conversa na ordem em que aconteceram).
+         */
+        LiveBatch: {
+            /** Events */
+            events: (components["schemas"]["MessageNewEvent"] | components["schemas"]["MessageUpdatedEvent"] | components["schemas"]["MessageStatusEvent"] | components["schemas"]["ConversationNewEvent"] | components["schemas"]["ConversationUpdatedEvent"] | components["schemas"]["ConversationAssignedEvent"] | components["schemas"]["ConversationClosedEvent"] | components["schemas"]["ConversationWindowClosedEvent"] | components["schemas"]["TemplateUpdatedEvent"] | components["schemas"]["ContactUpdatedEvent"] | components["schemas"]["NoteNewEvent"])[];
+            /**
+             * Type
+             * @constant
+             */
+            type: "batch";
+        };
         LiveEvent: components["schemas"]["MessageNewEvent"] | components["schemas"]["MessageUpdatedEvent"] | components["schemas"]["MessageStatusEvent"] | components["schemas"]["ConversationNewEvent"] | components["schemas"]["ConversationUpdatedEvent"] | components["schemas"]["ConversationAssignedEvent"] | components["schemas"]["ConversationClosedEvent"] | components["schemas"]["ConversationWindowClosedEvent"] | components["schemas"]["TemplateUpdatedEvent"] | components["schemas"]["ContactUpdatedEvent"] | components["schemas"]["NoteNewEvent"];
         /** LoginIn */
         LoginIn: {
@@ -1825,6 +1874,12 @@ export interface components {
         MessageNewEvent: {
             data: components["schemas"]["MessageData"];
             /**
+             * Id
+             * @description id do evento (`<registro>-<posição>`): o mesmo numa reentrega; o console ignora um id já aplicado
+             * @default null
+             */
+            id?: string | null;
+            /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
@@ -1860,6 +1915,12 @@ export interface components {
         MessageStatusEvent: {
             data: components["schemas"]["MessageStatusData"];
             /**
+             * Id
+             * @description id do evento (`<registro>-<posição>`): o mesmo numa reentrega; o console ignora um id já aplicado
+             * @default null
+             */
+            id?: string | null;
+            /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
@@ -1871,6 +1932,12 @@ export interface components {
          */
         MessageUpdatedEvent: {
             data: components["schemas"]["MessageData"];
+            /**
+             * Id
+             * @description id do evento (`<registro>-<posição>`): o mesmo numa reentrega; o console ignora um id já aplicado
+             * @default null
+             */
+            id?: string | null;
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
@@ -1978,6 +2045,12 @@ export interface components {
          */
         NoteNewEvent: {
             data: components["schemas"]["NoteData"];
+            /**
+             * Id
+             * @description id do evento (`<registro>-<posição>`): o mesmo numa reentrega; o console ignora um id já aplicado
+             * @default null
+             */
+            id?: string | null;
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
@@ -2220,6 +2293,12 @@ export interface components {
          */
         TemplateUpdatedEvent: {
             data: components["schemas"]["TemplateData"];
+            /**
+             * Id
+             * @description id do evento (`<registro>-<posição>`): o mesmo numa reentrega; o console ignora um id já aplicado
+             * @default null
+             */
+            id?: string | null;
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}

@@ -19,6 +19,7 @@ export type MediaUploadOut = S["MediaUploadOut"];
 export type ApiErrorBody = S["Error"];
 
 export type LiveEvent = S["LiveEvent"];
+export type LiveBatch = S["LiveBatch"];
 export type LiveEventType = LiveEvent["type"];
 export type EventOf<T extends LiveEventType> = Extract<LiveEvent, { type: T }>;
 

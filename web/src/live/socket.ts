@@ -1,7 +1,9 @@
 // One WebSocket per tab: events go through the pure reducers into the query cache; after a
-// reconnect everything is refetched, since events sent while we were away are lost.
+// reconnect everything is refetched, since events sent while we were away are lost. A frame
+// holds a batch of events (frames.ts); an event delivered twice (same id) is applied once.
 import type { QueryClient } from "@tanstack/react-query";
 import type { ConversaItem, LiveEvent, TemplatesPage } from "../api/types";
+import { eventsOf, onlyOnce } from "./frames";
 import { type NotasData, reduceNotas } from "./notas";
 import { type Filtro, type InboxData, type MensagensData, reduceConversa, reduceInbox, reduceMensagens, reduceTemplates } from "./reducers";
 
@@ -65,6 +67,7 @@ export function connectLive(options: {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let ping: ReturnType<typeof setInterval> | undefined;
   let everOpened = false;
+  const firstTime = onlyOnce();
 
   const open = () => {
     if (closed) return;
@@ -79,14 +82,9 @@ export function connectLive(options: {
       ping = setInterval(() => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify({ type: "ping" })), 30_000);
     };
     ws.onmessage = (message) => {
-      let event: LiveEvent;
-      try {
-        event = JSON.parse(String(message.data)) as LiveEvent;
-      } catch {
-        return;
+      for (const event of eventsOf(String(message.data))) {
+        if (firstTime(event)) applyEvent(options.client, event, options.meId);
       }
-      if ((event.type as string) === "pong") return;
-      applyEvent(options.client, event, options.meId);
     };
     ws.onclose = () => {
       clearInterval(ping);
