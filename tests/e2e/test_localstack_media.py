@@ -235,9 +235,10 @@ def aws(localstack, database_url):
 
 
 class Aws:
-    def __init__(self, endpoint, s3, sqs, graph, bucket, queue_url, dlq_url):
+    def __init__(self, endpoint, s3, sqs, graph, bucket, queue_url, dlq_url, live_events_queue_url=None):
         self.endpoint, self.s3, self.sqs, self.graph = endpoint, s3, sqs, graph
         self.bucket, self.queue_url, self.dlq_url = bucket, queue_url, dlq_url
+        self.live_events_queue_url = live_events_queue_url  # create_media_resources makes it too
 
     def counts(self, queue_url: str) -> tuple[int, int]:
         """(visible, in flight)."""
