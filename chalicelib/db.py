@@ -291,10 +291,17 @@ def transaction() -> Iterator[None]:
         except Exception:  # noqa: BLE001 - a dead connection rolls back by itself
             close()
         raise
+    # COMMIT goes on the transaction's own connection, never a new one: get_connection() at
+    # depth 0 would swap a connection the server closed meanwhile for a fresh one, whose COMMIT
+    # succeeds as a no-op ("there is no transaction in progress"), and the caller would
+    # report the rolled-back work as stored.
+    conn = state.conn
     state.depth = 0
     callbacks, state.after_commit = state.after_commit, []
     try:
-        get_connection().run("COMMIT")
+        if conn is None:
+            raise InterfaceError("the transaction's connection was closed")
+        conn.run("COMMIT")
     except Exception as exc:
         if _is_connection_gone(exc):
             close()

@@ -42,6 +42,17 @@ def test_transaction_after_killed_connection_starts_on_a_fresh_one(db_clean):
     assert db.scalar("SELECT count(*) FROM administradores") == 1
 
 
+def test_a_transaction_whose_connection_the_server_ended_fails_at_commit(db_clean):
+    """Not a 200 for work the server rolled back: the COMMIT must not go to a new connection."""
+    db.execute("CREATE TABLE IF NOT EXISTS commit_probe_t (x int)")
+    db.execute("TRUNCATE commit_probe_t")
+    with pytest.raises(db.DatabaseUnavailable), db.transaction():
+        db.execute("INSERT INTO commit_probe_t VALUES (1)")
+        _terminate(db.scalar("SELECT pg_backend_pid()"))
+    assert db.scalar("SELECT count(*) FROM commit_probe_t") == 0
+    db.execute("DROP TABLE commit_probe_t")
+
+
 def test_transaction_rolls_back_on_error(db_clean):
     with pytest.raises(RuntimeError), db.transaction():
         db.execute("INSERT INTO administradores (nome, email, senha_hash) VALUES ('A', 'a@x.io', 'h')")
