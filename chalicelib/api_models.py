@@ -11,7 +11,16 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 StatusConversa = Literal["ativa", "encerrada"]
 TipoContato = Literal["interessado", "aluno", "responsavel", "outro"]
@@ -389,3 +398,83 @@ class TemplatesPage(BaseModel):
 class AdministradoresPage(BaseModel):
     items: list[Administrador]
     next_cursor: str | None
+
+
+# Sending (POST /conversas/{id}/mensagens) -----------------------------------------------
+TEXT_MAX = 4096  # WhatsApp's text body limit
+CAPTION_MAX = 1024
+
+
+class _Pedido(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+RESPONDER_A = "A mensagem (id) que esta responde: vai ao WhatsApp como context.message_id"
+
+
+class EnviarTexto(_Pedido):
+    tipo: Literal["texto"]
+    conteudo: str = Field(min_length=1, max_length=TEXT_MAX)
+    responder_a: UUID | None = Field(None, description=RESPONDER_A)
+
+
+MediaKind = Literal["image", "audio", "video", "document"]
+
+
+class EnviarMedia(_Pedido):
+    tipo: Literal["media"]
+    upload_id: UUID | None = Field(None, description="O upload_id de POST /media/uploads")
+    key: str | None = Field(None, max_length=512, description="Ou a key de POST /media/uploads")
+    media_type: MediaKind
+    mime_type: str = Field(min_length=3, max_length=255)
+    filename: str | None = Field(None, max_length=240)
+    caption: str | None = Field(None, max_length=CAPTION_MAX)
+    voz: bool = Field(False, description="Nota de voz: exige audio/ogg com codec opus")
+    responder_a: UUID | None = Field(None, description=RESPONDER_A)
+
+    @model_validator(mode="after")
+    def _one_location(self) -> EnviarMedia:
+        if (self.upload_id is None) == (self.key is None):
+            raise ValueError("informe upload_id ou key (um dos dois)")
+        return self
+
+
+class EnviarTemplate(_Pedido):
+    tipo: Literal["template"]
+    name: str = Field(min_length=1, max_length=512)
+    language: str = Field(min_length=2, max_length=15)
+    # In the order of the template's `variables`, or by name ("nome", or "body.nome" when a
+    # name exists in more than one component).
+    parametros: list[str] | dict[str, str] = Field(default_factory=list)
+
+
+class EnviarReacao(_Pedido):
+    """A reaction to a message of the conversation: shown on it, not as a new message."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    tipo: Literal["reacao"]
+    mensagem_id: UUID = Field(description="A mensagem reagida")
+    emoji: str = Field(max_length=16, description="Um emoji; vazio remove a reação")
+
+    @model_validator(mode="after")
+    def _one_emoji(self) -> EnviarReacao:
+        if self.emoji.strip() != self.emoji or any(c.isalnum() for c in self.emoji):
+            raise ValueError("emoji deve ser um emoji (ou vazio, para remover)")
+        return self
+
+
+class EnviarMensagemIn(
+    RootModel[Annotated[EnviarTexto | EnviarMedia | EnviarTemplate | EnviarReacao, Field(discriminator="tipo")]]
+):
+    """The body of POST /conversas/{id}/mensagens."""
+
+
+Pedido = EnviarTexto | EnviarMedia | EnviarTemplate | EnviarReacao
+
+
+class EnviarMensagemOut(BaseModel):
+    """201: the stored message (a mensagens row, media as a presigned URL) and whether the
+    send took the unassigned conversation for the sender."""
+
+    mensagem: dict[str, Any]
+    atribuida: bool

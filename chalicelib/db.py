@@ -4,6 +4,12 @@ Repositories call `query`, `query_one` and `execute` with named parameters
 (`:conversa_id`); a service wraps several calls in `with transaction():` so they commit
 together. Rows come back as plain dicts. What the world must hear about a change (live
 events) is registered with `on_commit(fn)`: it runs after COMMIT and never after a ROLLBACK.
+
+Deployed, the functions reach the database through RDS Proxy, which multiplexes client
+sessions over few database connections unless a session pins itself to one. So a new
+connection runs no SET: UTC and the 15 s statement timeout are the database's own defaults
+(migration 0016), and the password comes from Secrets Manager (DATABASE_SECRET_ARN), read
+again once when the server refuses it (28P01: the secret was rotated).
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from chalicelib.config import get_settings
 
 # SQLSTATEs that mean "this connection is dead, a fresh one will work".
 _CONNECTION_GONE_CODES = {"57P01", "57P02", "57P03", "08000", "08003", "08006"}
+# invalid_password: after a rotation the cached secret is stale.
+_AUTH_FAILED = "28P01"
 
 _local = threading.local()
 T = TypeVar("T")
@@ -42,8 +50,11 @@ class DatabaseUnavailable(ChaliceUnhandledError, RuntimeError):
     turning it into a 500."""
 
 
-def connection_params(url: str) -> dict[str, Any]:
-    """Turn `postgresql://user:pass@host:port/db?host=/dir` into pg8000 keyword arguments."""
+def connection_params(url: str, *, refresh_secret: bool = False) -> dict[str, Any]:
+    """Turn `postgresql://user:pass@host:port/db?host=/dir` into pg8000 keyword arguments.
+
+    With DATABASE_SECRET_ARN set, user and password come from that secret (`refresh_secret`
+    reads it again instead of using the cached copy)."""
     parsed = urlparse(url)
     if parsed.scheme not in ("postgresql", "postgres"):
         raise ValueError("DATABASE_URL must start with postgresql://")
@@ -61,6 +72,13 @@ def connection_params(url: str) -> dict[str, Any]:
         params["unix_sock"] = f"{socket_dir}/.s.PGSQL.{params['port']}"
     else:
         params["host"] = socket_dir or parsed.hostname or "localhost"
+    secret_arn = get_settings().database_secret_arn
+    if secret_arn:
+        from chalicelib.config import read_secret
+
+        secret = read_secret(secret_arn, refresh=refresh_secret)
+        params["user"] = secret.get("username") or params["user"]
+        params["password"] = secret["password"]
     ssl_context = _ssl_context(query.get("sslmode", ["disable"])[0], query.get("sslrootcert", [None])[0])
     if ssl_context is not None:
         params["ssl_context"] = ssl_context
@@ -71,8 +89,12 @@ def _ssl_context(sslmode: str, root_cert: str | None):
     """libpq's sslmode names: RDS refuses plain connections (rds.force_ssl=1 from PG 15).
 
     `require` encrypts without checking the server's certificate; `verify-ca` and
-    `verify-full` check it against `sslrootcert` (e.g. the RDS CA bundle shipped with the
-    app), `verify-full` also the host name.
+    `verify-full` check it against `sslrootcert`, `verify-full` also the host name.
+    `sslrootcert=system` (libpq 16's name for "the platform's trusted roots", and like libpq
+    only with verify-full) is certifi's Mozilla bundle: it holds the Amazon Trust Services
+    roots that sign RDS Proxy's certificates, and ships in the package as a pinned dependency,
+    where the Lambda runtime's own store is not something we control. A direct connection to
+    the RDS instance needs Amazon's RDS CA bundle as a file instead (docs/deploy.md).
     """
     import ssl
 
@@ -84,6 +106,13 @@ def _ssl_context(sslmode: str, root_cert: str | None):
         context.verify_mode = ssl.CERT_NONE
         return context
     if sslmode in ("verify-ca", "verify-full"):
+        if root_cert == "system":
+            if sslmode != "verify-full":
+                raise ValueError("sslrootcert=system needs sslmode=verify-full (as in libpq)")
+            import certifi
+
+            root_cert = certifi.where()
+        # No sslrootcert: Python's default store (whatever the host has; not used deployed).
         context = ssl.create_default_context(cafile=root_cert)
         context.check_hostname = sslmode == "verify-full"
         return context
@@ -104,14 +133,53 @@ def database_url() -> str:
 
 
 def connect() -> pg8000.native.Connection:
+    url = database_url()
     try:
-        conn = pg8000.native.Connection(**connection_params(database_url()))
+        try:
+            conn = pg8000.native.Connection(**connection_params(url))
+        except (InterfaceError, DatabaseError) as exc:
+            if not _auth_failed(exc) or not get_settings().database_secret_arn:
+                raise
+            # The password was rotated since it was cached: read the secret again, once.
+            conn = pg8000.native.Connection(**connection_params(url, refresh_secret=True))
     except (InterfaceError, OSError, DatabaseError) as exc:
+        # Say why: "network error" would send the on-call to the VPC.
+        code = _refusal(exc)
+        if code == _AUTH_FAILED:
+            raise DatabaseUnavailable("the database refused the credentials (28P01)") from exc
+        if code in _NO_SLOT:
+            raise DatabaseUnavailable(f"the database has no connection slot left ({code})") from exc
         raise DatabaseUnavailable(str(exc)) from exc
-    timeout_ms = int(get_settings().db_statement_timeout_ms)
-    conn.run(f"SET statement_timeout = {timeout_ms}")  # an int from settings, not user input
-    conn.run("SET TIME ZONE 'UTC'")
+    timeout_ms = get_settings().db_statement_timeout_ms
+    if timeout_ms is not None:
+        # Only where DB_STATEMENT_TIMEOUT_MS is set (CLI, benchmarks): a SET pins an RDS Proxy
+        # session, so deployed functions keep the database's default from migration 0016.
+        conn.run(f"SET statement_timeout = {int(timeout_ms)}")  # an int from settings, not input
     return conn
+
+
+# too_many_connections (max_connections, or a role's CONNECTION LIMIT), and the slots kept for
+# superusers/replication being all that is left.
+_NO_SLOT = frozenset({"53300", "53400"})
+
+
+def _auth_failed(exc: BaseException | None) -> bool:
+    """Whether the server refused the password."""
+    return _refusal(exc) == _AUTH_FAILED
+
+
+def _refusal(exc: BaseException | None) -> str | None:
+    """The SQLSTATE with which the server refused a new connection (28P01, 53300 …). pg8000
+    may hide it behind the "network error" of writing Terminate to the socket the server
+    already closed, so the whole chain of causes is searched."""
+    seen = 0
+    while exc is not None and seen < 5:
+        args = exc.args if isinstance(exc, DatabaseError) else ()
+        if args and isinstance(args[0], dict) and args[0].get("C"):
+            return args[0]["C"]
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
 
 
 def _is_connection_gone(exc: Exception) -> bool:
@@ -144,6 +212,13 @@ def _closed_while_idle(conn: pg8000.native.Connection) -> bool:
     except (OSError, ValueError):
         return True
     return bool(readable)
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a pg8000 database error (its `C` field, e.g. "23505"); None otherwise."""
+    if isinstance(exc, DatabaseError) and exc.args and isinstance(exc.args[0], dict):
+        return exc.args[0].get("C")
+    return None
 
 
 def _state() -> threading.local:

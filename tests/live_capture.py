@@ -45,7 +45,7 @@ def capture_live_events(monkeypatch, into: list[tuple[str, dict[str, Any]]] | No
 
     events = Published() if into is None else into
 
-    def publish_many(batch, **_kwargs) -> int:
+    def publish_many(batch, **_kwargs) -> dict[str, int]:
         call = []
         for frame in realtime.frames(batch):
             wire = json.loads(frame)
@@ -58,7 +58,7 @@ def capture_live_events(monkeypatch, into: list[tuple[str, dict[str, Any]]] | No
         events.extend(call)
         if isinstance(events, Published):
             events.calls.append(call)
-        return 1
+        return {"ok": 1, "gone": 0, "error": 0, "skipped": 0}
 
     drain_on_nudge(monkeypatch)
     monkeypatch.setattr(realtime, "audience", lambda: ["test-connection"])

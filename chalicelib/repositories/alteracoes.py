@@ -9,7 +9,7 @@ from typing import Any
 from chalicelib import db
 
 
-def registrar(rows: list[dict[str, Any]]) -> int:
+def record(rows: list[dict[str, Any]]) -> int:
     """rows: {whatsapp_id, original_whatsapp_id, tipo, conteudo, dados, created_at}; one row
     per edit/revoke wamid, so a redelivery (even a concurrent one) records nothing new."""
     if not rows:
@@ -78,7 +78,7 @@ RETURNING to_jsonb(m) AS mensagem
 MAX_PASSOS = 20  # edits of one message in one payload; more stay pending for the next one
 
 
-def aplicar(originais: list[str]) -> list[dict[str, Any]]:
+def apply(originais: list[str]) -> list[dict[str, Any]]:
     """Apply every pending change of these originals, oldest first. Returns each changed
     message (the last version of it) as a JSON object."""
     alvo = json.dumps(sorted(set(originais)))
@@ -94,7 +94,7 @@ def aplicar(originais: list[str]) -> list[dict[str, Any]]:
     return list(alteradas.values())
 
 
-def marcar_respondidas(rows: list[dict[str, Any]]) -> int:
+def mark_answered(rows: list[dict[str, Any]]) -> int:
     """Echoes count as our reply: a conversation's unread counter keeps only the customer's
     messages after our latest echo (never more than it was)."""
     if not rows:

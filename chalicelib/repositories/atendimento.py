@@ -31,7 +31,7 @@ def respostas(busca: str | None) -> list[dict[str, Any]]:
     return db.query("SELECT * FROM respostas_rapidas ORDER BY atalho")
 
 
-def criar_resposta(admin_id: str, atalho: str, titulo: str, conteudo: str) -> dict[str, Any]:
+def create_resposta(admin_id: str, atalho: str, titulo: str, conteudo: str) -> dict[str, Any]:
     return db.query_one(
         "INSERT INTO respostas_rapidas (atalho, titulo, conteudo, criado_por)"
         " VALUES (:atalho, :titulo, :conteudo, CAST(:admin AS uuid)) RETURNING *",
@@ -42,7 +42,7 @@ def criar_resposta(admin_id: str, atalho: str, titulo: str, conteudo: str) -> di
     )
 
 
-def alterar_resposta(resposta_id: str, campos: dict[str, Any]) -> dict[str, Any] | None:
+def update_resposta(resposta_id: str, campos: dict[str, Any]) -> dict[str, Any] | None:
     return db.query_one(
         "UPDATE respostas_rapidas SET atalho = coalesce(:atalho, atalho), titulo = coalesce(:titulo, titulo),"
         " conteudo = coalesce(:conteudo, conteudo), updated_at = now()"
@@ -54,7 +54,7 @@ def alterar_resposta(resposta_id: str, campos: dict[str, Any]) -> dict[str, Any]
     )
 
 
-def apagar_resposta(resposta_id: str) -> bool:
+def delete_resposta(resposta_id: str) -> bool:
     return db.execute("DELETE FROM respostas_rapidas WHERE id = CAST(:id AS uuid)", id=resposta_id) > 0
 
 
@@ -63,11 +63,7 @@ def administradores() -> list[dict[str, Any]]:
     return db.query("SELECT id, nome FROM administradores")
 
 
-def conversa_existe(conversa_id: str) -> bool:
-    return bool(db.scalar("SELECT 1 FROM conversas WHERE id = CAST(:id AS uuid)", id=conversa_id))
-
-
-def criar_nota(conversa_id: str, autor_id: str, conteudo: str, mencoes: list[str]) -> str:
+def create_nota(conversa_id: str, autor_id: str, conteudo: str, mencoes: list[str]) -> str:
     return str(
         db.scalar(
             "INSERT INTO notas (conversa_id, autor_id, conteudo, mencoes)"
@@ -111,7 +107,7 @@ def configuracoes() -> dict[str, Any] | None:
     return db.query_one("SELECT * FROM configuracoes_atendimento WHERE id")
 
 
-def gravar_configuracoes(admin_id: str, dados: dict[str, Any]) -> None:
+def save_configuracoes(admin_id: str, dados: dict[str, Any]) -> None:
     db.execute(
         "INSERT INTO configuracoes_atendimento"
         " (id, distribuicao_automatica, capacidade, horarios, mensagem_ausencia, atualizado_por, updated_at)"
@@ -132,7 +128,7 @@ def gravar_configuracoes(admin_id: str, dados: dict[str, Any]) -> None:
 DISTRIBUICAO_LOCK = 1_300_013  # pg_advisory_xact_lock key of the distribution (0013)
 
 
-def travar_distribuicao() -> None:
+def lock_distribuicao() -> None:
     db.execute("SELECT pg_advisory_xact_lock(:k)", k=DISTRIBUICAO_LOCK)
 
 
@@ -147,7 +143,7 @@ def carga_online() -> list[dict[str, Any]]:
     )
 
 
-def atribuir_automatica(conversa_id: str, admin_id: str) -> dict[str, Any] | None:
+def assign_automatically(conversa_id: str, admin_id: str) -> dict[str, Any] | None:
     # clock_timestamp(): transactions serialised by the lock must see increasing times (now()
     # is the transaction's start), or the round-robin would repeat an attendant.
     return db.query_one(
@@ -164,7 +160,7 @@ def aguardando() -> int:
 
 
 # Away message -----------------------------------------------------------------------------------
-def reservar_ausencia(conversa_ids: list[str], novas_ids: list[str], horas: int) -> list[str]:
+def claim_ausencia(conversa_ids: list[str], novas_ids: list[str], horas: int) -> list[str]:
     """Claim the away message for conversations whose customer had not written in `horas`
     before this payload (its messages are the newest, inserted in this transaction) and that
     got none in `horas`; a redelivery inserts nothing and never gets here."""
@@ -184,11 +180,17 @@ def reservar_ausencia(conversa_ids: list[str], novas_ids: list[str], horas: int)
 
 
 # Read receipts and typing -------------------------------------------------------------------------
-def reservar_recibo_lida(conversa_id: str) -> dict[str, Any] | None:
+# The newest inbound message of conversation :id that WhatsApp knows (has a wamid).
+_ULTIMA_ENTRADA_SQL = (
+    "SELECT id, whatsapp_id FROM mensagens WHERE conversa_id = CAST(:id AS uuid)"
+    " AND direcao = 'entrada' AND whatsapp_id IS NOT NULL ORDER BY created_at DESC, seq DESC LIMIT 1"
+)
+
+
+def claim_recibo_lida(conversa_id: str) -> dict[str, Any] | None:
     """The newest inbound message with a wamid, if its receipt was not sent yet (claimed)."""
     return db.query_one(
-        "WITH ultima AS (SELECT id, whatsapp_id FROM mensagens WHERE conversa_id = CAST(:id AS uuid)"
-        "   AND direcao = 'entrada' AND whatsapp_id IS NOT NULL ORDER BY created_at DESC, seq DESC LIMIT 1),"
+        f"WITH ultima AS ({_ULTIMA_ENTRADA_SQL}),"  # noqa: S608 - a constant
         " antes AS (SELECT id, recibo_lida_mensagem_id FROM conversas WHERE id = CAST(:id AS uuid) FOR UPDATE)"
         " UPDATE conversas c SET recibo_lida_mensagem_id = u.id FROM ultima u, antes a"
         " WHERE c.id = a.id AND c.recibo_lida_mensagem_id IS DISTINCT FROM u.id"
@@ -197,7 +199,7 @@ def reservar_recibo_lida(conversa_id: str) -> dict[str, Any] | None:
     )
 
 
-def devolver_recibo_lida(conversa_id: str, mensagem_id: Any, anterior: Any) -> None:
+def release_recibo_lida(conversa_id: str, mensagem_id: Any, anterior: Any) -> None:
     db.execute(
         "UPDATE conversas SET recibo_lida_mensagem_id = CAST(:anterior AS uuid)"
         " WHERE id = CAST(:id AS uuid) AND recibo_lida_mensagem_id = CAST(:mensagem AS uuid)",
@@ -207,11 +209,10 @@ def devolver_recibo_lida(conversa_id: str, mensagem_id: Any, anterior: Any) -> N
     )
 
 
-def reservar_digitando(conversa_id: str, intervalo: int) -> str | None:
+def claim_digitando(conversa_id: str, intervalo: int) -> str | None:
     """The newest inbound wamid, if the window is open and no typing was asked in `intervalo` s."""
     return db.scalar(
-        "WITH ultima AS (SELECT whatsapp_id FROM mensagens WHERE conversa_id = CAST(:id AS uuid)"
-        "   AND direcao = 'entrada' AND whatsapp_id IS NOT NULL ORDER BY created_at DESC, seq DESC LIMIT 1)"
+        f"WITH ultima AS ({_ULTIMA_ENTRADA_SQL})"  # noqa: S608 - a constant
         " UPDATE conversas c SET digitando_em = now() FROM ultima u"
         " WHERE c.id = CAST(:id AS uuid) AND c.status = 'ativa' AND now() < c.window_expires_at"
         " AND (c.digitando_em IS NULL OR c.digitando_em < now() - make_interval(secs => :s))"

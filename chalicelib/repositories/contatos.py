@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from chalicelib import db
+from chalicelib.repositories import identidades
 
 # Contacts of one webhook payload, their ativa conversations and the eventos of what was
 # created, in one statement. The profile name fills nome_perfil and nome, but never a name an
@@ -148,7 +149,6 @@ def fill_bsuid_from_statuses(rows: list[dict[str, Any]]) -> list[dict[str, Any]]
     """rows: status rows with `bsuid` (and bsuid_pai, whatsapp_id, status_at)."""
     if not rows:
         return []
-    from chalicelib.repositories import identidades
 
     identidades.lock([f"b:{r['bsuid']}" for r in rows])
     return db.query(

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from chalicelib import db
-from chalicelib.repositories.inbox import JANELA_ABERTA_SQL
+
+# Whether the 24-hour window is open, in SQL over a conversation aliased `c`: by the database
+# clock at the time of the query, so enforcement never waits for the expiry job (a window
+# that passed a second ago is closed). A NULL window (no customer message ever) is closed.
+JANELA_ABERTA_SQL = "COALESCE(now() < c.window_expires_at, false)"
 
 # The ativa conversation of each contact, opening one where there is none. The partial
 # unique index idx_conversa_ativa_por_contato arbitrates between concurrent openers: the
@@ -31,6 +36,10 @@ UNION ALL
 SELECT c.contato_id, c.id, false FROM conversas c JOIN alvo a ON a.contato_id = c.contato_id
 WHERE c.status = 'ativa'
 """
+
+
+def exists(conversa_id: str) -> bool:
+    return bool(db.scalar("SELECT 1 FROM conversas WHERE id = CAST(:id AS uuid)", id=conversa_id))
 
 
 def find_or_open_ativas(contato_ids: list[str]) -> list[dict[str, Any]]:
@@ -65,7 +74,7 @@ _RETURNING = " RETURNING c.*, antes.atendente_id AS anterior_id"
 _ANTES = "WITH antes AS (SELECT id, atendente_id FROM conversas WHERE id = CAST(:id AS uuid) FOR UPDATE) "
 
 
-def assumir(conversa_id: str, admin_id: str) -> dict[str, Any] | None:
+def take(conversa_id: str, admin_id: str) -> dict[str, Any] | None:
     """Take an unassigned, active conversation for `admin_id`."""
     return db.query_one(
         _ANTES + "UPDATE conversas c SET atendente_id = CAST(:admin AS uuid), atribuida_em = now() FROM antes"  # noqa: S608
@@ -75,7 +84,7 @@ def assumir(conversa_id: str, admin_id: str) -> dict[str, Any] | None:
     )
 
 
-def atribuir(conversa_id: str, por: str, para: str) -> dict[str, Any] | None:
+def assign(conversa_id: str, por: str, para: str) -> dict[str, Any] | None:
     """Give the conversation to `para`, if it is unassigned or `por` holds it."""
     return db.query_one(
         _ANTES + "UPDATE conversas c SET atendente_id = CAST(:para AS uuid), atribuida_em = now() FROM antes"  # noqa: S608
@@ -87,7 +96,7 @@ def atribuir(conversa_id: str, por: str, para: str) -> dict[str, Any] | None:
     )
 
 
-def transferir(conversa_id: str, por: str, para: str) -> dict[str, Any] | None:
+def transfer(conversa_id: str, por: str, para: str) -> dict[str, Any] | None:
     """Only the assignee passes the conversation on."""
     return db.query_one(
         _ANTES + "UPDATE conversas c SET atendente_id = CAST(:para AS uuid), atribuida_em = now() FROM antes"  # noqa: S608
@@ -98,7 +107,7 @@ def transferir(conversa_id: str, por: str, para: str) -> dict[str, Any] | None:
     )
 
 
-def liberar(conversa_id: str, por: str) -> dict[str, Any] | None:
+def release(conversa_id: str, por: str) -> dict[str, Any] | None:
     """Only the assignee lets go of the conversation."""
     return db.query_one(
         _ANTES + "UPDATE conversas c SET atendente_id = NULL, atribuida_em = NULL FROM antes"  # noqa: S608
@@ -108,7 +117,7 @@ def liberar(conversa_id: str, por: str) -> dict[str, Any] | None:
     )
 
 
-def liberar_todas_de(admin_id: str) -> list[dict[str, Any]]:
+def release_all_of(admin_id: str) -> list[dict[str, Any]]:
     """Put every active conversation `admin_id` holds back in the queue (a deactivated account);
     each row with `anterior_id`, the account, for the event and the timeline."""
     return db.query(
@@ -119,7 +128,7 @@ def liberar_todas_de(admin_id: str) -> list[dict[str, Any]]:
     )
 
 
-def encerrar(conversa_id: str, por: str) -> dict[str, Any] | None:
+def close(conversa_id: str, por: str) -> dict[str, Any] | None:
     """Close an active conversation that is unassigned or held by `por`."""
     return db.query_one(
         _ANTES + "UPDATE conversas c SET status = 'encerrada', closed_at = now() FROM antes"  # noqa: S608
@@ -130,7 +139,7 @@ def encerrar(conversa_id: str, por: str) -> dict[str, Any] | None:
     )
 
 
-def reabrir(conversa_id: str) -> dict[str, Any] | None:
+def reopen(conversa_id: str) -> dict[str, Any] | None:
     """Reopen a closed conversation (the unique index refuses a second active one per contact)."""
     return db.query_one(
         _ANTES + "UPDATE conversas c SET status = 'ativa', closed_at = NULL FROM antes"  # noqa: S608
@@ -162,11 +171,9 @@ def get(conversa_id: str) -> dict[str, Any] | None:
     return db.query_one("SELECT * FROM conversas WHERE id = CAST(:id AS uuid)", id=conversa_id)
 
 
-def marcar_anuncio(primeiras: dict[str, str]) -> None:
+def mark_anuncio(primeiras: dict[str, str]) -> None:
     """Conversations a click-to-WhatsApp ad opened ({conversa_id: referral message time}): the
     first referral before any reply of ours starts the 72 h free entry point's clock."""
-    import json
-
     db.execute(
         "UPDATE conversas c SET anuncio_em = e.em"
         " FROM jsonb_each_text(CAST(:rows AS jsonb)) AS r(id, em_texto),"

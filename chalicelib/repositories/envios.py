@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from chalicelib import db
-from chalicelib.services.window import JANELA_ABERTA_SQL
+from chalicelib.repositories import mensagens
+from chalicelib.repositories.conversas import JANELA_ABERTA_SQL
 
 MENSAGEM_COLUMNS = (
     "id, conversa_id, direcao, conteudo, tipo, enviado_por, whatsapp_id, status_envio, created_at,"
@@ -245,8 +246,9 @@ def get_mensagem(mensagem_id: str) -> dict[str, Any] | None:
 
 
 def lock_whatsapp_id(whatsapp_id: str) -> None:
-    """Serialise with a status webhook for the same wamid (same key as the webhook takes)."""
-    db.execute("SELECT pg_advisory_xact_lock(hashtextextended(:wamid, 0))", wamid=whatsapp_id)
+    """Serialise with a status webhook for the same wamid: the very lock the webhook takes
+    (mensagens.lock_whatsapp_ids), until this transaction ends."""
+    mensagens.lock_whatsapp_ids([whatsapp_id])
 
 
 # Idempotency keys -------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from chalicelib import db
+from chalicelib.http import jsonable
 
 _INSERT_MANY_SQL = """
 INSERT INTO eventos (contato_id, tipo, dados, created_at, chave)
@@ -27,9 +28,7 @@ def insert_many(rows: list[dict[str, Any]]) -> int:
 # SQL of a contact's timeline (eventos) as the API writes and reads it.
 
 
-def registrar(contato_id: Any, tipo: str, dados: dict[str, Any]) -> dict[str, Any]:
-    from chalicelib.http import jsonable
-
+def record(contato_id: Any, tipo: str, dados: dict[str, Any]) -> dict[str, Any]:
     return db.query_one(
         "INSERT INTO eventos (contato_id, tipo, dados) VALUES (CAST(:contato_id AS uuid), :tipo, CAST(:dados AS jsonb))"
         " RETURNING *",

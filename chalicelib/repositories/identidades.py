@@ -59,7 +59,7 @@ SELECT * FROM novo
 """
 
 
-def criar(ident: dict[str, Any]) -> dict[str, Any] | None:
+def create(ident: dict[str, Any]) -> dict[str, Any] | None:
     """ident: {telefone, wa_id, bsuid, bsuid_pai, username, nome_perfil}. None on a conflict."""
     return db.query_one(_CRIAR_SQL, **_params(ident))
 
@@ -96,7 +96,7 @@ SELECT * FROM depois
 """
 
 
-def completar(contato_id: str, ident: dict[str, Any]) -> dict[str, Any] | None:
+def complete(contato_id: str, ident: dict[str, Any]) -> dict[str, Any] | None:
     return db.query_one(_COMPLETAR_SQL, id=str(contato_id), **_params(ident))
 
 
@@ -114,7 +114,7 @@ def _params(ident: dict[str, Any]) -> dict[str, Any]:
 # survivor takes the identifiers and what it lacked, and an eventos row records the merge.
 
 
-def mesclar(sobrevivente_id: str, absorvido_id: str, motivo: dict[str, Any]) -> dict[str, Any]:
+def merge(sobrevivente_id: str, absorvido_id: str, motivo: dict[str, Any]) -> dict[str, Any]:
     """Returns {contato: the survivor, conversas: [("closed" | "updated", conversa_id)], the
     conversation closed and those moved (for the live events)}."""
     ids = {"s": str(sobrevivente_id), "a": str(absorvido_id)}
@@ -217,7 +217,7 @@ def mesclar(sobrevivente_id: str, absorvido_id: str, motivo: dict[str, Any]) -> 
     return {"contato": sobrevivente, "conversas": conversas}
 
 
-def trocar_bsuid(contato_id: str, novo: str, dados: dict[str, Any], chave: str) -> dict[str, Any] | None:
+def replace_bsuid(contato_id: str, novo: str, dados: dict[str, Any], chave: str) -> dict[str, Any] | None:
     """Meta's system message: the contact's BSUID changed (e.g. with its phone number)."""
     return db.query_one(
         """

@@ -15,7 +15,7 @@ from typing import Any
 
 from chalicelib import db
 from chalicelib.repositories import contatos
-from chalicelib.services.window import JANELA_ABERTA_SQL
+from chalicelib.repositories.conversas import JANELA_ABERTA_SQL
 
 _ITEM_SELECT = f"""
 SELECT c.*,
@@ -140,11 +140,7 @@ def mensagens_page(
     )
 
 
-def conversa_exists(conversa_id: str) -> bool:
-    return bool(db.scalar("SELECT 1 FROM conversas WHERE id = CAST(:id AS uuid)", id=conversa_id))
-
-
-def marcar_lida(conversa_id: str) -> dict[str, Any] | None:
+def mark_read(conversa_id: str) -> dict[str, Any] | None:
     return db.query_one(
         "UPDATE conversas SET nao_lidas = 0, lida_em = now() WHERE id = CAST(:id AS uuid) RETURNING *",
         id=conversa_id,

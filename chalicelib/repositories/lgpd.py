@@ -90,7 +90,7 @@ def media_locations(contato_id: str) -> list[str]:
     return [r["loc"] for r in rows]
 
 
-def anonimizar_contato(contato_id: str, telefone: str, wa_id: str) -> dict[str, Any] | None:
+def anonymize_contato(contato_id: str, telefone: str, wa_id: str) -> dict[str, Any] | None:
     """Identity out, placeholder in; the lead goes with it. Returns the contact as it now is."""
     return db.query_one(
         """
@@ -116,7 +116,7 @@ def anonimizar_contato(contato_id: str, telefone: str, wa_id: str) -> dict[str, 
     )
 
 
-def anonimizar_mensagens(contato_id: str) -> dict[str, Any]:
+def anonymize_mensagens(contato_id: str) -> dict[str, Any]:
     """Mark every message of the contact (0008's trigger wipes it), drop its media_files rows,
     the stored answers of its idempotent sends (they hold the sent text) and the internal notes
     of its conversations. Counts back."""
@@ -167,7 +167,7 @@ EVENTO_CHAVES_MANTIDAS = (
 )
 
 
-def anonimizar_eventos(contato_id: str) -> int:
+def anonymize_eventos(contato_id: str) -> int:
     return db.execute(
         """
         UPDATE eventos e SET dados = (
@@ -182,7 +182,7 @@ def anonimizar_eventos(contato_id: str) -> int:
     )
 
 
-def remover_status_pendentes(enderecos: list[str], wamids: list[str] | None = None) -> int:
+def delete_status_pendentes(enderecos: list[str], wamids: list[str] | None = None) -> int:
     """Statuses still waiting for their message carry the number as recipient_id (any number
     the contact ever had), the BSUID as recipient_user_id, and the wamid of one of the
     contact's messages."""
@@ -198,7 +198,7 @@ def remover_status_pendentes(enderecos: list[str], wamids: list[str] | None = No
     )
 
 
-def remover_alteracoes_pendentes(enderecos: list[str]) -> int:
+def delete_alteracoes_pendentes(enderecos: list[str]) -> int:
     """Edits and revokes still waiting for their original (0010) name their sender by phone
     (`from`) or BSUID (`from_user_id`) in the raw copy."""
     if not enderecos:
@@ -240,7 +240,7 @@ def wamids(contato_id: str) -> list[str]:
     return [r["w"] for r in rows if r["w"]]
 
 
-def pseudonimizar_wamids(contato_id: str, mapa: dict[str, str]) -> int:
+def pseudonymize_wamids(contato_id: str, mapa: dict[str, str]) -> int:
     """The contact's messages keep a keyed hash of their wamid instead of the wamid itself."""
     if not mapa:
         return 0
@@ -264,7 +264,7 @@ def chaves_eventos(contato_id: str) -> list[dict[str, Any]]:
     )
 
 
-def pseudonimizar_chaves(mapa: dict[str, str]) -> int:
+def pseudonymize_chaves(mapa: dict[str, str]) -> int:
     """eventos.chave by id → its keyed hash (deduplication keeps working, the key says nothing)."""
     if not mapa:
         return 0
@@ -291,7 +291,7 @@ def partes_sem_contato(agulhas: list[str], limit: int) -> list[dict[str, Any]]:
     )
 
 
-def apagar_partes_sem_contato(agulhas: list[str]) -> int:
+def delete_partes_sem_contato(agulhas: list[str]) -> int:
     """Their data goes; the row (and its key, so a redelivery stays a duplicate) stays."""
     if not agulhas:
         return 0
@@ -304,7 +304,7 @@ def apagar_partes_sem_contato(agulhas: list[str]) -> int:
     )
 
 
-def encerrar_conversas(contato_id: str) -> list[dict[str, Any]]:
+def close_conversas(contato_id: str) -> list[dict[str, Any]]:
     """Close the contact's open conversation (nobody may answer an erased contact)."""
     return db.query(
         "UPDATE conversas SET status = 'encerrada', closed_at = now()"
@@ -322,7 +322,7 @@ def conversas_json(contato_id: str) -> list[dict[str, Any]]:
     return [r["conversa"] for r in rows]
 
 
-def registrar_anonimizacao(contato_id: str, dados: dict[str, Any]) -> dict[str, Any]:
+def record_anonimizacao(contato_id: str, dados: dict[str, Any]) -> dict[str, Any]:
     return db.query_one(
         "INSERT INTO eventos (contato_id, tipo, dados, chave)"
         " VALUES (CAST(:id AS uuid), 'anonimizado', CAST(:dados AS jsonb), 'anonimizado:' || :id) RETURNING *",

@@ -9,6 +9,7 @@ from chalicelib.openapi import doc
 from chalicelib.routes.authorizer import authorizer, current_admin_id, current_admin_role
 from chalicelib.routes.params import path_uuid
 from chalicelib.services import atendimento as svc
+from chalicelib.services import auth
 
 bp = Blueprint(__name__)
 TAGS = ["atendimento"]
@@ -91,7 +92,7 @@ def create_nota(conversa_id):
     response=svc.DigitandoOut,
     tags=TAGS,
 )
-def digitando(conversa_id):
+def typing(conversa_id):
     return svc.typing(_conversa(conversa_id))
 
 
@@ -109,18 +110,5 @@ def get_configuracoes():
     tags=TAGS,
 )
 def put_configuracoes():
-    from chalicelib.services import auth
-
     auth.require_admin(current_admin_role(), "Só administradores podem alterar as configurações de atendimento.")
     return svc.put_configuracoes(current_admin_id(), parse_body(svc.ConfiguracoesIn))
-
-
-@bp.route("/relatorios/atendimento", methods=["GET"], authorizer=authorizer)
-@doc(
-    summary="Tempo de primeira resposta, resolução e volume, por atendente e no total",
-    query=svc.MetricasQuery,
-    response=svc.MetricasOut,
-    tags=["relatorios"],
-)
-def relatorio_atendimento():
-    return svc.relatorio(parse_query(svc.MetricasQuery))

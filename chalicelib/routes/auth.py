@@ -40,7 +40,7 @@ def me():
     response=SenhaOut,
     tags=["auth"],
 )
-def trocar_senha():
+def change_senha():
     body = parse_body(SenhaIn)
     token, expires_at = auth.change_password(current_admin_id(), body.senha_atual, body.senha_nova)
     return {"token": token, "expires_at": expires_at}

@@ -53,7 +53,7 @@ def list_mensagens(conversa_id):
 
 @bp.route("/conversas/{conversa_id}/lida", methods=["POST"], authorizer=authorizer)
 @doc(summary="Marcar como lida (zera nao_lidas)", response=ConversaOut, tags=TAGS, errors=(409,))
-def marcar_lida(conversa_id):
+def mark_read(conversa_id):
     return inbox.mark_read(_id(conversa_id))
 
 
@@ -65,31 +65,31 @@ def marcar_lida(conversa_id):
     tags=TAGS,
     errors=(409,),
 )
-def atribuir(conversa_id):
+def assign(conversa_id):
     body = parse_body(AtribuirIn)
-    return assignment.take(_id(conversa_id), current_admin_id(), body.atendente_id)
+    return assignment.assign(_id(conversa_id), current_admin_id(), body.atendente_id)
 
 
 @bp.route("/conversas/{conversa_id}/transferir", methods=["POST"], authorizer=authorizer)
 @doc(summary="Transferir (só quem atende)", body=TransferirIn, response=ConversaOut, tags=TAGS, errors=(409,))
-def transferir(conversa_id):
+def transfer(conversa_id):
     body = parse_body(TransferirIn)
     return assignment.transfer(_id(conversa_id), current_admin_id(), str(body.atendente_id))
 
 
 @bp.route("/conversas/{conversa_id}/liberar", methods=["POST"], authorizer=authorizer)
 @doc(summary="Liberar (só quem atende)", response=ConversaOut, tags=TAGS, errors=(409,))
-def liberar(conversa_id):
+def release(conversa_id):
     return assignment.release(_id(conversa_id), current_admin_id())
 
 
 @bp.route("/conversas/{conversa_id}/encerrar", methods=["POST"], authorizer=authorizer)
 @doc(summary="Encerrar", response=ConversaOut, tags=TAGS, errors=(409,))
-def encerrar(conversa_id):
+def close(conversa_id):
     return assignment.close(_id(conversa_id), current_admin_id())
 
 
 @bp.route("/conversas/{conversa_id}/reabrir", methods=["POST"], authorizer=authorizer)
 @doc(summary="Reabrir", response=ConversaOut, tags=TAGS, errors=(409,))
-def reabrir(conversa_id):
+def reopen(conversa_id):
     return assignment.reopen(_id(conversa_id), current_admin_id())

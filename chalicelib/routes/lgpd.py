@@ -27,9 +27,9 @@ class ExportQuery(Query):
     response=lgpd.ExportOut,
     tags=TAGS,
 )
-def exportar_contato(contato_id):
+def export_contato(contato_id):
     query = parse_query(ExportQuery)
-    return lgpd.exportar(path_uuid(contato_id, "Contato"), current_admin_id(), query.cursor)
+    return lgpd.export(path_uuid(contato_id, "Contato"), current_admin_id(), query.cursor)
 
 
 @bp.route("/contatos/{contato_id}/anonimizar", methods=["POST"], authorizer=authorizer)
@@ -39,6 +39,6 @@ def exportar_contato(contato_id):
     response=lgpd.AnonimizarOut,
     tags=TAGS,
 )
-def anonimizar_contato(contato_id):
+def anonymize_contato(contato_id):
     contato_id = path_uuid(contato_id, "Contato")
-    return lgpd.anonimizar(contato_id, current_admin_id(), parse_body(lgpd.AnonimizarIn))
+    return lgpd.anonymize(contato_id, current_admin_id(), parse_body(lgpd.AnonimizarIn))

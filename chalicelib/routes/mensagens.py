@@ -23,7 +23,7 @@ TAGS = ["mensagens"]
     errors=(409, 429, 502, 504),
     headers=(IDEMPOTENCY_KEY,),
 )
-def enviar_mensagem(conversa_id):
+def send_mensagem(conversa_id):
     pedido = parse_body(sending.EnviarMensagemIn).root
     chave = (bp.current_request.headers or {}).get("idempotency-key")
     result = sending.send(conversa_id, current_admin_id(), pedido, chave)
@@ -38,6 +38,6 @@ def enviar_mensagem(conversa_id):
     status=201,
     tags=TAGS,
 )
-def criar_upload():
+def create_upload():
     pedido = parse_body(media_uploads.MediaUploadIn)
     return Response(body=media_uploads.create_upload(current_admin_id(), pedido), status_code=201)

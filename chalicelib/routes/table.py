@@ -20,7 +20,7 @@ from collections import defaultdict
 
 # module (in chalicelib.routes) -> "METHOD /path" -> its view function's name
 ROUTES: dict[str, dict[str, str]] = {
-    "auth": {"POST /auth/login": "login", "GET /me": "me", "POST /me/senha": "trocar_senha"},
+    "auth": {"POST /auth/login": "login", "GET /me": "me", "POST /me/senha": "change_senha"},
     "admin": {
         "GET /administradores": "list_administradores",
         "POST /administradores": "create_administrador",
@@ -31,16 +31,16 @@ ROUTES: dict[str, dict[str, str]] = {
         "GET /conversas": "list_conversas",
         "GET /conversas/{conversa_id}": "get_conversa",
         "GET /conversas/{conversa_id}/mensagens": "list_mensagens",
-        "POST /conversas/{conversa_id}/lida": "marcar_lida",
-        "POST /conversas/{conversa_id}/atribuir": "atribuir",
-        "POST /conversas/{conversa_id}/transferir": "transferir",
-        "POST /conversas/{conversa_id}/liberar": "liberar",
-        "POST /conversas/{conversa_id}/encerrar": "encerrar",
-        "POST /conversas/{conversa_id}/reabrir": "reabrir",
+        "POST /conversas/{conversa_id}/lida": "mark_read",
+        "POST /conversas/{conversa_id}/atribuir": "assign",
+        "POST /conversas/{conversa_id}/transferir": "transfer",
+        "POST /conversas/{conversa_id}/liberar": "release",
+        "POST /conversas/{conversa_id}/encerrar": "close",
+        "POST /conversas/{conversa_id}/reabrir": "reopen",
     },
     "mensagens": {
-        "POST /conversas/{conversa_id}/mensagens": "enviar_mensagem",
-        "POST /media/uploads": "criar_upload",
+        "POST /conversas/{conversa_id}/mensagens": "send_mensagem",
+        "POST /media/uploads": "create_upload",
     },
     "contatos": {
         "GET /contatos": "list_contatos",
@@ -58,11 +58,14 @@ ROUTES: dict[str, dict[str, str]] = {
     },
     "webhook": {"GET /webhooks/whatsapp": "verify_webhook", "POST /webhooks/whatsapp": "receive_webhook"},
     "lgpd": {
-        "GET /contatos/{contato_id}/export": "exportar_contato",
-        "POST /contatos/{contato_id}/anonimizar": "anonimizar_contato",
+        "GET /contatos/{contato_id}/export": "export_contato",
+        "POST /contatos/{contato_id}/anonimizar": "anonymize_contato",
     },
-    "relatorios": {"GET /relatorios/custos": "relatorio_custos"},
-    "tarifas": {"GET /tarifas": "list_tarifas", "POST /tarifas": "criar_tarifa"},
+    "relatorios": {
+        "GET /relatorios/custos": "relatorio_custos",
+        "GET /relatorios/atendimento": "relatorio_atendimento",
+    },
+    "tarifas": {"GET /tarifas": "list_tarifas", "POST /tarifas": "create_tarifa"},
     "atendimento": {
         "GET /respostas-rapidas": "list_respostas_rapidas",
         "POST /respostas-rapidas": "create_resposta_rapida",
@@ -70,10 +73,9 @@ ROUTES: dict[str, dict[str, str]] = {
         "DELETE /respostas-rapidas/{resposta_id}": "delete_resposta_rapida",
         "GET /conversas/{conversa_id}/notas": "list_notas",
         "POST /conversas/{conversa_id}/notas": "create_nota",
-        "POST /conversas/{conversa_id}/digitando": "digitando",
+        "POST /conversas/{conversa_id}/digitando": "typing",
         "GET /configuracoes/atendimento": "get_configuracoes",
         "PUT /configuracoes/atendimento": "put_configuracoes",
-        "GET /relatorios/atendimento": "relatorio_atendimento",
     },
 }
 

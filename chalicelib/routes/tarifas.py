@@ -31,7 +31,7 @@ def list_tarifas():
     status=201,
     tags=TAGS,
 )
-def criar_tarifa():
+def create_tarifa():
     auth.require_admin(current_admin_role(), "Só administradores podem alterar as tarifas.")
     body = parse_body(custos.TarifaIn)
-    return Response(body=custos.salvar_tarifa(body, current_admin_id()), status_code=201)
+    return Response(body=custos.save_tarifa(body, current_admin_id()), status_code=201)

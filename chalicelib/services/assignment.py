@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pg8000.exceptions import DatabaseError
+
 from chalicelib import db
 from chalicelib.http import ApiError, not_found
 from chalicelib.repositories import administradores, conversas, eventos
@@ -54,7 +56,7 @@ def _admin_or_422(admin_id: Any, field: str = "atendente_id") -> dict[str, Any]:
 
 def _record_assignment(row: dict[str, Any], admin_id: str, tipo: str) -> None:
     """The timeline row and the live event of a change of hands (inside the transaction)."""
-    eventos.registrar(
+    eventos.record(
         row["contato_id"],
         tipo,
         {
@@ -73,7 +75,7 @@ def _answer(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def take(conversa_id: str, admin_id: str, atendente_id: str | None = None) -> dict[str, Any]:
+def assign(conversa_id: str, admin_id: str, atendente_id: str | None = None) -> dict[str, Any]:
     """POST /atribuir: to me (unassigned only; idempotent if already mine) or to a named admin
     (allowed when unassigned or when I hold it)."""
     alvo = str(atendente_id) if atendente_id else str(admin_id)
@@ -82,9 +84,9 @@ def take(conversa_id: str, admin_id: str, atendente_id: str | None = None) -> di
         raise ApiError(401, "Unauthorized", "Sessão inválida: administrador não existe mais.")
     with db.transaction():
         if alvo == str(admin_id):
-            row = conversas.assumir(conversa_id, alvo)
+            row = conversas.take(conversa_id, alvo)
         else:
-            row = conversas.atribuir(conversa_id, str(admin_id), alvo)
+            row = conversas.assign(conversa_id, str(admin_id), alvo)
         if row is None:
             atual = conversas.estado(conversa_id)
             if atual and atual["status"] == "ativa" and str(atual["atendente_id"]) == alvo:
@@ -103,7 +105,7 @@ def atribuicao_row(conversa_id: str) -> dict[str, Any] | None:
 def transfer(conversa_id: str, admin_id: str, atendente_id: str) -> dict[str, Any]:
     _admin_or_422(atendente_id)
     with db.transaction():
-        row = conversas.transferir(conversa_id, str(admin_id), str(atendente_id))
+        row = conversas.transfer(conversa_id, str(admin_id), str(atendente_id))
         if row is None:
             raise _refusal(conversa_id, admin_id)
         # To oneself: nothing changed hands, so no timeline row and no live event.
@@ -114,7 +116,7 @@ def transfer(conversa_id: str, admin_id: str, atendente_id: str) -> dict[str, An
 
 def release(conversa_id: str, admin_id: str) -> dict[str, Any]:
     with db.transaction():
-        row = conversas.liberar(conversa_id, str(admin_id))
+        row = conversas.release(conversa_id, str(admin_id))
         if row is None:
             raise _refusal(conversa_id, admin_id)
         _record_assignment(row, admin_id, "conversa_liberada")
@@ -123,23 +125,21 @@ def release(conversa_id: str, admin_id: str) -> dict[str, Any]:
 
 def close(conversa_id: str, admin_id: str) -> dict[str, Any]:
     with db.transaction():
-        row = conversas.encerrar(conversa_id, str(admin_id))
+        row = conversas.close(conversa_id, str(admin_id))
         if row is None:
             atual = conversas.estado(conversa_id)
             if atual and atual["status"] == "encerrada":
                 raise ApiError(409, "ConversationClosed", "Esta conversa já está encerrada.")
             raise _refusal(conversa_id, admin_id)
-        eventos.registrar(row["contato_id"], "conversa_encerrada", {"conversa_id": row["id"], "por": admin_id})
+        eventos.record(row["contato_id"], "conversa_encerrada", {"conversa_id": row["id"], "por": admin_id})
         live_events.conversation_closed(row["id"])
     return {"conversa": _answer(row)}
 
 
 def reopen(conversa_id: str, admin_id: str) -> dict[str, Any]:
-    from pg8000.exceptions import DatabaseError
-
     try:
         with db.transaction():
-            row = conversas.reabrir(conversa_id)
+            row = conversas.reopen(conversa_id)
             if row is None:
                 atual = conversas.estado(conversa_id)
                 if atual is None:
@@ -149,10 +149,10 @@ def reopen(conversa_id: str, admin_id: str) -> dict[str, Any]:
                         409, "ContactAnonymized", "O contato foi anonimizado: a conversa não pode ser reaberta."
                     )
                 raise ApiError(409, "ConversationActive", "Esta conversa já está ativa.")
-            eventos.registrar(row["contato_id"], "conversa_reaberta", {"conversa_id": row["id"], "por": admin_id})
+            eventos.record(row["contato_id"], "conversa_reaberta", {"conversa_id": row["id"], "por": admin_id})
             live_events.conversation_updated(row["id"])
     except DatabaseError as exc:
-        if not (exc.args and isinstance(exc.args[0], dict) and exc.args[0].get("C") == "23505"):
+        if db.sqlstate(exc) != "23505":
             raise
         atual = conversas.estado(conversa_id)
         ativa = conversas.conversa_ativa_do_contato(atual["contato_id"]) if atual else None
@@ -166,18 +166,20 @@ def reopen(conversa_id: str, admin_id: str) -> dict[str, Any]:
 
 
 def ensure_can_send(conversa_id: str, admin_id: str) -> dict[str, Any]:
-    """For the sending stream: the conversation row if `admin_id` may send in it now.
+    """Whether `admin_id` may send in the conversation now, for chalicelib.services.sending.
 
-    An unassigned active conversation is taken for `admin_id` (one conditional UPDATE, the
-    event row and its live event); one held by someone else raises 409 AssignedToOther; a
-    closed one 409 ConversationClosed; none 404. Called inside the send's transaction, the
-    take commits, and is announced, only if the send is stored (a send refused later for its
-    window or template takes nothing).
+    Its caller holds the conversation's row lock and has already answered 404 and 409
+    ConversationClosed, so here: one held by someone else raises 409 AssignedToOther, and an
+    unassigned one is taken for `admin_id` (one conditional UPDATE, its eventos row, and
+    conversation:assigned). The caller's transaction is joined, so the take commits, and its
+    live event goes out, only if the send is stored: a send refused later for its window or
+    template takes nothing. Returns the assignment row (the caller does not need it); the 404
+    and ConversationClosed branches serve a caller that has not checked.
     """
     if administradores.get(str(admin_id)) is None:
         raise ApiError(401, "Unauthorized", "Sessão inválida: administrador não existe mais.")
     with db.transaction():
-        row = conversas.assumir(conversa_id, str(admin_id))
+        row = conversas.take(conversa_id, str(admin_id))
         if row is None:
             atual = conversas.estado(conversa_id)
             if atual is None:

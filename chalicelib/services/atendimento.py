@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from pg8000.exceptions import DatabaseError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chalicelib import db
@@ -21,6 +22,7 @@ from chalicelib.api_models import Nota
 from chalicelib.http import ApiError, not_found
 from chalicelib.observability import logger
 from chalicelib.repositories import atendimento as repo
+from chalicelib.repositories import conversas, eventos
 from chalicelib.services import live_events
 
 FUSO = "America/Sao_Paulo"
@@ -129,7 +131,7 @@ def list_respostas(q: RespostasQuery) -> dict[str, Any]:
 
 
 def _unique_violation(exc: Exception) -> bool:
-    return bool(exc.args and isinstance(exc.args[0], dict) and exc.args[0].get("C") == "23505")
+    return db.sqlstate(exc) == "23505"
 
 
 def _atalho_em_uso(atalho: str) -> ApiError:
@@ -137,10 +139,8 @@ def _atalho_em_uso(atalho: str) -> ApiError:
 
 
 def create_resposta(admin_id: str, body: RespostaRapidaIn) -> dict[str, Any]:
-    from pg8000.exceptions import DatabaseError
-
     try:
-        return repo.criar_resposta(admin_id, body.atalho, body.titulo, body.conteudo)
+        return repo.create_resposta(admin_id, body.atalho, body.titulo, body.conteudo)
     except DatabaseError as exc:
         if _unique_violation(exc):
             raise _atalho_em_uso(body.atalho) from exc
@@ -148,11 +148,9 @@ def create_resposta(admin_id: str, body: RespostaRapidaIn) -> dict[str, Any]:
 
 
 def update_resposta(resposta_id: str, body: RespostaRapidaPatch) -> dict[str, Any]:
-    from pg8000.exceptions import DatabaseError
-
     campos = body.model_dump(exclude_none=True)
     try:
-        row = repo.alterar_resposta(resposta_id, campos)
+        row = repo.update_resposta(resposta_id, campos)
     except DatabaseError as exc:
         if _unique_violation(exc):
             raise _atalho_em_uso(campos.get("atalho", "")) from exc
@@ -163,7 +161,7 @@ def update_resposta(resposta_id: str, body: RespostaRapidaPatch) -> dict[str, An
 
 
 def delete_resposta(resposta_id: str) -> None:
-    if not repo.apagar_resposta(resposta_id):
+    if not repo.delete_resposta(resposta_id):
         raise not_found("Resposta rápida")
 
 
@@ -200,16 +198,16 @@ def create_nota(conversa_id: str, admin_id: str, body: NotaIn) -> dict[str, Any]
     """Any attendant, assigned or not; never sent to WhatsApp (a table of its own)."""
     mencoes = mentioned(body.conteudo, repo.administradores())
     with db.transaction():
-        if not repo.conversa_existe(conversa_id):
+        if not conversas.exists(conversa_id):
             raise not_found("Conversa")
-        nota_id = repo.criar_nota(conversa_id, admin_id, body.conteudo, mencoes)
+        nota_id = repo.create_nota(conversa_id, admin_id, body.conteudo, mencoes)
         live_events.note_new(nota_id)
     # The mentioned attendants' pushes go from the live-events drain, with note:new.
     return repo.notas_by_ids([nota_id])[0]
 
 
 def list_notas(conversa_id: str) -> dict[str, Any]:
-    if not repo.conversa_existe(conversa_id):
+    if not conversas.exists(conversa_id):
         raise not_found("Conversa")
     return {"items": repo.notas_da_conversa(conversa_id)}
 
@@ -258,7 +256,7 @@ def get_configuracoes() -> dict[str, Any]:
 
 
 def put_configuracoes(admin_id: str, body: ConfiguracoesIn) -> dict[str, Any]:
-    repo.gravar_configuracoes(admin_id, body.model_dump(mode="json"))
+    repo.save_configuracoes(admin_id, body.model_dump(mode="json"))
     return get_configuracoes()
 
 
@@ -284,21 +282,21 @@ def on_inbound(
     if config is None:
         return []
     if config["distribuicao_automatica"] and conversas_novas:
-        distribuir(conversas_novas, int(config["capacidade"]))
+        distribute(conversas_novas, int(config["capacidade"]))
     texto = (config["mensagem_ausencia"] or "").strip()
     if texto and not dentro_do_horario(config["horarios"], agora):
-        return repo.reservar_ausencia(conversas_com_mensagem, mensagens_novas, AUSENCIA_INTERVALO_HORAS)
+        return repo.claim_ausencia(conversas_com_mensagem, mensagens_novas, AUSENCIA_INTERVALO_HORAS)
     return []
 
 
-def distribuir(conversa_ids: list[str], capacidade: int) -> list[dict[str, Any]]:
+def distribute(conversa_ids: list[str], capacidade: int) -> list[dict[str, Any]]:
     """Assign each new conversation to an online attendant under capacity, least loaded first,
     then the one who got a conversation longest ago (round-robin among equals).
 
     One transaction-scoped advisory lock serialises distributions: a concurrent webhook waits
     here until this one commits, and then counts the loads this one left (READ COMMITTED: its
     next statement sees them), so capacity is never overshot."""
-    repo.travar_distribuicao()
+    repo.lock_distribuicao()
     candidatos = repo.carga_online()
     feitas = []
     for conversa_id in sorted(conversa_ids):
@@ -307,14 +305,13 @@ def distribuir(conversa_ids: list[str], capacidade: int) -> list[dict[str, Any]]
             break  # stays unassigned: conversation:new already reached every attendant
         livres.sort(key=lambda c: (c["carga"], c["ultima"] or datetime.min.replace(tzinfo=UTC), str(c["admin_id"])))
         escolhido = livres[0]
-        row = repo.atribuir_automatica(conversa_id, str(escolhido["admin_id"]))
+        row = repo.assign_automatically(conversa_id, str(escolhido["admin_id"]))
         if row is None:
             continue
         escolhido["carga"] += 1
         escolhido["ultima"] = row["atribuida_em"]
-        from chalicelib.repositories import eventos
 
-        eventos.registrar(
+        eventos.record(
             row["contato_id"],
             "conversa_atribuida",
             {"conversa_id": row["id"], "por": None, "atendente_id": row["atendente_id"], "automatica": True},
@@ -324,7 +321,7 @@ def distribuir(conversa_ids: list[str], capacidade: int) -> list[dict[str, Any]]
     return feitas
 
 
-def enviar_ausencias(conversa_ids: list[str]) -> None:
+def send_away_messages(conversa_ids: list[str]) -> None:
     """After the webhook's commit: the away text to each claimed conversation, as "sistema"."""
     if not conversa_ids:
         return
@@ -344,7 +341,7 @@ def enviar_ausencias(conversa_ids: list[str]) -> None:
 # Read receipts and typing ---------------------------------------------------------------------
 def send_read_receipt(conversa_id: str) -> bool:
     """After POST /lida: blue ticks for the newest inbound message, once per message."""
-    claim = repo.reservar_recibo_lida(conversa_id)
+    claim = repo.claim_recibo_lida(conversa_id)
     if claim is None:
         return False
     from chalicelib.whatsapp.graph import get_graph_client
@@ -354,7 +351,7 @@ def send_read_receipt(conversa_id: str) -> bool:
         return True
     except Exception:  # noqa: BLE001 - best effort: give the claim back so the next /lida retries
         logger.warning("read receipt failed", extra={"conversa_id": conversa_id}, exc_info=True)
-        repo.devolver_recibo_lida(conversa_id, claim["mensagem_id"], claim["anterior"])
+        repo.release_recibo_lida(conversa_id, claim["mensagem_id"], claim["anterior"])
         return False
 
 
@@ -363,9 +360,9 @@ class DigitandoOut(BaseModel):
 
 
 def typing(conversa_id: str) -> dict[str, Any]:
-    if not repo.conversa_existe(conversa_id):
+    if not conversas.exists(conversa_id):
         raise not_found("Conversa")
-    wamid = repo.reservar_digitando(conversa_id, DIGITANDO_INTERVALO_SEGUNDOS)
+    wamid = repo.claim_digitando(conversa_id, DIGITANDO_INTERVALO_SEGUNDOS)
     if wamid is None:
         return {"enviado": False}
     from chalicelib.whatsapp.graph import get_graph_client

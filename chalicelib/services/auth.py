@@ -190,15 +190,11 @@ def create_admin(nome: str, email: str, senha: str, papel: str = "atendente") ->
     try:
         return administradores.create(nome.strip(), email, hash_password(senha), papel=papel)
     except Exception as exc:  # a concurrent create of the same email hit the unique key
-        if _sqlstate(exc) == "23505":
+        from chalicelib.db import sqlstate  # not at the top: the authorizer imports this module
+
+        if sqlstate(exc) == "23505":
             raise ApiError(409, "EmailInUse", "Já existe um administrador com este e-mail.", field="email") from exc
         raise
-
-
-def _sqlstate(exc: Exception) -> str | None:
-    if exc.args and isinstance(exc.args[0], dict):
-        return exc.args[0].get("C")
-    return None
 
 
 def deactivate_admin(admin_id: str, by_admin_id: str) -> None:
@@ -218,8 +214,8 @@ def deactivate_admin(admin_id: str, by_admin_id: str) -> None:
             raise not_found("Administrador")
         push_subscriptions.delete_for_admin_all(admin_id)
         connection_ids = ws_conexoes.remove_for_admin(admin_id)
-        for row in conversas.liberar_todas_de(str(admin_id)):
-            eventos.registrar(
+        for row in conversas.release_all_of(str(admin_id)):
+            eventos.record(
                 row["contato_id"],
                 "conversa_liberada",
                 {

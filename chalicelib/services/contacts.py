@@ -47,14 +47,14 @@ def update_contato(contato_id: str, admin_id: str, patch) -> dict[str, Any]:
         depois = contatos.update(contato_id, changes)
         alterados = {f: {"de": antes.get(f), "para": depois.get(f)} for f in changes if antes.get(f) != depois.get(f)}
         if "estado_jornada" in alterados:
-            eventos.registrar(
+            eventos.record(
                 contato_id,
                 "jornada_alterada",
                 {"de": antes["estado_jornada"], "para": depois["estado_jornada"], "por": admin_id},
             )
         outros = {f: v for f, v in alterados.items() if f != "estado_jornada"}
         if outros:
-            eventos.registrar(contato_id, "contato_atualizado", {"campos": outros, "por": admin_id})
+            eventos.record(contato_id, "contato_atualizado", {"campos": outros, "por": admin_id})
         if CAMPOS_DO_RESUMO & alterados.keys():
             # Every inbox shows the new name or journey at once (the item carries the summary).
             for conversa_id in inbox.conversa_ids_ativas_do_contato(contato_id):
@@ -91,7 +91,7 @@ def put_interessado(contato_id: str, admin_id: str, body) -> tuple[dict[str, Any
         _lock_editable(contato_id)
         row = interessados.upsert(contato_id, data)
         criado = bool(row.pop("criado"))
-        eventos.registrar(
+        eventos.record(
             contato_id,
             "interessado_registrado" if criado else "interessado_atualizado",
             {"por": admin_id, "instrumento_desejado": row["instrumento_desejado"], "idade": row["idade"]},

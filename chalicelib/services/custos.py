@@ -96,7 +96,7 @@ def tarifas() -> dict[str, Any]:
     return {"items": repo.list_tarifas(), "aviso": AVISO}
 
 
-def salvar_tarifa(body: TarifaIn, admin_id: str) -> dict[str, Any]:
+def save_tarifa(body: TarifaIn, admin_id: str) -> dict[str, Any]:
     return repo.upsert_tarifa(body.categoria, body.vigente_desde, body.valor_brl, body.observacao, admin_id)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from chalicelib import db, pagination
 from chalicelib.http import not_found
 from chalicelib.observability import logger
-from chalicelib.repositories import inbox
+from chalicelib.repositories import conversas, inbox
 
 
 def _key(row: dict[str, Any]) -> tuple[Any, Any]:
@@ -66,7 +66,7 @@ def shape_mensagem(row: dict[str, Any]) -> dict[str, Any]:
 def list_mensagens(conversa_id: str, q) -> dict[str, Any]:
     after = pagination.decode_time_seq(q.cursor)
     rows = inbox.mensagens_page(conversa_id, limit=q.limit + 1, after=after)
-    if not rows and not inbox.conversa_exists(conversa_id):
+    if not rows and not conversas.exists(conversa_id):
         raise not_found("Conversa")
     result = pagination.page(rows, q.limit, lambda r: (r["created_at"], r["seq"]))
     result["items"] = [shape_mensagem(r) for r in result["items"]]
@@ -77,7 +77,7 @@ def mark_read(conversa_id: str) -> dict[str, Any]:
     from chalicelib.services import live_events
 
     with db.transaction():
-        row = inbox.marcar_lida(conversa_id)
+        row = inbox.mark_read(conversa_id)
         if row is None:
             raise not_found("Conversa")
         live_events.conversation_updated(conversa_id)

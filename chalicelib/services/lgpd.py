@@ -10,18 +10,24 @@ commit.
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from chalicelib import db
-from chalicelib.http import ApiError, not_found
+from chalicelib import db, pagination
+from chalicelib.http import ApiError, jsonable, not_found
 from chalicelib.observability import logger
 from chalicelib.repositories import administradores, contatos, interessados
+from chalicelib.repositories import eventos as eventos_repo
 from chalicelib.repositories import lgpd as repo
 from chalicelib.services import live_events
+from chalicelib.services.inbox import presign_or_none, shape_mensagem
+from chalicelib.services.media_urls import s3_client, split_location
+from chalicelib.services.pseudonym import keyed
+from chalicelib.whatsapp.phones import brazilian_variants
 
 # An export is a JSON response, and Lambda answers at most 6 MB: each page holds messages up
 # to MAX_EXPORT_BYTES of JSON (and MAX_MENSAGENS rows); `next_cursor` fetches the rest
@@ -76,12 +82,6 @@ class AnonimizarOut(BaseModel):
 def _mensagens_page(contato_id: str, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
     """Shaped messages after `cursor` up to MAX_EXPORT_BYTES of JSON (at least one), and the
     cursor of the next page (None when none is left)."""
-    import json
-
-    from chalicelib import pagination
-    from chalicelib.http import jsonable
-    from chalicelib.services.inbox import shape_mensagem
-
     after_ts, after_seq = pagination.decode_time_seq(cursor)
     page: list[dict[str, Any]] = []
     size = 0
@@ -102,11 +102,9 @@ def _mensagens_page(contato_id: str, cursor: str | None) -> tuple[list[dict[str,
         after_ts, after_seq = jsonable(rows[-1]["created_at"]), rows[-1]["seq"]
 
 
-def exportar(contato_id: str, admin_id: str, cursor: str | None = None) -> dict[str, Any]:
+def export(contato_id: str, admin_id: str, cursor: str | None = None) -> dict[str, Any]:
     """Everything stored about the contact; media as short-lived URLs. Bounded in bytes: the
     messages go in pages (`next_cursor`), the first page also has everything else."""
-    from chalicelib.repositories import eventos as eventos_repo
-
     contato = contatos.get(contato_id)
     if contato is None:
         raise not_found("Contato")
@@ -138,13 +136,11 @@ def exportar(contato_id: str, admin_id: str, cursor: str | None = None) -> dict[
     }
     # Accountability (LGPD art. 37): who took a copy of this person's data, and when.
     if cursor is None:
-        eventos_repo.registrar(contato_id, "dados_exportados", {"por": admin_id, "truncado": truncado})
+        eventos_repo.record(contato_id, "dados_exportados", {"por": admin_id, "truncado": truncado})
     return documento
 
 
 def _shape_media_file(row: dict[str, Any]) -> dict[str, Any]:
-    from chalicelib.services.inbox import presign_or_none
-
     shaped = {k: v for k, v in row.items() if k not in ("storage_key", "thumbnail_key")}
     shaped["url"] = presign_or_none(row.get("storage_key"))
     shaped["thumbnail_url"] = presign_or_none(row.get("thumbnail_key"))
@@ -159,7 +155,7 @@ def new_placeholder() -> str:
     return PLACEHOLDER_PREFIX + digits
 
 
-def anonimizar(contato_id: str, admin_id: str, pedido: AnonimizarIn) -> dict[str, Any]:
+def anonymize(contato_id: str, admin_id: str, pedido: AnonimizarIn) -> dict[str, Any]:
     if not pedido.confirmar:
         raise ApiError(
             422,
@@ -191,17 +187,17 @@ def _anonimizar(contato_id: str, admin_id: str) -> dict[str, Any]:
         enderecos = _enderecos(contato, repo.numeros_historicos(contato_id))
         wamids = repo.wamids(contato_id)
         telefone = new_placeholder()
-        novo = repo.anonimizar_contato(contato_id, telefone, telefone.lstrip("+"))
+        novo = repo.anonymize_contato(contato_id, telefone, telefone.lstrip("+"))
         interessados_removidos = int(novo.pop("interessados_removidos") or 0)
-        contagens = repo.anonimizar_mensagens(contato_id)
+        contagens = repo.anonymize_mensagens(contato_id)
         _pseudonimizar_ids(contato_id, wamids)
-        repo.anonimizar_eventos(contato_id)
-        repo.remover_status_pendentes(enderecos, wamids)
-        repo.remover_alteracoes_pendentes(enderecos)
-        repo.apagar_partes_sem_contato(enderecos + wamids)
-        encerradas = repo.encerrar_conversas(contato_id)
+        repo.anonymize_eventos(contato_id)
+        repo.delete_status_pendentes(enderecos, wamids)
+        repo.delete_alteracoes_pendentes(enderecos)
+        repo.delete_partes_sem_contato(enderecos + wamids)
+        encerradas = repo.close_conversas(contato_id)
         objetos = purge_objects(locations)  # last: an S3 failure rolls all of the above back
-        repo.registrar_anonimizacao(
+        repo.record_anonimizacao(
             contato_id,
             {
                 "por": admin_id,
@@ -237,8 +233,6 @@ def _enderecos(contato: dict[str, Any], anteriores: list[str] | tuple[str, ...] 
     """The forms of every number of the contact WhatsApp may use as recipient_id (digits, with
     or without the ninth digit), the current one and `anteriores` (before number changes), and
     the BSUID it uses as recipient_user_id (a contact may have only one of the two)."""
-    from chalicelib.whatsapp.phones import brazilian_variants
-
     enderecos: list[str] = []
     for numero in [contato["telefone"], *anteriores]:
         if not numero:
@@ -258,18 +252,14 @@ def _enderecos(contato: dict[str, Any], anteriores: list[str] | tuple[str, ...] 
 def _pseudonimizar_ids(contato_id: str, wamids: list[str]) -> None:
     """wamids and event keys become keyed hashes: they held the number (Meta's wamid format,
     `user_preferences:+55…`), and the same id arriving again must still be recognised."""
-    from chalicelib.services.pseudonym import keyed
-
-    repo.pseudonimizar_wamids(contato_id, {w: keyed(w) for w in wamids})
-    repo.pseudonimizar_chaves({str(r["id"]): keyed(r["chave"]) for r in repo.chaves_eventos(contato_id)})
+    repo.pseudonymize_wamids(contato_id, {w: keyed(w) for w in wamids})
+    repo.pseudonymize_chaves({str(r["id"]): keyed(r["chave"]) for r in repo.chaves_eventos(contato_id)})
 
 
 def _is_placeholder_collision(exc: Exception) -> bool:
-    from pg8000.exceptions import DatabaseError
-
-    if not (isinstance(exc, DatabaseError) and exc.args and isinstance(exc.args[0], dict)):
+    if db.sqlstate(exc) != "23505":
         return False
-    return exc.args[0].get("C") == "23505" and "telefone" in str(exc.args[0].get("n") or exc.args[0].get("M"))
+    return "telefone" in str(exc.args[0].get("n") or exc.args[0].get("M"))
 
 
 # --- S3 -----------------------------------------------------------------------------------
@@ -279,8 +269,6 @@ def _prefixes(locations: list[str]) -> dict[tuple[str, str], bool]:
     """(bucket, prefix) → exact. An inbound media key `media/yyyy/mm/<mensagem_id>/<file>`
     has the message's own folder (original, thumbnail, anything a half-done job left), so
     the folder is purged; any other key (an outbound upload) is purged exactly."""
-    from chalicelib.services.media_urls import split_location
-
     prefixes: dict[tuple[str, str], bool] = {}
     for location in locations:
         bucket, key = split_location(location)
@@ -299,7 +287,6 @@ def purge_objects(locations: list[str]) -> int:
     went. Raises ApiError 503 when S3 refuses, so the caller's transaction rolls back."""
     if not locations:
         return 0
-    from chalicelib.services.media_urls import s3_client
 
     s3 = s3_client()
     por_bucket: dict[str, list[dict[str, str]]] = {}

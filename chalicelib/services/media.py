@@ -16,14 +16,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from chalicelib import db
 from chalicelib.config import get_settings
 from chalicelib.observability import logger
 from chalicelib.repositories import media_files
-from chalicelib.services import media_storage
+from chalicelib.services import live_events, media_storage
 from chalicelib.services.media_jobs import MediaJob
 from chalicelib.services.media_storage import MediaRejected, StoredObject
+from chalicelib.services.thumbnails import ThumbnailError, make_thumbnail
+from chalicelib.whatsapp.graph import GraphError, UnsafeMediaUrl, get_graph_client
 
 DOWNLOAD_CHUNK = 64 * 1024
 THUMBNAIL_KINDS = ("image", "sticker")
@@ -73,8 +76,6 @@ def process_job(job: MediaJob, graph=None, deadline: float | None = None) -> Med
     original_url = None
     if stored is None:
         if graph is None:
-            from chalicelib.whatsapp.graph import get_graph_client
-
             graph = get_graph_client()
         try:
             stored, original_url = _download(job, graph, bucket, key, deadline)
@@ -108,8 +109,6 @@ def _already_uploaded(job: MediaJob, bucket: str, key: str) -> StoredObject | No
 
 def _media_metadata(graph, media_id: str) -> dict[str, Any]:
     """A fresh `{url, mime_type, sha256, file_size}`; media gone is a permanent refusal."""
-    from chalicelib.whatsapp.graph import GraphError
-
     try:
         return graph.get_media(media_id)
     except GraphError as exc:
@@ -125,8 +124,6 @@ def _media_metadata(graph, media_id: str) -> dict[str, Any]:
 
 
 def _download(job: MediaJob, graph, bucket: str, key: str, deadline: float | None = None) -> tuple[StoredObject, str]:
-    from chalicelib.whatsapp.graph import GraphError, UnsafeMediaUrl
-
     limit = media_storage.size_limit(job.kind, job.animated)
     meta = _media_metadata(graph, job.whatsapp_media_id)
     declared_size = _int_or_none(meta.get("file_size"))
@@ -176,8 +173,6 @@ def _download(job: MediaJob, graph, bucket: str, key: str, deadline: float | Non
 
 
 def _unsafe_url(meta: dict[str, Any]) -> MediaRejected:
-    from urllib.parse import urlsplit
-
     try:
         host = urlsplit(str(meta.get("url"))).hostname
     except ValueError:
@@ -285,6 +280,7 @@ def _anonimizada_meanwhile(row: dict[str, Any] | None, location: str) -> bool:
     objects just written (the message's folder: original and thumbnail) go now."""
     if row is None or not row.get("anonimizada"):
         return False
+    # Here, not at the top: LGPD's module costs the worker's cold start ~15 ms, for a rare case.
     from chalicelib.services.lgpd import purge_objects
 
     try:
@@ -296,8 +292,6 @@ def _anonimizada_meanwhile(row: dict[str, Any] | None, location: str) -> bool:
 
 
 def _thumbnail(stored: StoredObject) -> tuple[str | None, int | None, int | None, dict[str, str] | None]:
-    from chalicelib.services.thumbnails import ThumbnailError, make_thumbnail
-
     try:
         thumb = make_thumbnail(stored.data)
     except ThumbnailError as exc:
@@ -344,6 +338,4 @@ def _publish(row: dict[str, Any] | None) -> None:
     """message:updated for a committed change (a presign failure while building it gives a
     message without URLs, never a retried job)."""
     if row is not None:
-        from chalicelib.services import live_events
-
         live_events.message_updated(row["id"])

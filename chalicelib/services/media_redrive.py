@@ -14,13 +14,14 @@ import os
 from typing import Any
 from uuid import UUID
 
+from chalicelib.config import get_settings
 from chalicelib.observability import logger
+from chalicelib.repositories import media_files
+from chalicelib.services.media_jobs import MediaJob
 
 
 def _sqs() -> Any:
     import boto3
-
-    from chalicelib.config import get_settings
 
     settings = get_settings()
     return boto3.client("sqs", endpoint_url=settings.aws_endpoint_url, region_name=settings.aws_region)
@@ -51,8 +52,6 @@ def redrive(
     confirm_wait_seconds: int = CONFIRM_EMPTY_WAIT_SECONDS,
 ) -> int:
     """Move up to `limit` (default: all) dead letters back; returns how many moved."""
-    from chalicelib.config import get_settings
-
     sqs = _sqs()
     queue_url = queue_url or get_settings().media_queue_url
     if not queue_url:
@@ -95,9 +94,6 @@ def redrive(
 def _anonimizadas(messages: list[dict[str, Any]]) -> set[int]:
     """Positions of the dead letters whose message was anonymised (one query per batch). A
     body that is not a MediaJob is moved as it is: the worker decides about it."""
-    from chalicelib.repositories import media_files
-    from chalicelib.services.media_jobs import MediaJob
-
     ids: dict[int, str] = {}
     for i, message in enumerate(messages):
         try:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from chalicelib.observability import logger
 from chalicelib.services.media_urls import s3_client
 
 MB = 1024 * 1024
@@ -383,8 +384,6 @@ def _abort(s3, bucket: str, key: str, upload_id: str) -> None:
     try:
         s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
     except Exception:  # noqa: BLE001 - the bucket's lifecycle rule cleans up what we cannot
-        from chalicelib.observability import logger
-
         logger.warning("abort_multipart_upload failed", extra={"key": key})
 
 

@@ -8,14 +8,20 @@ what was declared and within WhatsApp's size limit, and uploads it to the Graph 
 from __future__ import annotations
 
 import re
+import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.config import get_settings
 from chalicelib.http import ApiError
-from chalicelib.services.media_storage import base_mime, matches_mime, size_limit
+from chalicelib.services.media_storage import base_mime, head_object, matches_mime, size_limit, valid_mime
+from chalicelib.services.media_urls import s3_client
+
+if TYPE_CHECKING:
+    from chalicelib.api_models import EnviarMedia
 
 PUT_EXPIRES_SECONDS = 300  # long enough to upload 100 MB on a slow line, short enough to leak little
 UPLOAD_PREFIX = "uploads/"
@@ -76,8 +82,6 @@ def _is_opus(mime_type: str) -> bool:
 
 
 def check_declared(media_type: str, mime_type: str, voz: bool, field_prefix: str = "") -> None:
-    from chalicelib.services.media_storage import valid_mime
-
     if not valid_mime(mime_type):  # it goes into headers: no CR/LF, no control characters
         raise ApiError(422, "ValidationError", "Tipo MIME malformado.", field=f"{field_prefix}mime_type")
     base = base_mime(mime_type)
@@ -134,8 +138,6 @@ def check_declared_size(bucket: str, key: str, head: dict[str, Any], field: str)
     declared = (head.get("Metadata") or {}).get("declared-size")
     size = int(head.get("ContentLength") or 0)
     if declared is not None and (not declared.isdigit() or size > int(declared)):
-        from chalicelib.services.media_urls import s3_client
-
         s3_client().delete_object(Bucket=bucket, Key=key)
         raise ApiError(
             422,
@@ -147,16 +149,11 @@ def check_declared_size(bucket: str, key: str, head: dict[str, Any], field: str)
 
 def mark_sent(bucket: str, key: str) -> None:
     """The upload is a message's file now: the lifecycle rule must not expire it."""
-    from chalicelib.services.media_urls import s3_client
-
     s3_client().put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": [{"Key": "estado", "Value": "enviado"}]})
 
 
 def create_upload(admin_id: str, pedido: MediaUploadIn) -> dict[str, Any]:
     """A presigned PUT for one file; the browser must send the same Content-Type."""
-    from chalicelib.config import get_settings
-    from chalicelib.services.media_urls import s3_client
-
     check_declared(pedido.media_type, pedido.mime_type, pedido.voz)
     check_size(pedido.media_type, pedido.size)
     upload_id = str(uuid.uuid4())
@@ -189,3 +186,60 @@ def create_upload(admin_id: str, pedido: MediaUploadIn) -> dict[str, Any]:
         "expires_at": (datetime.now(UTC) + timedelta(seconds=PUT_EXPIRES_SECONDS)).isoformat(),
         "max_size": size_limit(pedido.media_type),
     }
+
+
+# A send of an uploaded file (chalicelib.services.sending) ------------------------------------
+def check_for_send(admin_id: str, pedido: EnviarMedia) -> dict[str, Any]:
+    """The uploaded object exists, is within WhatsApp's limits and is what it claims to be."""
+    key = pedido.key or upload_key(admin_id, str(pedido.upload_id))
+    # Only the caller's own uploads: a key is a path in the media bucket, and anything else in
+    # it (received media, another attendant's files) must not be sendable by naming it.
+    own_prefix = upload_key(admin_id, "")
+    if not key.startswith(own_prefix) or len(key) == len(own_prefix) or ".." in key:
+        raise ApiError(422, "ValidationError", "key deve ser uma key sua de POST /media/uploads.", field="key")
+    check_declared(pedido.media_type, pedido.mime_type, pedido.voz, field_prefix="")
+    bucket = get_settings().media_bucket
+    head = head_object(bucket, key)
+    if head is None:
+        raise ApiError(
+            422,
+            "ValidationError",
+            "Arquivo não encontrado: envie-o antes pela URL de POST /media/uploads.",
+            field="key",
+        )
+    check_declared_size(bucket, key, head, "key" if pedido.key else "upload_id")
+    size = int(head.get("ContentLength") or 0)
+    check_size(pedido.media_type, size)
+    first_bytes = read_head(bucket, key, 64)
+    check_content(pedido.media_type, pedido.mime_type, first_bytes)
+    mark_sent(bucket, key)
+    filename = pedido.filename or key.rsplit("/", 1)[-1]
+    return {
+        "bucket": bucket,
+        "key": key,
+        "filename": filename,
+        "size_bytes": size,
+        "voz": pedido.voz,
+        "caption": pedido.caption,
+    }
+
+
+def read_head(bucket: str, key: str, length: int) -> bytes:
+    body = s3_client().get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{length - 1}")["Body"]
+    try:
+        return body.read()
+    finally:
+        body.close()
+
+
+def upload_to_graph(graph, media: dict[str, Any], mime_type: str, timeout: tuple[float, float]) -> str:
+    """S3 object → Graph /media; memory stays bounded (spooled to /tmp above 8 MB)."""
+    body = s3_client().get_object(Bucket=media["bucket"], Key=media["key"])["Body"]
+    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
+        try:
+            for chunk in iter(lambda: body.read(1024 * 1024), b""):
+                spool.write(chunk)
+        finally:
+            body.close()
+        spool.seek(0)
+        return graph.upload_media(spool, media["filename"], mime_type, timeout=timeout)

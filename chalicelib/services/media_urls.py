@@ -10,6 +10,8 @@ import os
 import threading
 from typing import Any
 
+from chalicelib.config import get_settings
+
 DEFAULT_EXPIRES_SECONDS = 900  # 15 minutes: long enough to view, short enough to leak little
 # S3 refuses SigV4 presigned URLs valid for more than 7 days.
 MAX_EXPIRES_SECONDS = 7 * 24 * 3600
@@ -20,8 +22,6 @@ _lock = threading.Lock()
 
 def s3_client() -> Any:
     """One boto3 S3 client per endpoint and region, reused across warm invocations."""
-    from chalicelib.config import get_settings
-
     settings = get_settings()
     cache_key = (settings.aws_endpoint_url, settings.aws_region)
     client = _clients.get(cache_key)
@@ -50,8 +50,6 @@ def split_location(location: str, default_bucket: str | None = None) -> tuple[st
         bucket, _, key = location[len("s3://") :].partition("/")
         return bucket, key
     if default_bucket is None:
-        from chalicelib.config import get_settings
-
         default_bucket = get_settings().media_bucket
     return default_bucket, location.lstrip("/")
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from chalicelib.config import get_settings
+
 # Characters that make parsers disagree about where the host ends (urlsplit vs urllib3),
 # and userinfo (`user:pass@`), which no push service or media URL uses.
 _AMBIGUOUS = set("\\@ \t\r\n\x00")
@@ -67,15 +69,11 @@ def same_origin(url: str, base: str) -> bool:
 
 
 def push_endpoint_allowed(url: str) -> bool:
-    from chalicelib.config import get_settings
-
     return allowed_https_url(url, PUSH_SERVICE_HOSTS + parse_host_list(get_settings().push_extra_hosts))
 
 
 def media_url_allowed(url: str, graph_base_url: str) -> bool:
     """Meta's media hosts (MEDIA_DOWNLOAD_HOSTS) over HTTPS, or the Graph API the client talks
     to (which already receives the token; locally the fake Graph API serves media)."""
-    from chalicelib.config import get_settings
-
     hosts = parse_host_list(get_settings().media_download_hosts)
     return allowed_https_url(url, hosts) or same_origin(url, graph_base_url)

@@ -134,12 +134,18 @@ def drain(*, deadline: float | None = None, until: float | None = None) -> dict[
                     break
                 time.sleep(POLL_SECONDS)
                 continue
-            delivered = _deliver(rows, deadline)
-            repo.delete([row["id"] for row in rows])
+            delivered, complete = _deliver(rows, deadline)
             totals["rounds"] += 1
-            totals["rows"] += len(rows)
             for key, value in delivered.items():
                 totals[key] += value
+            if not complete:
+                # The deadline cut the round: its rows stay, and a new nudge (a later quarter
+                # second, so never deduplicated into this one) makes the next drain send the
+                # round again; those that had it ignore the repeated ids.
+                nudge()
+                break
+            repo.delete([row["id"] for row in rows])
+            totals["rows"] += len(rows)
     finally:
         repo.unlock_drain()
     if totals["rows"]:
@@ -147,10 +153,12 @@ def drain(*, deadline: float | None = None, until: float | None = None) -> dict[
     return totals
 
 
-def _deliver(rows: list[dict[str, Any]], deadline: float | None) -> dict[str, int]:
-    """One round: build, post to every connection, push. Never raises (best effort per
-    connection); a failure to build is logged and the round's rows are dropped, not retried
-    forever (the browsers converge on their next fetch)."""
+def _deliver(rows: list[dict[str, Any]], deadline: float | None) -> tuple[dict[str, int], bool]:
+    """One round: build, post to every connection, push. Returns counts, and False when the
+    deadline stopped posts before every connection had the round (its rows must stay).
+    Otherwise best effort per connection (a failed or gone one is not waited for); a failure
+    to build is logged and the round's rows are dropped, not retried forever (the browsers
+    converge on their next fetch)."""
     from chalicelib import metrics
     from chalicelib.services import live_events, push, realtime
 
@@ -165,15 +173,17 @@ def _deliver(rows: list[dict[str, Any]], deadline: float | None) -> dict[str, in
         connection_ids = realtime.audience()
         pushes = push.wanted(items)
         if not connection_ids and not pushes:
-            return {"events": 0, "connections": 0, "pushes": 0}  # nobody to tell: nothing read
+            return {"events": 0, "connections": 0, "pushes": 0}, True  # nobody to tell: nothing read
         events = live_events.build(items)
     except Exception:  # noqa: BLE001
         logger.exception("live events: building a round failed", extra={"rows": [r["id"] for r in rows]})
-        return {"events": 0, "connections": 0, "pushes": 0}
+        return {"events": 0, "connections": 0, "pushes": 0}, True
     budget = None if deadline is None else max(0.5, deadline - time.monotonic())
-    delivered = realtime.publish_many(events, connection_ids=connection_ids, deadline=budget) if connection_ids else 0
+    counts = realtime.publish_many(events, connection_ids=connection_ids, deadline=budget) if connection_ids else {}
+    if counts.get("skipped"):
+        return {"events": len(events), "connections": counts.get("ok", 0), "pushes": 0}, False
     pushed = push.for_events(events) if pushes else 0
-    return {"events": len(events), "connections": delivered, "pushes": pushed}
+    return {"events": len(events), "connections": counts.get("ok", 0), "pushes": pushed}, True
 
 
 def _created(row: dict[str, Any]) -> float:

@@ -15,12 +15,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from chalicelib.config import get_settings
+
 PREFIX = "h:"
 
 
 def _key() -> bytes:
-    from chalicelib.config import get_settings
-
     settings = get_settings()
     secret = settings.pseudonym_secret or settings.auth_secret
     if not secret:

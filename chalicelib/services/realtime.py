@@ -71,7 +71,9 @@ def _send(client, connection_id: str, payloads: list[bytes], stop_at: float | No
     except client.exceptions.GoneException:
         return "gone"
     except Exception as exc:  # noqa: BLE001 - one bad socket must not stop the others
-        status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+        # botocore's ClientError has a response; its read timeouts and closed connections have
+        # `response = None`.
+        status = (getattr(exc, "response", None) or {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
         if status == 410:
             return "gone"
         logger.warning("websocket send failed", extra={"connection_id": connection_id, "error": str(exc)})
@@ -87,9 +89,10 @@ def _event(event_id: str | None, event: str, data: dict[str, Any]) -> dict[str, 
     return {"id": event_id, "type": event, "data": jsonable(data)}
 
 
-def frames(events: list[tuple[str, str, dict[str, Any]]], max_bytes: int = FRAME_MAX_BYTES) -> list[bytes]:
-    """(event id, event, data) packed in order into batch frames of at most `max_bytes` (an
-    event larger than that travels alone in its frame)."""
+def frames(events: list[tuple[str, str, dict[str, Any]]], max_bytes: int | None = None) -> list[bytes]:
+    """(event id, event, data) packed in order into batch frames of at most `max_bytes`
+    (FRAME_MAX_BYTES by default; an event larger than that travels alone in its frame)."""
+    max_bytes = max_bytes or FRAME_MAX_BYTES
     out: list[bytes] = []
     current: list[bytes] = []
     size = len(_frame([]))
@@ -176,21 +179,22 @@ def publish_many(
     *,
     connection_ids: list[str],
     deadline: float | None = None,
-) -> int:
-    """Send (event id, event, data) to the given connections in batch frames; returns how
-    many connections received them all. `deadline`: see send_to_connections."""
+) -> dict[str, int]:
+    """Send (event id, event, data) to the given connections in batch frames; counts
+    connections by outcome (see send_to_connections; `deadline` too)."""
+    counts = {"ok": 0, "gone": 0, "error": 0, "skipped": 0}
     if not events or not connection_ids or not get_settings().ws_management_url:
-        return 0
+        return counts
     try:
         from chalicelib import metrics
 
         started = time.monotonic()
         payloads = frames(events)
-        delivered = send_to_connections(connection_ids, payloads, deadline=deadline)["ok"]
+        counts = send_to_connections(connection_ids, payloads, deadline=deadline)
         metrics.milliseconds("FanoutMilliseconds", (time.monotonic() - started) * 1000)
         metrics.count("FanoutConnections", len(connection_ids))
         metrics.count("FanoutFrames", len(payloads) * len(connection_ids))
-        return delivered
     except Exception:  # noqa: BLE001 - live updates are best effort; the data is already stored
         logger.exception("publishing %s failed", ", ".join(sorted({e for _, e, _ in events})))
-        return 0
+        counts["error"] = len(connection_ids)
+    return counts

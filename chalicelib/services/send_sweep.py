@@ -10,7 +10,10 @@ applies orphan statuses whose message exists by now (mensagens.apply_pending_sta
 
 from __future__ import annotations
 
+from chalicelib import db
 from chalicelib.observability import logger
+from chalicelib.repositories import envios, mensagens
+from chalicelib.services import live_events
 
 UNCONFIRMED_AFTER = "2 minutes"
 # Normally none; a cap keeps one run bounded after an outage.
@@ -35,10 +38,6 @@ RESPOSTA = {"Code": "WhatsAppUnavailable", "Message": ERRO["message"], "incerto"
 
 def sweep_unconfirmed_sends() -> dict[str, int]:
     """Fail the stuck sends and apply waiting statuses; counts of each."""
-    from chalicelib import db
-    from chalicelib.repositories import envios, mensagens
-    from chalicelib.services import live_events
-
     with db.transaction():
         # First the sends WhatsApp did accept (their wamid survived in the idempotency record).
         recuperadas = envios.recover_sent(BATCH_LIMIT)

@@ -7,6 +7,10 @@ published as `template:updated`.
 `variables` is a list of `{"component": "header"|"body"|"button", "name": "1"|"nome",
 "example": str|None}` in the order the placeholders appear: positional (`{{1}}`) and named
 (`{{nome}}`) placeholders are both kept by name, so a sender can build the parameters.
+
+A send's parameters are matched here too (`match_parameters`, by position or by name), and
+turned into Meta's `components` and the text the customer reads: one placeholder rule for
+the sync and the send.
 """
 
 from __future__ import annotations
@@ -14,10 +18,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from chalicelib import db
+from chalicelib.http import ApiError
 from chalicelib.observability import logger
+from chalicelib.repositories import templates as repo
+from chalicelib.services import live_events
 
 TEMPLATE_FIELDS = "id,name,language,status,category,components"
 PAGE_LIMIT = 100
+PARAM_MAX = 1024  # a send's template parameter
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 
@@ -157,10 +166,6 @@ def sync_templates(graph=None, page_limit: int = PAGE_LIMIT) -> dict[str, int]:
     Templates are only marked deleted after every page arrived: a failure half-way through
     raises (GraphError) and leaves the table as the pages so far made it.
     """
-    from chalicelib import db
-    from chalicelib.repositories import templates as repo
-    from chalicelib.services import live_events
-
     if graph is None:
         from chalicelib.whatsapp.graph import get_graph_client
 
@@ -192,3 +197,139 @@ def sync_templates(graph=None, page_limit: int = PAGE_LIMIT) -> dict[str, int]:
     result = {"pages": pages, "templates": total, "changed": len(changed), "deleted": len(deleted)}
     logger.info("template sync done", extra=result)
     return result
+
+
+# Parameters of a send ----------------------------------------------------------------------
+def _well_formed(variables: Any) -> bool:
+    return isinstance(variables, list) and all(
+        isinstance(v, dict) and isinstance(v.get("component"), str) and isinstance(v.get("name"), (str, int))
+        for v in variables
+    )
+
+
+def template_variables(template: dict[str, Any]) -> list[dict[str, Any]]:
+    """`[{component, name}]` in template order: the synced `variables`, else from components.
+
+    A row whose `variables` are malformed (edited by hand, an old sync) is read from its
+    components instead; the next sync rewrites it."""
+    variables = template.get("variables") or []
+    if not _well_formed(variables):
+        logger.warning("template variables malformed; using its components", extra={"template": template.get("name")})
+        variables = []
+    if not variables and template.get("components"):
+        try:
+            _, variables = extract_body_and_variables(template["components"])
+        except (KeyError, TypeError, AttributeError, ValueError):
+            raise ApiError(
+                422,
+                "ValidationError",
+                f"O template {template.get('name')} está com a definição inválida; sincronize os templates.",
+                field="name",
+            ) from None
+    if not variables and isinstance(template.get("body"), str):
+        seen: list[str] = []
+        for name in _PLACEHOLDER.findall(template["body"]):
+            if name not in seen:
+                seen.append(name)
+        variables = [{"component": "body", "name": n} for n in seen]
+    return [{"component": str(v["component"]).lower(), "name": str(v["name"])} for v in variables]
+
+
+def _parameter_error(message: str, variables: list[dict[str, Any]]) -> ApiError:
+    esperado = [f"{v['component']}.{v['name']}" for v in variables]
+    return ApiError(422, "ValidationError", message, field="parametros", esperado=esperado)
+
+
+def match_parameters(variables: list[dict[str, Any]], parametros: list[str] | dict[str, str]) -> list[dict[str, Any]]:
+    """Each template variable with its value; 422 naming what the template expects."""
+    if isinstance(parametros, list):
+        if len(parametros) != len(variables):
+            raise _parameter_error(
+                f"O template espera {len(variables)} parâmetro(s); foram enviados {len(parametros)}.", variables
+            )
+        valores = [{**v, "valor": p} for v, p in zip(variables, parametros, strict=True)]
+    else:
+        by_name: dict[str, list[dict[str, Any]]] = {}
+        for v in variables:
+            by_name.setdefault(v["name"], []).append(v)
+        chosen: dict[tuple[str, str], str] = {}
+        for key, value in parametros.items():
+            component, _, name = key.rpartition(".")
+            if component:
+                matches = [v for v in variables if v["component"] == component and v["name"] == name]
+            else:
+                matches = by_name.get(name, [])
+                if len(matches) > 1:
+                    raise _parameter_error(
+                        f"O parâmetro {name} existe em mais de uma parte do template: use componente.nome.", variables
+                    )
+            if not matches:
+                raise _parameter_error(f"O template não tem o parâmetro {key}.", variables)
+            ident = (matches[0]["component"], matches[0]["name"])
+            if ident in chosen:
+                raise _parameter_error(f"O parâmetro {key} foi informado duas vezes.", variables)
+            chosen[ident] = value
+        missing = [f"{v['component']}.{v['name']}" for v in variables if (v["component"], v["name"]) not in chosen]
+        if missing:
+            raise _parameter_error(f"Faltam parâmetros do template: {', '.join(missing)}.", variables)
+        valores = [{**v, "valor": chosen[(v["component"], v["name"])]} for v in variables]
+    for v in valores:
+        text = str(v["valor"]).strip()
+        # Meta refuses empty parameters and ones with line breaks or tabs (132018).
+        if not text or len(text) > PARAM_MAX or re.search(r"[\n\t]| {5,}", text):
+            raise _parameter_error(
+                f"Valor inválido para {v['component']}.{v['name']}: não pode ser vazio, ter quebras de linha,"
+                f" tabulações nem mais de {PARAM_MAX} caracteres.",
+                variables,
+            )
+        v["valor"] = text
+    return valores
+
+
+def _is_named(valores: list[dict[str, Any]], component: str) -> bool:
+    return any(not v["name"].isdigit() for v in valores if v["component"] == component)
+
+
+def _text_parameters(valores: list[dict[str, Any]], component: str) -> list[dict[str, Any]]:
+    named = _is_named(valores, component)
+    return [
+        {"type": "text", "text": v["valor"], **({"parameter_name": v["name"]} if named else {})}
+        for v in valores
+        if v["component"] == component
+    ]
+
+
+def template_components(template: dict[str, Any], valores: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Meta's `components` for the send: header and body text parameters, URL button suffixes."""
+    components: list[dict[str, Any]] = []
+    for kind in ("header", "body"):
+        parameters = _text_parameters(valores, kind)
+        if parameters:
+            components.append({"type": kind, "parameters": parameters})
+    buttons = [v for v in valores if v["component"] == "button"]
+    if buttons:
+        # A URL button's parameter is addressed by the button's position among all buttons.
+        url_indexes = []
+        for component in template.get("components") or []:
+            if str(component.get("type", "")).lower() == "buttons":
+                for index, button in enumerate(component.get("buttons") or []):
+                    if str(button.get("type", "")).upper() == "URL" and _PLACEHOLDER.search(button.get("url") or ""):
+                        url_indexes.append(index)
+        for position, v in enumerate(buttons):
+            index = url_indexes[position] if position < len(url_indexes) else position
+            components.append(
+                {
+                    "type": "button",
+                    "sub_type": "url",
+                    "index": str(index),
+                    "parameters": [{"type": "text", "text": v["valor"]}],
+                }
+            )
+    return components
+
+
+def render_template_text(template: dict[str, Any], valores: list[dict[str, Any]]) -> str:
+    """The body as the customer reads it, for the conversation history."""
+    body = template.get("body") or ""
+    values = {v["name"]: v["valor"] for v in valores if v["component"] == "body"}
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), body) or template["name"]

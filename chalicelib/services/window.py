@@ -1,7 +1,8 @@
 """The 24-hour customer-service window and the billing category a send is expected to get.
 
 Open iff `now() < window_expires_at`, evaluated by PostgreSQL at request time
-(`JANELA_ABERTA_SQL` inside the query that reads the conversation). Enforcement never
+(`chalicelib.repositories.conversas.JANELA_ABERTA_SQL` inside the query that reads the
+conversation). Enforcement never
 depends on the scheduled expiry job having run: a window that passed a second ago is
 closed even if nobody announced it yet.
 """
@@ -12,27 +13,23 @@ from typing import Any
 
 from chalicelib.http import ApiError
 
-# A NULL window (no customer message ever) is closed.
-JANELA_ABERTA_SQL = "COALESCE(now() < c.window_expires_at, false)"
-
 # Message kinds WhatsApp lets us send only inside the window.
 TIPOS_SO_NA_JANELA = frozenset({"texto", "media", "reacao"})
 
 
-def window_closed_error(conversa: dict[str, Any], **extra: Any) -> ApiError:
-    return ApiError(
-        409,
-        "WindowClosed",
-        "A janela de 24 horas desta conversa está fechada: só é possível enviar um template aprovado.",
-        window_expires_at=conversa.get("window_expires_at"),
-        **extra,
-    )
+WINDOW_CLOSED_MESSAGE = "A janela de 24 horas desta conversa está fechada: só é possível enviar um template aprovado."
+
+
+def window_closed_error(message: str = WINDOW_CLOSED_MESSAGE, **extra: Any) -> ApiError:
+    """409 WindowClosed: the window is closed by our clock (require_allowed) or WhatsApp said
+    so (code 131047, chalicelib.services.graph_errors)."""
+    return ApiError(409, "WindowClosed", message, **extra)
 
 
 def require_allowed(tipo: str, conversa: dict[str, Any]) -> None:
     """Free text and media need an open window; templates may always be sent."""
     if tipo in TIPOS_SO_NA_JANELA and not conversa["janela_aberta"]:
-        raise window_closed_error(conversa)
+        raise window_closed_error(window_expires_at=conversa.get("window_expires_at"))
 
 
 def estimate_billing_category(tipo: str, template_category: str | None) -> str:

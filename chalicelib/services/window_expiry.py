@@ -6,9 +6,13 @@ by the senders themselves, so a late or missing run never lets a free message th
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from chalicelib import db
 from chalicelib.observability import logger
+from chalicelib.repositories import window_expiry
+from chalicelib.services import live_events
 
 # A normal 5-minute run closes a handful of windows; after an outage there may be tens of
 # thousands. They go in batches, each its own short statement and commit, until none is left
@@ -23,12 +27,6 @@ def expire_windows(
 ) -> list[dict[str, Any]]:
     """Handle newly closed windows once each, batch by batch until done or the deadline;
     returns the conversations handled."""
-    import time
-
-    from chalicelib import db
-    from chalicelib.repositories import window_expiry
-    from chalicelib.services import live_events
-
     stop_at = time.monotonic() + deadline_seconds
     handled: list[dict[str, Any]] = []
     batches = 0

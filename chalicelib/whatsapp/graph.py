@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from chalicelib.config import get_settings
+from chalicelib.services.outbound import media_url_allowed
 
 # (connect, read) seconds.
 DEFAULT_TIMEOUT = (3.05, 20)
@@ -142,8 +143,6 @@ class GraphClient:
         """The binary behind a media URL as a streaming response (same bearer token). The
         URL must be one of Meta's media hosts (chalicelib.services.outbound): raises
         UnsafeMediaUrl before any byte, or the token, leaves for anywhere else."""
-        from chalicelib.services.outbound import media_url_allowed
-
         if not media_url_allowed(url, self.base_url):
             raise UnsafeMediaUrl(status=None, message="media URL off Meta's media hosts", type="unsafe_url")
         response = self._request("GET", url, stream=True, timeout=DOWNLOAD_TIMEOUT)

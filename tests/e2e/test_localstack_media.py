@@ -235,10 +235,10 @@ def aws(localstack, database_url):
 
 
 class Aws:
-    def __init__(self, endpoint, s3, sqs, graph, bucket, queue_url, dlq_url, live_events_queue_url=None):
+    def __init__(self, endpoint, s3, sqs, graph, bucket, queue_url, dlq_url, live_events_queue_url):
         self.endpoint, self.s3, self.sqs, self.graph = endpoint, s3, sqs, graph
         self.bucket, self.queue_url, self.dlq_url = bucket, queue_url, dlq_url
-        self.live_events_queue_url = live_events_queue_url  # create_media_resources makes it too
+        self.live_events_queue_url = live_events_queue_url
 
     def counts(self, queue_url: str) -> tuple[int, int]:
         """(visible, in flight)."""

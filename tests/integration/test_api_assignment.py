@@ -35,7 +35,7 @@ def test_twenty_admins_take_at_once_exactly_one_wins(db_clean, published):
     def take(admin):
         try:
             barrier.wait()
-            outcome = ("ok", assignment.take(str(conversa["id"]), str(admin["id"])))
+            outcome = ("ok", assignment.assign(str(conversa["id"]), str(admin["id"])))
         except ApiError as exc:
             outcome = (exc.code, exc)
         finally:
@@ -203,7 +203,7 @@ def test_publish_failure_does_not_fail_the_request(client, monkeypatch):
 def test_a_database_error_mid_assignment_leaves_nothing_half_written(db_clean, published, monkeypatch):
     from chalicelib.repositories import eventos
 
-    registrar = eventos.registrar
+    registrar = eventos.record
     failing = [True]
 
     def broken(*args, **kwargs):
@@ -211,11 +211,11 @@ def test_a_database_error_mid_assignment_leaves_nothing_half_written(db_clean, p
             raise RuntimeError("eventos insert failed")
         return registrar(*args, **kwargs)
 
-    monkeypatch.setattr(eventos, "registrar", broken)
+    monkeypatch.setattr(eventos, "record", broken)
     ana = make_admin("Ana")
     cid = make_conversa(make_contato())["id"]
     with pytest.raises(RuntimeError):
-        assignment.take(str(cid), str(ana["id"]))
+        assignment.assign(str(cid), str(ana["id"]))
     # The UPDATE that took it was rolled back with the failed event row; nothing was announced.
     assert db.query_one("SELECT atendente_id, atribuida_em FROM conversas WHERE id = :id", id=cid) == {
         "atendente_id": None,
@@ -223,7 +223,7 @@ def test_a_database_error_mid_assignment_leaves_nothing_half_written(db_clean, p
     }
     assert published == []
     failing[0] = False
-    assert assignment.take(str(cid), str(ana["id"]))["alterada"] is True  # and it can simply be retried
+    assert assignment.assign(str(cid), str(ana["id"]))["alterada"] is True  # and it can simply be retried
     assert [e for e, _ in published] == ["conversation:assigned"]
 
 

@@ -249,7 +249,7 @@ def test_every_trigger_of_a_conversation_event_sends_the_inbox_item(webhook, pub
     check("window closed by WhatsApp", "conversation:updated")
     graph.clear_faults()
 
-    lgpd.anonimizar(kid, str(ana["id"]), lgpd.AnonimizarIn(confirmar=True))  # no media: no S3 involved
+    lgpd.anonymize(kid, str(ana["id"]), lgpd.AnonimizarIn(confirmar=True))  # no media: no S3 involved
     check("anonymise", "conversation:closed")
     assert len({frozenset(keys) for keys in keys_by_trigger.values()}) == 1  # one shape, every trigger
 
@@ -268,9 +268,9 @@ def test_a_rolled_back_change_publishes_nothing(db_clean, published, monkeypatch
     def broken(*_a, **_k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(eventos, "registrar", broken)  # after the UPDATE and its live event were named
+    monkeypatch.setattr(eventos, "record", broken)  # after the UPDATE and its live event were named
     with pytest.raises(RuntimeError):
-        assignment.take(cid, str(ana["id"]))
+        assignment.assign(cid, str(ana["id"]))
     assert published == []
     assert db.scalar("SELECT atendente_id FROM conversas WHERE id = :id", id=cid) is None
 

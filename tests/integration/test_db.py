@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -166,3 +167,24 @@ def test_a_statement_that_times_out_on_the_socket_is_not_run_again(db_clean, mon
     time.sleep(1.5)  # let the first run finish on the server
     assert db.scalar("SELECT count(*) FROM retry_probe") == 1
     db.execute("DROP TABLE retry_probe")
+
+
+def test_no_connection_slot_left_is_named_not_a_network_error(db_clean, monkeypatch):
+    """A full server (53300) must read differently from a database that is down."""
+    import uuid
+
+    from chalicelib import db
+    from chalicelib.config import reset_settings
+
+    role = f"full_{uuid.uuid4().hex[:8]}"
+    db.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 0")  # generated identifier, not input
+    url = os.environ["DATABASE_URL"]
+    try:
+        monkeypatch.setenv("DATABASE_URL", url.replace("postgresql://postgres", f"postgresql://{role}", 1))
+        reset_settings()
+        with pytest.raises(db.DatabaseUnavailable, match=r"no connection slot left \(53300\)"):
+            db.connect()
+    finally:
+        monkeypatch.setenv("DATABASE_URL", url)
+        reset_settings()
+        db.execute(f"DROP ROLE {role}")

@@ -64,10 +64,8 @@ def test_local_queue_outlives_the_worker_timeout_too():
 
 
 def test_packaged_template_grants_the_worker_its_bucket_and_passes_cfn_lint(packaged, tmp_path):
-    policy = packaged["Resources"]["MediaPipelinePolicy"]
-    assert policy["Properties"]["Roles"] == [{"Ref": "DefaultRole"}]
-    assert "DefaultRole" in packaged["Resources"]  # Chalice's role the policy attaches to
-    actions = {a for s in policy["Properties"]["PolicyDocument"]["Statement"] for a in _as_list(s["Action"])}
+    role = _role(packaged, "HandleMediaDownload")
+    actions = {a for s in _statements(role) for a in _as_list(s["Action"])}
     assert {"s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListBucket"} <= actions
     assert "MediaBucketName" in packaged["Parameters"]
     template = tmp_path / "sam.json"
@@ -78,34 +76,46 @@ def test_packaged_template_grants_the_worker_its_bucket_and_passes_cfn_lint(pack
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def _role(packaged: dict, function: str) -> dict:
+    return packaged["Resources"][packaged["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0]]
+
+
+def _statements(role: dict) -> list[dict]:
+    return [s for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+
 def _as_list(value):
     return value if isinstance(value, list) else [value]
 
 
-# What the code run under Chalice's shared DefaultRole does in the media bucket, and where:
-# the worker (media_storage), attendants' uploads for sending (media_uploads: presigned PUT,
-# then sending reads the object) and the LGPD erasure (lgpd.purge_objects: every version).
+# What each function does in the media bucket, and where: the worker stores media
+# (media_storage: multipart, HEAD of a maybe missing key, thumbnails); the API serves presigned
+# URLs, attendants' uploads for sending (media_uploads: presigned PUT, then sending reads, tags or
+# deletes the object) and the LGPD erasure (lgpd.purge_objects: every version).
 NEEDED = [
-    ("s3:PutObject", "media/2026/11/m/1.jpg"),
-    ("s3:GetObject", "media/2026/11/m/1.jpg"),
-    ("s3:AbortMultipartUpload", "media/2026/11/m/1.pdf"),
-    ("s3:PutObject", "uploads/admin/u1"),
-    ("s3:GetObject", "uploads/admin/u1"),
-    ("s3:DeleteObject", "media/2026/11/m/1.jpg"),
-    ("s3:DeleteObjectVersion", "media/2026/11/m/1.jpg"),
-    ("s3:DeleteObjectVersion", "uploads/admin/u1"),
-    ("s3:ListBucket", None),
-    ("s3:ListBucketVersions", None),
+    ("HandleMediaDownload", "s3:PutObject", "media/2026/11/m/1.jpg"),
+    ("HandleMediaDownload", "s3:GetObject", "media/2026/11/m/1.jpg"),
+    ("HandleMediaDownload", "s3:AbortMultipartUpload", "media/2026/11/m/1.pdf"),
+    ("HandleMediaDownload", "s3:ListBucket", None),
+    ("APIHandler", "s3:GetObject", "media/2026/11/m/1.jpg"),
+    ("APIHandler", "s3:PutObject", "uploads/admin/u1"),
+    ("APIHandler", "s3:GetObject", "uploads/admin/u1"),
+    ("APIHandler", "s3:PutObjectTagging", "uploads/admin/u1"),
+    ("APIHandler", "s3:DeleteObject", "uploads/admin/u1"),
+    ("APIHandler", "s3:DeleteObject", "media/2026/11/m/1.jpg"),
+    ("APIHandler", "s3:DeleteObjectVersion", "media/2026/11/m/1.jpg"),
+    ("APIHandler", "s3:DeleteObjectVersion", "uploads/admin/u1"),
+    ("APIHandler", "s3:ListBucket", None),
+    ("APIHandler", "s3:ListBucketVersions", None),
 ]
 
 
-@pytest.mark.parametrize(("action", "key"), NEEDED)
-def test_the_shared_role_may_do_what_the_code_does_in_the_bucket(packaged, action, key):
+@pytest.mark.parametrize(("function", "action", "key"), NEEDED)
+def test_each_role_may_do_what_its_code_does_in_the_bucket(packaged, function, action, key):
     from fnmatch import fnmatchcase
 
     wanted = "arn:aws:s3:::bucket" + (f"/{key}" if key else "")
-    statements = packaged["Resources"]["MediaPipelinePolicy"]["Properties"]["PolicyDocument"]["Statement"]
-    for statement in statements:
+    for statement in _statements(_role(packaged, function)):
         if statement["Effect"] != "Allow" or action not in _as_list(statement["Action"]):
             continue
         for resource in _as_list(statement["Resource"]):

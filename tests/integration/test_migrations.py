@@ -16,7 +16,8 @@ from chalicelib.migrate import MIGRATIONS_DIR, MigrationError, migrate
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 # The seed ("Data Model: Atendimento Compartilhado e Mídia" over the MVP's base tables)
-# and the original design's extensions (docs/data-model.md). Later migrations may add more; these must exist.
+# and its extensions (each marked EXTENSION in 0002). Later migrations may add more; these
+# must exist.
 EXPECTED_COLUMNS = {
     "administradores": {"id", "nome", "email", "senha_hash", "created_at", "updated_at"},
     "contatos": {

@@ -92,6 +92,25 @@ def _received(ws, quiet: float = 0.3) -> list[dict]:
             return events
 
 
+def _slow_posts(monkeypatch, seconds_for) -> None:
+    """Each post to a connection first waits seconds_for(connection id) (a slow or stalled
+    socket behind API Gateway); the post itself is real."""
+    from chalicelib.services import realtime
+
+    real_send = realtime._send
+
+    class Slow:
+        def __init__(self, client):
+            self._client = client
+            self.exceptions = client.exceptions
+
+        def post_to_connection(self, ConnectionId, Data):  # boto3's argument names
+            time.sleep(seconds_for(ConnectionId))
+            return self._client.post_to_connection(ConnectionId=ConnectionId, Data=Data)
+
+    monkeypatch.setattr(realtime, "_send", lambda client, *args: real_send(Slow(client), *args))
+
+
 def _connections() -> int:
     from chalicelib import db
 
@@ -209,23 +228,11 @@ def test_a_drain_that_dies_before_deleting_delivers_again_with_the_same_ids(stac
 def test_a_dead_or_stalled_connection_does_not_hold_the_others(stack, monkeypatch):
     """One socket whose posts hang and one that is gone: the live one gets its events at
     once, the gone one is forgotten."""
-    from chalicelib.services import outbox, realtime
+    from chalicelib.services import outbox
 
     admin_id = make_admin()
-    real_client = realtime._management_client
     stalled: set[str] = set()
-
-    class Stalling:
-        def __init__(self, client):
-            self._client = client
-            self.exceptions = client.exceptions
-
-        def post_to_connection(self, ConnectionId, Data):
-            if ConnectionId in stalled:
-                time.sleep(2.0)
-            return self._client.post_to_connection(ConnectionId=ConnectionId, Data=Data)
-
-    monkeypatch.setattr(realtime, "_management_client", lambda url: Stalling(real_client(url)))
+    _slow_posts(monkeypatch, lambda connection_id: 2.0 if connection_id in stalled else 0)
     with (
         stack.browser(admin_id) as alive,
         stack.browser(admin_id),
@@ -247,7 +254,6 @@ def test_a_dead_or_stalled_connection_does_not_hold_the_others(stack, monkeypatc
         first = unwrap(alive.recv(timeout=5))
         arrived["alive"] = time.monotonic() - started
         drained.join(timeout=10)
-    monkeypatch.setattr(realtime, "_management_client", real_client)  # the fixture's teardown resets it
 
     assert [e["type"] for e in first] == ["conversation:new", "message:new"]
     assert arrived["alive"] < 1.5  # not after the stalled socket's 2 s
@@ -373,3 +379,33 @@ def test_a_mention_is_pushed_by_the_drain_to_the_mentioned_attendant_only(stack,
 
     assert [sub["endpoint"] for sub, _ in sent] == ["https://fcm.googleapis.com/fcm/send/ana"]
     assert sent[0][1]["title"] == "Bia mencionou você"
+
+
+def test_a_round_cut_by_the_deadline_keeps_its_rows_and_nudges_again(stack, monkeypatch):
+    """A slow management API and a drain near its end: what every connection did not get is
+    sent again by the next drain (the same ids: the console applies them once)."""
+    from chalicelib.services import outbox, realtime
+
+    admin_id = make_admin()
+    delay = {"seconds": 0.6}
+    _slow_posts(monkeypatch, lambda _connection_id: delay["seconds"])
+    monkeypatch.setattr(realtime, "FRAME_MAX_BYTES", 300)  # one event per frame: several posts
+    with stack.browser(admin_id) as ws:
+        wait_until(lambda: _connections() == 1)
+        stack.webhook.deliver(wa.value([wa.text(ANA, "oi")]))
+        assert stack.nudges_waiting() == 1
+        stack.sqs.purge_queue(QueueUrl=stack.live_url)
+
+        cut = outbox.drain(deadline=time.monotonic() + 0.1)  # a round gets at least 0.5 s
+
+        assert cut["rows"] == 0 and len(_outbox_rows()) == 1
+        assert stack.nudges_waiting() == 1  # the next drain is on its way
+        first = _received(ws)
+        assert 0 < len(first) < 2  # the deadline stopped the posts after the first frame
+
+        delay["seconds"] = 0
+        assert outbox.drain()["rows"] == 1
+        again = _received(ws)
+    assert [e["id"] for e in again][: len(first)] == [e["id"] for e in first]
+    assert [e["type"] for e in again] == ["conversation:new", "message:new"]
+    assert _outbox_rows() == []

@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib import db
 from chalicelib.http import ApiError
-from chalicelib.services import sending
+from chalicelib.services import graph_errors, idempotency, sending
 from tests.integration import send_support
 from tests.integration.send_support import (
     BUCKET,
@@ -109,7 +109,7 @@ def test_expired_token_is_logged_as_an_alarm(minha_conversa, graph, events, capl
     graph.fail("messages", code=190)
     with caplog.at_level(logging.ERROR), pytest.raises(ApiError):
         sending.send(conversa_id, admin, texto())
-    alarms = [r for r in caplog.records if r.levelno == logging.ERROR and sending.ALARM_MARKER in r.getMessage()]
+    alarms = [r for r in caplog.records if r.levelno == logging.ERROR and graph_errors.ALARM_MARKER in r.getMessage()]
     assert len(alarms) == 1
 
 
@@ -179,7 +179,7 @@ def test_a_claim_left_by_a_dead_request_answers_409_at_once(minha_conversa, grap
         "INSERT INTO envio_idempotencia (admin_id, chave, request_hash, conversa_id, created_at)"
         " VALUES (CAST(:a AS uuid), 'morto', :h, CAST(:c AS uuid), now() - interval '5 minutes')",
         a=admin,
-        h=sending._request_hash(conversa_id, texto()),
+        h=idempotency.request_hash(conversa_id, texto()),
         c=conversa_id,
     )
     started = time.monotonic()

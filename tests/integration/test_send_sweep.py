@@ -6,7 +6,7 @@ import pytest
 
 from chalicelib import db
 from chalicelib.repositories import envios
-from chalicelib.services import send_sweep, sending
+from chalicelib.services import idempotency, send_sweep, sending
 from tests.integration import send_support
 from tests.integration.send_support import make_admin, make_conversa
 
@@ -21,7 +21,7 @@ def dead_send(admin: str, conversa_id: str, seconds_ago: int, chave: str | None 
     """What a request killed after storing its message leaves behind: the pendente row, its
     claimed (never completed) key."""
     if chave:
-        assert envios.claim_key(admin, chave, sending._request_hash(conversa_id, texto()), conversa_id)
+        assert envios.claim_key(admin, chave, idempotency.request_hash(conversa_id, texto()), conversa_id)
     row = envios.insert_pendente(
         conversa_id=conversa_id,
         admin_id=admin,

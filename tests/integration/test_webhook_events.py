@@ -230,7 +230,7 @@ def test_message_new_is_published_before_the_media_job_is_queued(webhook, monkey
     order: list[str] = []
     drain_on_nudge(monkeypatch)
     monkeypatch.setattr(realtime, "audience", lambda: ["c1"])
-    monkeypatch.setattr(realtime, "publish_many", lambda evs, **_: order.extend(e for _, e, _ in evs) or 1)
+    monkeypatch.setattr(realtime, "publish_many", lambda evs, **_: order.extend(e for _, e, _ in evs) or {})
     real_enqueue = media_jobs.enqueue
 
     def enqueue(jobs):

@@ -27,13 +27,20 @@ NAMERS = {
 
 
 def _sources() -> dict[str, str]:
-    paths = [ROOT / "app.py", *SERVICES.glob("*.py"), *(ROOT / "chalicelib" / "routes").glob("*.py")]
-    # Keyed by file name; a route module and its service (lgpd.py) count as one.
+    paths = [
+        ROOT / "app.py",
+        *SERVICES.glob("*.py"),
+        *SERVICES.glob("*/*.py"),
+        *(ROOT / "chalicelib" / "routes").glob("*.py"),
+    ]
+    # Keyed by file name; a route module and its service (lgpd.py) count as one, and the
+    # modules of a service package (services/inbound/) as the package's name (inbound.py).
     texts: dict[str, str] = {}
     for p in paths:
+        name = f"{p.parent.name}.py" if p.parent.parent == SERVICES else p.name
         # The event path itself: the shapes, the delivery, the drain and the pushes it derives.
-        if p.name not in ("live_events.py", "realtime.py", "outbox.py", "push.py", "live_drain.py"):
-            texts[p.name] = texts.get(p.name, "") + p.read_text(encoding="utf-8")
+        if name not in ("live_events.py", "realtime.py", "outbox.py", "push.py", "live_drain.py"):
+            texts[name] = texts.get(name, "") + p.read_text(encoding="utf-8")
     return texts
 
 

@@ -26,7 +26,7 @@ def test_quick_reply_note_reply_and_reaction(stack, pages):
 
     ana = new_admin("Ana")
     atalho = "preco" + uuid.uuid4().hex[:4]
-    repo.criar_resposta(ana["id"], atalho, "Preço", "Olá {{primeiro_nome}}! A aula custa R$ 200.")
+    repo.create_resposta(ana["id"], atalho, "Preço", "Olá {{primeiro_nome}}! A aula custa R$ 200.")
     wa_id = new_wa_id()
     pergunta = customer_writes(stack, wa_id, "Quanto custa?", "Helena Prado")
 

@@ -119,7 +119,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Anonimizar o contato a pedido do titular (irreversível) */
-        post: operations["post_anonimizar_contato"];
+        post: operations["post_anonymize_contato"];
         delete?: never;
         options?: never;
         head?: never;
@@ -151,7 +151,7 @@ export interface paths {
             cookie?: never;
         };
         /** Exportar todos os dados do contato (LGPD art. 18: acesso e portabilidade), em páginas de até 4 MB */
-        get: operations["get_exportar_contato"];
+        get: operations["get_export_contato"];
         put?: never;
         post?: never;
         delete?: never;
@@ -222,7 +222,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Assumir a conversa (ou atribuí-la a atendente_id) */
-        post: operations["post_atribuir"];
+        post: operations["post_assign"];
         delete?: never;
         options?: never;
         head?: never;
@@ -239,7 +239,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Mostrar 'digitando…' ao contato (no máximo um pedido a cada 10 s) */
-        post: operations["post_digitando"];
+        post: operations["post_typing"];
         delete?: never;
         options?: never;
         head?: never;
@@ -256,7 +256,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Encerrar */
-        post: operations["post_encerrar"];
+        post: operations["post_close"];
         delete?: never;
         options?: never;
         head?: never;
@@ -273,7 +273,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Liberar (só quem atende) */
-        post: operations["post_liberar"];
+        post: operations["post_release"];
         delete?: never;
         options?: never;
         head?: never;
@@ -290,7 +290,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Marcar como lida (zera nao_lidas) */
-        post: operations["post_marcar_lida"];
+        post: operations["post_mark_read"];
         delete?: never;
         options?: never;
         head?: never;
@@ -308,7 +308,7 @@ export interface paths {
         get: operations["get_list_mensagens"];
         put?: never;
         /** Enviar texto, mídia ou template */
-        post: operations["post_enviar_mensagem"];
+        post: operations["post_send_mensagem"];
         delete?: never;
         options?: never;
         head?: never;
@@ -343,7 +343,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Reabrir */
-        post: operations["post_reabrir"];
+        post: operations["post_reopen"];
         delete?: never;
         options?: never;
         head?: never;
@@ -360,7 +360,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Transferir (só quem atende) */
-        post: operations["post_transferir"];
+        post: operations["post_transfer"];
         delete?: never;
         options?: never;
         head?: never;
@@ -411,7 +411,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Trocar a própria senha (encerra todas as sessões; devolve um token novo) */
-        post: operations["post_trocar_senha"];
+        post: operations["post_change_senha"];
         delete?: never;
         options?: never;
         head?: never;
@@ -428,7 +428,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** URL de upload (PUT pré-assinado no S3) para uma mídia a enviar */
-        post: operations["post_criar_upload"];
+        post: operations["post_create_upload"];
         delete?: never;
         options?: never;
         head?: never;
@@ -568,7 +568,7 @@ export interface paths {
         get: operations["get_list_tarifas"];
         put?: never;
         /** Nova tarifa de uma categoria a partir de uma data (só administradores) */
-        post: operations["post_criar_tarifa"];
+        post: operations["post_create_tarifa"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2979,7 +2979,7 @@ export interface operations {
             };
         };
     };
-    post_anonimizar_contato: {
+    post_anonymize_contato: {
         parameters: {
             query?: never;
             header?: never;
@@ -3147,7 +3147,7 @@ export interface operations {
             };
         };
     };
-    get_exportar_contato: {
+    get_export_contato: {
         parameters: {
             query?: {
                 /** @description next_cursor da página anterior */
@@ -3495,7 +3495,7 @@ export interface operations {
             };
         };
     };
-    post_atribuir: {
+    post_assign: {
         parameters: {
             query?: never;
             header?: never;
@@ -3602,7 +3602,7 @@ export interface operations {
             };
         };
     };
-    post_digitando: {
+    post_typing: {
         parameters: {
             query?: never;
             header?: never;
@@ -3660,7 +3660,7 @@ export interface operations {
             };
         };
     };
-    post_encerrar: {
+    post_close: {
         parameters: {
             query?: never;
             header?: never;
@@ -3727,7 +3727,7 @@ export interface operations {
             };
         };
     };
-    post_liberar: {
+    post_release: {
         parameters: {
             query?: never;
             header?: never;
@@ -3794,7 +3794,7 @@ export interface operations {
             };
         };
     };
-    post_marcar_lida: {
+    post_mark_read: {
         parameters: {
             query?: never;
             header?: never;
@@ -3931,7 +3931,7 @@ export interface operations {
             };
         };
     };
-    post_enviar_mensagem: {
+    post_send_mensagem: {
         parameters: {
             query?: never;
             header?: {
@@ -4224,7 +4224,7 @@ export interface operations {
             };
         };
     };
-    post_reabrir: {
+    post_reopen: {
         parameters: {
             query?: never;
             header?: never;
@@ -4291,7 +4291,7 @@ export interface operations {
             };
         };
     };
-    post_transferir: {
+    post_transfer: {
         parameters: {
             query?: never;
             header?: never;
@@ -4483,7 +4483,7 @@ export interface operations {
             };
         };
     };
-    post_trocar_senha: {
+    post_change_senha: {
         parameters: {
             query?: never;
             header?: never;
@@ -4570,7 +4570,7 @@ export interface operations {
             };
         };
     };
-    post_criar_upload: {
+    post_create_upload: {
         parameters: {
             query?: never;
             header?: never;
@@ -5330,7 +5330,7 @@ export interface operations {
             };
         };
     };
-    post_criar_tarifa: {
+    post_create_tarifa: {
         parameters: {
             query?: never;
             header?: never;
