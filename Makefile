@@ -63,7 +63,7 @@ test: lint console-lint console-test console chromium $(LS_STAMP)
 	$(PY) -m pytest
 
 run: $(STAMP) console
-	$(PY) -m chalicelib.local.server
+	$(PY) -m devstack.server
 
 fmt: $(STAMP)
 	$(PY) -m ruff format .

@@ -16,8 +16,8 @@ def bench_database(prefix: str = "crm-bench-pg-") -> Iterator[None]:
     seed and truncate tables, which must not happen to a database they did not create."""
     from chalicelib import db
     from chalicelib.config import reset_settings
-    from chalicelib.local.embedded_pg import ensure_embedded_database, stop_embedded_database
     from chalicelib.migrate import migrate
+    from devstack.embedded_pg import ensure_embedded_database, stop_embedded_database
 
     db.close()
     data_dir = tempfile.mkdtemp(prefix=prefix)

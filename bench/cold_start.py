@@ -106,7 +106,7 @@ def _api_event(method: str, path: str, body: str | None = None, headers: dict | 
 
 def _scripts(token: str, admin_id: str) -> dict[str, str]:
     """One script per function: the call made after `import app` (its result is `answer`)."""
-    from chalicelib.local import payloads as wa
+    from devstack import payloads as wa
 
     body, headers = wa.signed(wa.envelope([wa.text("5511970000001", "Olá, quero saber das aulas")]))
     if isinstance(body, bytes):
@@ -220,7 +220,7 @@ def _imports(runs: int) -> None:
 def _functions(runs: int, boto_cpu: float) -> None:
     from _setup import bench_database
 
-    from chalicelib.local.fake_graph import FakeGraph
+    from devstack.fake_graph import FakeGraph
 
     with bench_database("crm-bench-cold-"), FakeGraph() as graph:
         os.environ["WHATSAPP_GRAPH_URL"] = graph.base_url

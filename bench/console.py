@@ -51,9 +51,9 @@ def js_size() -> None:
 def _browser_figures(stack, runs: int) -> None:
     from playwright.sync_api import sync_playwright
 
-    from chalicelib.local import payloads
-    from chalicelib.local.payloads import signed
     from chalicelib.services.auth import login
+    from devstack import payloads
+    from devstack.payloads import signed
 
     console = next(c for c in stack.components if type(c).__name__ == "ConsoleComponent").url
     session = login("atendente1@bench.local", "bench-senha")
@@ -124,7 +124,7 @@ def main() -> int:
     js_size()
     stack_conversas = args.conversas
     with bench_database("crm-bench-console-pg-"):
-        from chalicelib.local.stack import LocalStack
+        from devstack.stack import LocalStack
 
         _seed(args.conversas, args.mensagens)
         stack = LocalStack(api_port=0, moto_port=0).start()

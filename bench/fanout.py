@@ -101,10 +101,10 @@ def main() -> None:
 def _measure(args) -> None:
     from chalicelib import db
     from chalicelib.config import reset_settings
-    from chalicelib.local.ws_gateway import LocalWebSocketGateway
     from chalicelib.repositories import administradores, ws_conexoes
     from chalicelib.services import realtime
     from chalicelib.services.auth import issue_token
+    from devstack.ws_gateway import LocalWebSocketGateway
 
     db.execute("DELETE FROM ws_conexoes")
     admin = administradores.upsert("Bench", "bench-fanout@escola.com.br", "x" * 20)

@@ -99,16 +99,11 @@ INBOUND_PHONE = 5511970000000  # the inbound burst's new contacts
 CONVERSATION_EVENTS = ("conversation:new", "conversation:updated")
 
 
-# ---- the stack's modules (chalicelib.local today; a devstack package may replace it) --------------
+# ---- the stack's modules (devstack/) ---------------------------------------------------------
 def _local(module: str):
     import importlib
 
-    try:
-        return importlib.import_module(f"chalicelib.local.{module}")
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith("chalicelib.local"):
-            raise
-        return importlib.import_module(f"devstack.{module}")
+    return importlib.import_module(f"devstack.{module}")
 
 
 # ---- the child process: browsers and Meta ----------------------------------------------------------

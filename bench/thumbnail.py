@@ -102,9 +102,9 @@ def measure_stream(size_mb: int) -> dict:
     import boto3
 
     from chalicelib.config import reset_settings
-    from chalicelib.local.fake_graph import FakeGraph
     from chalicelib.services import media_storage, media_urls
     from chalicelib.whatsapp.graph import GraphClient
+    from devstack.fake_graph import FakeGraph
 
     port = _free_port()
     moto = subprocess.Popen(

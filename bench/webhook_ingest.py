@@ -38,7 +38,7 @@ def _senders(n: int) -> list[str]:
 
 
 def _post(client, payload) -> None:
-    from chalicelib.local import payloads as wa
+    from devstack import payloads as wa
 
     body, headers = wa.signed(payload)
     response = client.http.post("/webhooks/whatsapp", headers=headers, body=body)
@@ -132,7 +132,7 @@ def _measure(args: argparse.Namespace) -> None:
 
     from app import app
     from chalicelib import db
-    from chalicelib.local import payloads as wa
+    from devstack import payloads as wa
 
     senders = _senders(args.contacts)
     with Client(app) as client:

@@ -1,6 +1,6 @@
 """Pydantic models of the attendants' API (requests and query strings).
 
-Field names are the database's column names (sql/migrations). Unknown body fields are refused: a typo in a
+Field names are column names (docs/api.md). Unknown body fields are refused: a typo in a
 PATCH must not look like it worked.
 """
 

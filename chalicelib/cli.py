@@ -93,8 +93,17 @@ def cmd_media_redrive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dev_only(command: str) -> None:
+    """Commands for development only run from the repository: the package has no devstack/."""
+    import importlib.util
+
+    if importlib.util.find_spec("devstack") is None:
+        raise SystemExit(f"{command} só existe no repositório (devstack/), não no pacote implantado")
+
+
 def cmd_export_contracts(_args: argparse.Namespace) -> int:
-    from chalicelib.local.contracts import export
+    _dev_only("export-contracts")
+    from devstack.contracts import export
 
     written = export()
     print("\n".join(f"escrito: {p}" for p in written) if written else "contratos já atualizados")
@@ -102,7 +111,8 @@ def cmd_export_contracts(_args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from chalicelib.local.simulate import run
+    _dev_only("simulate")
+    from devstack.simulate import run
 
     return run(
         url=args.url,
@@ -112,12 +122,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         username=args.username,
         bsuid=args.bsuid,
     )
-
-
-def wa_default_bsuid() -> str:
-    from chalicelib.local.simulate import DEFAULT_BSUID
-
-    return DEFAULT_BSUID
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.set_defaults(func=cmd_media_redrive)
     sub.add_parser(
         "export-contracts", help="write contracts/openapi.json and docs/events.md's table from the code"
-    ).set_defaults(func=cmd_export_contracts)
+    ).set_defaults(func=cmd_export_contracts, needs_database=False)
     simulate = sub.add_parser("simulate", help="post a realistic customer conversation to a running webhook")
     simulate.add_argument("--url", default="http://127.0.0.1:8000/webhooks/whatsapp")
     simulate.add_argument("--sender", default="5511987654321", help="the customer's wa_id")
@@ -148,37 +152,26 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="a WhatsApp username user with no phone number (BSUID only; default username joana.violao)",
     )
-    simulate.add_argument("--bsuid", default=wa_default_bsuid(), help="the username user's BSUID")
-    simulate.set_defaults(func=cmd_simulate)
+    simulate.add_argument("--bsuid", default=None, help="the username user's BSUID (default: the same on every run)")
+    simulate.set_defaults(func=cmd_simulate, needs_database=False)  # it talks to make run over HTTP
     return parser
 
 
-def use_local_stack_defaults() -> None:
-    """STAGE=local: what is unset points at `make run`'s fakes (its ports and names), so a
-    command run from another shell never reaches Meta or AWS."""
-    from chalicelib.local import aws
-    from chalicelib.local.fake_graph import GRAPH_VERSION
-    from chalicelib.local.stack import LOCAL_ENV_DEFAULTS
-
-    for key, value in LOCAL_ENV_DEFAULTS.items():
-        os.environ.setdefault(key, value)
-    graph = f"http://127.0.0.1:{os.environ.get('FAKE_GRAPH_PORT', '5002')}/{GRAPH_VERSION}"
-    os.environ.setdefault("WHATSAPP_GRAPH_URL", graph)
-    # The live events of a command reach make run's browsers through its local gateway.
-    os.environ.setdefault("WS_MANAGEMENT_URL", f"http://127.0.0.1:{os.environ.get('WS_MANAGEMENT_PORT', '8002')}")
-    if not os.environ.get("AWS_ENDPOINT_URL"):
-        endpoint = f"http://127.0.0.1:{os.environ.get('MOTO_PORT', '5001')}"
-        os.environ["AWS_ENDPOINT_URL"] = endpoint
-        aws.use_fake_credentials()
-        os.environ.setdefault("MEDIA_BUCKET", aws.LOCAL_BUCKET)
-        os.environ.setdefault("MEDIA_QUEUE_URL", aws.local_queue_url(endpoint))
-
-
 def main(argv: list[str] | None = None) -> int:
+    from chalicelib.db import DatabaseUnavailable
+
     args = build_parser().parse_args(argv)
     if os.environ.get("STAGE") == "local":
-        use_local_stack_defaults()
-    return args.func(args)
+        # make run's fakes and database for what is unset; the dev stack is not in the package,
+        # so it is imported here only, under STAGE=local.
+        from devstack.env import use_local_stack_defaults
+
+        use_local_stack_defaults(database=getattr(args, "needs_database", True))
+    try:
+        return args.func(args)
+    except DatabaseUnavailable as exc:
+        print(f"banco de dados indisponível: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

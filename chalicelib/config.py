@@ -76,11 +76,6 @@ class Settings(BaseModel):
     def allowed_origins(self) -> frozenset[str]:
         return frozenset(o.strip().rstrip("/") for o in self.console_origins.split(",") if o.strip())
 
-    @property
-    def embedded_db_allowed(self) -> bool:
-        # Production must be told where its database is; only local/test may start one.
-        return self.stage in ("local", "test")
-
 
 # Keys of the app secret that become settings; anything else in the secret is ignored.
 APP_SECRET_KEYS = frozenset(

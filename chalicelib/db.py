@@ -120,14 +120,16 @@ def _ssl_context(sslmode: str, root_cert: str | None):
 
 
 def database_url() -> str:
-    settings = get_settings()
-    if settings.database_url:
-        return settings.database_url
-    if settings.embedded_db_allowed:
-        from chalicelib.local.embedded_pg import ensure_embedded_database
-
-        return ensure_embedded_database()
-    raise DatabaseUnavailable("DATABASE_URL is not set")
+    """DATABASE_URL, on every stage: the app never starts a database of its own. Locally, the
+    dev stack (`make run`, the CLI under STAGE=local), tests/conftest.py and bench/_setup.py
+    start the embedded one and set DATABASE_URL before the app reads it."""
+    url = get_settings().database_url
+    if not url:
+        raise DatabaseUnavailable(
+            "DATABASE_URL is not set: a deployment sets it in the function's environment (docs/deploy.md);"
+            " locally, make run, the test suite and the benchmarks start the embedded database and set it"
+        )
+    return url
 
 
 def connect() -> pg8000.native.Connection:

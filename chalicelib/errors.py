@@ -69,7 +69,7 @@ CHALICE_CODES = {
 
 # What API Gateway answers by itself (no Lambda involved), by gateway response type: the
 # deployed API gets these bodies from infra/chalice-merge.json's GatewayResponses, and the
-# local gateway (make run, tests) from chalicelib.local.gateway; a test keeps the three equal.
+# local gateway (make run, tests) from devstack.gateway; a test keeps the three equal.
 GATEWAY_RESPONSES: dict[str, tuple[int, str]] = {
     "UNAUTHORIZED": (401, "Unauthorized"),
     "ACCESS_DENIED": (401, "Unauthorized"),

@@ -239,7 +239,7 @@ def _envelope(response: Response) -> Response:
 
 # On every API answer: browsers must not guess a type (a JSON body rendered as HTML), and no
 # cache (browser, proxy) may keep an answer (tokens, personal data). The gateway's own answers
-# get them too (chalicelib.local.gateway, infra/chalice-merge.json's GatewayResponses).
+# get them too (devstack.gateway, infra/chalice-merge.json's GatewayResponses).
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 
 # CORS: what the console may send and read.

@@ -32,7 +32,7 @@ for _key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "DATABASE_U
 # The console's origin in tests (CORS); the local gateway answers its own errors as deployed.
 os.environ["CONSOLE_ORIGINS"] = "http://127.0.0.1:8080"
 
-from chalicelib.local import gateway  # noqa: E402 - after the environment is set
+from devstack import gateway  # noqa: E402 - after the environment is set
 
 gateway.install()
 
@@ -41,8 +41,8 @@ gateway.install()
 def database_url():
     """Start the embedded server in a temporary directory and migrate it."""
     from chalicelib.config import reset_settings
-    from chalicelib.local.embedded_pg import ensure_embedded_database
     from chalicelib.migrate import migrate
+    from devstack.embedded_pg import ensure_embedded_database
 
     data_dir = tempfile.mkdtemp(prefix="crm-test-pg-")
     url = ensure_embedded_database(data_dir)
@@ -51,7 +51,7 @@ def database_url():
     yield url
     # Each session's cluster is ~90 MB: stop it and remove it rather than fill /tmp.
     from chalicelib import db
-    from chalicelib.local.embedded_pg import stop_embedded_database
+    from devstack.embedded_pg import stop_embedded_database
 
     db.close()
     stop_embedded_database()
@@ -155,8 +155,8 @@ def moto_http(monkeypatch):
     the media bucket created there."""
     import boto3
 
-    from chalicelib.local.aws import start_moto_server
-    from chalicelib.local.stack import free_port
+    from devstack.aws import start_moto_server
+    from devstack.stack import free_port
     from tests.integration.media_support import BUCKET, reset_clients
 
     port = free_port()

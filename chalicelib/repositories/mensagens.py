@@ -1,6 +1,6 @@
 """SQL for mensagens: inbound storage and delivery statuses.
 
-Status rules: a status only moves forward in
+Status rules (docs/inbound.md, Statuses): a status only moves forward in
 pendente < enviada < falhou < entregue < lida < reproduzida, so `falhou` applies only before
 the message was delivered, and evidence of delivery wins over an earlier failure. `recebida`
 (inbound) is last: no status changes it. Every status object is kept in

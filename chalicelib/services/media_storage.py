@@ -28,7 +28,7 @@ MB = 1024 * 1024
 PART_SIZE = 5 * MB
 SNIFF_BYTES = 16
 
-# WhatsApp's size limits per kind (Meta's Cloud API media reference: supported media types).
+# WhatsApp's limits per kind (docs/whatsapp.md, Media).
 SIZE_LIMITS = {
     "image": 5 * MB,
     "audio": 16 * MB,

@@ -26,8 +26,7 @@ if TYPE_CHECKING:
 PUT_EXPIRES_SECONDS = 300  # long enough to upload 100 MB on a slow line, short enough to leak little
 UPLOAD_PREFIX = "uploads/"
 
-# What WhatsApp accepts for sending, per kind (Meta's Cloud API media reference: supported
-# media types).
+# What WhatsApp accepts for sending, per kind (docs/whatsapp.md, Media).
 ALLOWED_MIME: dict[str, frozenset[str]] = {
     "image": frozenset({"image/jpeg", "image/png"}),
     "audio": frozenset({"audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg"}),

@@ -1,5 +1,5 @@
-"""pydantic models of WhatsApp Cloud API webhook payloads (Meta's webhooks reference, field `messages`
-and the template and account fields).
+"""pydantic models of WhatsApp Cloud API webhook payloads (docs/whatsapp.md; Meta's webhooks
+reference, field `messages` and the template and account fields).
 
 Everything is lenient on purpose: Meta adds fields and types without notice, and a webhook
 that answers 5xx is retried for days. So every model keeps unknown fields (`extra="allow"`),

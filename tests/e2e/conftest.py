@@ -15,8 +15,8 @@ def gateway(db_clean, monkeypatch):
     """The local API Gateway for WebSockets on free ports, invoking the app's handlers; the
     app's management client pointed at it."""
     from chalicelib.config import reset_settings
-    from chalicelib.local.ws_gateway import LocalWebSocketGateway
     from chalicelib.services import realtime
+    from devstack.ws_gateway import LocalWebSocketGateway
 
     gw = LocalWebSocketGateway().start()
     monkeypatch.setenv("WS_MANAGEMENT_URL", gw.management_url)

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 def running_stack(**kwargs) -> Iterator:
     """A started `LocalStack(api_port=0, moto_port=0, **kwargs)`; stopped even if start fails."""
     from chalicelib.config import reset_settings
-    from chalicelib.local.stack import LocalStack
+    from devstack.stack import LocalStack
 
     saved = dict(os.environ)
     stack = LocalStack(api_port=0, moto_port=0, **kwargs)

@@ -53,7 +53,7 @@ def _jpeg() -> bytes:
 
 
 def _post_webhook(stack, payload) -> None:
-    from chalicelib.local.payloads import signed
+    from devstack.payloads import signed
 
     body, headers = signed(payload)
     request = urllib.request.Request(f"{stack.api_url}/webhooks/whatsapp", data=body, headers=headers, method="POST")
@@ -96,7 +96,7 @@ def _next_event(ws, wanted, timeout: float = 20.0) -> dict:
 
 
 def test_a_browser_sees_the_photo_arrive_get_its_thumbnail_and_the_reply_get_delivered(stack):
-    from chalicelib.local import payloads
+    from devstack import payloads
 
     graph = _component(stack, "FakeWhatsAppComponent").graph
     media = graph.add_media(_jpeg(), "image/jpeg")
@@ -139,8 +139,8 @@ def test_a_bad_token_is_refused(stack):
 
 def test_a_dropped_clients_connection_is_removed_on_the_next_publish(stack):
     from chalicelib import db
-    from chalicelib.local import payloads
     from chalicelib.repositories import ws_conexoes
+    from devstack import payloads
 
     gateway = _component(stack, "WebSocketGatewayComponent").gateway
     token = _token()
@@ -159,7 +159,7 @@ def test_a_dropped_clients_connection_is_removed_on_the_next_publish(stack):
 
 def test_a_browser_sees_the_simulated_conversation_arrive_live(stack):
     """`python -m chalicelib.cli simulate` against the running stack: the inbox moves live."""
-    from chalicelib.local import simulate
+    from devstack import simulate
 
     graph = _component(stack, "FakeWhatsAppComponent").graph
     gateway = _component(stack, "WebSocketGatewayComponent").gateway

@@ -338,9 +338,9 @@ def test_publish_without_a_management_url_is_a_no_op(db_clean, monkeypatch):
 
 def test_an_unreachable_management_api_neither_raises_nor_forgets_connections(db_clean, monkeypatch):
     from chalicelib.config import reset_settings
-    from chalicelib.local.stack import free_port
     from chalicelib.repositories import ws_conexoes
     from chalicelib.services import realtime
+    from devstack.stack import free_port
 
     ws_conexoes.add("abc123", make_admin())
     monkeypatch.setenv("WS_MANAGEMENT_URL", f"http://127.0.0.1:{free_port()}")  # nobody listens there

@@ -3,7 +3,7 @@
 LocalStack runs without Docker ("host mode") from its own virtual environment, `.localstack/`,
 which `make localstack` (and so `make test`) creates from requirements-localstack.txt. The
 module starts one LocalStack on a free port in a temporary directory, creates the bucket, the
-media queue and its dead-letter queue with `chalicelib.local.aws.create_media_resources` (as
+media queue and its dead-letter queue with `devstack.aws.create_media_resources` (as
 `make run` does against moto), and drives the real media worker (`handle_media_download`,
 through the app's handler map) with the queue pump, which copies Lambda's event source mapping.
 
@@ -49,7 +49,7 @@ class LocalStackProcess:
     """One LocalStack runtime in its own process group, logging to a file."""
 
     def __init__(self) -> None:
-        from chalicelib.local.stack import free_port
+        from devstack.stack import free_port
 
         self.workdir = Path(tempfile.mkdtemp(prefix="crm-test-localstack-"))
         self.port = free_port()
@@ -194,10 +194,10 @@ def aws(localstack, database_url):
     import boto3
     from botocore.config import Config
 
-    from chalicelib.local.aws import create_media_resources
-    from chalicelib.local.fake_graph import FakeGraph
-    from chalicelib.local.queue_pump import default_handler
     from chalicelib.services import media, realtime, thumbnails  # noqa: F401 - imported before the first receive
+    from devstack.aws import create_media_resources
+    from devstack.fake_graph import FakeGraph
+    from devstack.queue_pump import default_handler
 
     # Import the worker now: a first invocation slowed by imports could outlast the short visibility timeout.
     default_handler()
@@ -250,7 +250,7 @@ class Aws:
 
     def pump(self, responses: list | None = None, receive_counts: list | None = None):
         """The queue pump over the real worker, remembering what each invocation answered."""
-        from chalicelib.local.queue_pump import QueuePump, default_handler
+        from devstack.queue_pump import QueuePump, default_handler
 
         worker = default_handler()
 

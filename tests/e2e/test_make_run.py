@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.local.stack import free_port
+from devstack.stack import free_port
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 

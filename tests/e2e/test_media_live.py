@@ -26,9 +26,9 @@ pytestmark = pytest.mark.e2e
 def live(db_clean, moto_http, monkeypatch):
     """moto's S3 over HTTP, the fake Graph API and the local WebSocket gateway; publish is real."""
     from chalicelib.config import reset_settings
-    from chalicelib.local.fake_graph import FakeGraph
-    from chalicelib.local.ws_gateway import LocalWebSocketGateway
     from chalicelib.services import realtime
+    from devstack.fake_graph import FakeGraph
+    from devstack.ws_gateway import LocalWebSocketGateway
     from tests.live_capture import drain_on_nudge
 
     drain_on_nudge(monkeypatch)  # the drain runs at the nudge: tests/integration/test_outbox.py has the queue

@@ -17,11 +17,11 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def stack(db_clean, monkeypatch):
-    from chalicelib.local.stack import LocalStack
+    from devstack.stack import LocalStack
 
     # Only the media path is exercised: no REST API.
     monkeypatch.setattr(LocalStack, "_start_api", lambda self: None)
-    components = ["chalicelib.local.fake_graph:FakeWhatsAppComponent", "chalicelib.local.queue_pump:QueuePump"]
+    components = ["devstack.fake_graph:FakeWhatsAppComponent", "devstack.queue_pump:QueuePump"]
     try:
         with running_stack(components=components) as local:
             reset_clients()

@@ -93,8 +93,8 @@ def _free_port() -> int:
 def moto_s3(monkeypatch):
     """A real HTTP S3 (moto server): the browser's PUT goes to the presigned URL for real."""
     from chalicelib.config import reset_settings
-    from chalicelib.local.aws import start_moto_server
     from chalicelib.services.media_urls import s3_client
+    from devstack.aws import start_moto_server
 
     port = _free_port()
     server = start_moto_server("127.0.0.1", port)
@@ -117,7 +117,7 @@ def media_env(db_clean, monkeypatch):
     import boto3
     from moto import mock_aws
 
-    from chalicelib.local.fake_graph import FakeGraph
+    from devstack.fake_graph import FakeGraph
     from tests.live_capture import capture_live_events
 
     with mock_aws(), FakeGraph() as graph:

@@ -23,7 +23,7 @@ def shared_graph_server():
     fixture (tests/integration/conftest.py) empties it for each test."""
     global _shared_graph
     if _shared_graph is None:
-        from chalicelib.local.fake_graph import FakeGraph
+        from devstack.fake_graph import FakeGraph
 
         _shared_graph = FakeGraph().start()
     return _shared_graph

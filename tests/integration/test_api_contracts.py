@@ -177,8 +177,8 @@ def _conversation_items(published) -> list[dict]:
 def test_every_trigger_of_a_conversation_event_sends_the_inbox_item(webhook, published, graph):
     """inbound, send, lida, atribuir, transferir, liberar, encerrar, reabrir, contact edit,
     window closed by WhatsApp, anonymise: the same validated item as GET /conversas lists."""
-    from chalicelib.local import payloads as wa
     from chalicelib.services import lgpd
+    from devstack import payloads as wa
 
     ana, bia = make_admin("Ana"), make_admin("Bia")
     keys_by_trigger: dict[str, set[str]] = {}
@@ -333,7 +333,7 @@ def test_an_unreadable_graph_answer_keeps_the_key_as_uncertain(db_clean, graph, 
 # The contract files ------------------------------------------------------------------------------
 def test_the_committed_contract_files_match_the_code():
     """Regenerate with `python -m chalicelib.cli export-contracts` when this fails."""
-    from chalicelib.local import contracts
+    from devstack import contracts
 
     assert contracts.OPENAPI_FILE.read_text(encoding="utf-8") == contracts.openapi_text()
     current = contracts.EVENTS_DOC.read_text(encoding="utf-8")

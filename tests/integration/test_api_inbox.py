@@ -292,7 +292,7 @@ def test_page_plan_reads_indexes_in_order_never_scans_or_sorts_mensagens(db_clea
 def _same_second_payload(n: int = 5):
     """n messages of one customer in one payload, all with one timestamp; their wamids sort
     against the payload order and their uuids are random, so only the order stored counts."""
-    from chalicelib.local import payloads as wa
+    from devstack import payloads as wa
 
     ts = int(datetime.now(UTC).timestamp()) - 60
     cliente = "5511977776666"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.local import payloads as wa
 from chalicelib.services import sending
+from devstack import payloads as wa
 from tests.integration import send_support
 
 

@@ -13,8 +13,8 @@ from chalice.test import Client
 
 from app import app
 from chalicelib import db
-from chalicelib.local import payloads as wa
 from chalicelib.services import atendimento, inbound, sending
+from devstack import payloads as wa
 from tests.integration.api_support import auth, body, make_admin, make_contato, make_conversa, make_mensagem
 
 

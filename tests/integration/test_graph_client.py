@@ -6,8 +6,8 @@ import io
 
 import pytest
 
-from chalicelib.local.fake_graph import FakeGraph
 from chalicelib.whatsapp.graph import GraphClient, GraphError
+from devstack.fake_graph import FakeGraph
 
 
 @pytest.fixture

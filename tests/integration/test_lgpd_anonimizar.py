@@ -6,8 +6,8 @@ import re
 import uuid
 
 from chalicelib import db
-from chalicelib.local import payloads as wa
 from chalicelib.services import lgpd
+from devstack import payloads as wa
 from tests.integration.api_support import make_contato, make_conversa, make_mensagem
 from tests.integration.lgpd_support import TELEFONE, WA_ID, body, row, seed_contact_with_everything
 

@@ -331,14 +331,14 @@ def test_an_unsubscribe_body_of_the_wrong_shape_is_a_4xx(db_clean, client, body)
 
 
 def _post_webhook(client, payload):
-    from chalicelib.local.payloads import signed
+    from devstack.payloads import signed
 
     body, headers = signed(payload)
     return client.http.post("/webhooks/whatsapp", headers=headers, body=body)
 
 
 def test_a_signed_inbound_webhook_pushes_the_message_preview(push_service, client):
-    from chalicelib.local import payloads
+    from devstack import payloads
 
     browser = Browser(push_service.endpoint("ana"))
     assert _subscribe(client, make_admin("Ana"), browser.subscription).status_code == 201
@@ -358,8 +358,8 @@ def test_a_signed_inbound_webhook_pushes_the_message_preview(push_service, clien
 
 
 def test_a_slow_push_service_holds_neither_the_webhook_nor_the_drain(push_service, client, monkeypatch):
-    from chalicelib.local import payloads
     from chalicelib.services import outbox, push
+    from devstack import payloads
 
     monkeypatch.setattr(push, "PUSH_DEADLINE_SECONDS", 0.3)
     monkeypatch.setattr(push, "PUSH_REQUEST_TIMEOUT_SECONDS", 0.8)

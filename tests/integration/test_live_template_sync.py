@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from chalicelib.local.fake_graph import FakeGraph
+from devstack.fake_graph import FakeGraph
 from tests.integration.live_helpers import make_admin, token_for
 
 

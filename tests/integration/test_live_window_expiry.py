@@ -94,9 +94,9 @@ def test_the_event_row_and_the_live_event_carry_the_window(db_clean, monkeypatch
 
     from chalicelib import db
     from chalicelib.config import reset_settings
-    from chalicelib.local.ws_gateway import LocalWebSocketGateway
     from chalicelib.services import realtime
     from chalicelib.services.window_expiry import expire_windows
+    from devstack.ws_gateway import LocalWebSocketGateway
     from tests.live_capture import drain_on_nudge, recv_event
 
     drain_on_nudge(monkeypatch)
@@ -204,7 +204,7 @@ def test_under_stage_local_without_make_run_the_cli_says_so_and_marks_nothing(db
     """Marking windows announced with no gateway to announce them would lose the events."""
     from chalicelib import db
     from chalicelib.cli import main
-    from chalicelib.local.stack import free_port
+    from devstack.stack import free_port
 
     monkeypatch.setenv("STAGE", "local")
     monkeypatch.setenv("WS_MANAGEMENT_URL", f"http://127.0.0.1:{free_port()}")  # nobody listens
@@ -218,7 +218,7 @@ def test_under_stage_local_without_make_run_the_cli_says_so_and_marks_nothing(db
 
 def test_under_stage_local_the_cli_reaches_make_runs_gateway(db_clean, capsys, monkeypatch):
     from chalicelib.cli import main
-    from chalicelib.local.ws_gateway import LocalWebSocketGateway
+    from devstack.ws_gateway import LocalWebSocketGateway
 
     gateway = LocalWebSocketGateway(port=0, management_port=0).start()
     try:

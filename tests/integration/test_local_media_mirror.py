@@ -5,7 +5,7 @@ from __future__ import annotations
 import boto3
 from moto import mock_aws
 
-from chalicelib.local.s3_store import S3Mirror
+from devstack.s3_store import S3Mirror
 
 BUCKET = "crm-inbox-media-local"
 

@@ -7,7 +7,7 @@ from tests.integration.live_helpers import make_conversa, wait_until
 
 def test_the_scheduler_runs_the_registered_window_expiry_handler(db_clean):
     from chalicelib import db
-    from chalicelib.local.scheduler import invoke_scheduled
+    from devstack.scheduler import invoke_scheduled
 
     make_conversa(window_seconds=-5)
 
@@ -21,9 +21,9 @@ def test_the_stack_component_runs_both_jobs_on_their_intervals(db_clean, monkeyp
 
     from chalicelib import db
     from chalicelib.config import reset_settings
-    from chalicelib.local.fake_graph import FakeGraph
-    from chalicelib.local.scheduler import SchedulerComponent
     from chalicelib.whatsapp.graph import reset_graph_client
+    from devstack.fake_graph import FakeGraph
+    from devstack.scheduler import SchedulerComponent
 
     make_conversa(window_seconds=-5)
     with FakeGraph() as graph:

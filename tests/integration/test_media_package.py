@@ -54,8 +54,8 @@ def test_worker_timeout_is_below_the_queue_visibility_timeout(packaged):
 
 
 def test_local_queue_outlives_the_worker_timeout_too():
-    from chalicelib.local import aws
-    from chalicelib.local.queue_pump import LAMBDA_TIMEOUT_SECONDS
+    from devstack import aws
+    from devstack.queue_pump import LAMBDA_TIMEOUT_SECONDS
 
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
     deployed = config["stages"]["prod"]["lambda_functions"]["handle_media_download"]["lambda_timeout"]

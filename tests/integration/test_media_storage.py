@@ -14,8 +14,8 @@ import boto3
 import pytest
 import requests
 
-from chalicelib.local.stack import free_port
 from chalicelib.services import media
+from devstack.stack import free_port
 from tests.integration.media_support import BUCKET, job_for, mensagem, reset_clients
 
 
@@ -97,8 +97,8 @@ def moto_subprocess(db_clean, monkeypatch):
 
 
 def test_50_mb_document_is_streamed_with_bounded_memory(moto_subprocess, tmp_path, monkeypatch):
-    from chalicelib.local.fake_graph import FakeGraph
     from chalicelib.services import realtime
+    from devstack.fake_graph import FakeGraph
 
     size = 50 * 1024 * 1024
     path = tmp_path / "apostila.pdf"

@@ -8,7 +8,7 @@ import json
 import boto3
 import pytest
 
-from chalicelib.local.queue_pump import LocalLambdaContext, QueuePump
+from devstack.queue_pump import LocalLambdaContext, QueuePump
 from tests.integration.media_support import (
     job_for,
     media_rows,

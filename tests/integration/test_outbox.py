@@ -14,7 +14,7 @@ import time
 import pytest
 from websockets.sync.client import connect
 
-from chalicelib.local import payloads as wa
+from devstack import payloads as wa
 from tests.integration.live_helpers import make_admin, make_conversa, token_for, wait_until
 from tests.integration.webhook_support import Webhook
 from tests.live_capture import unwrap
@@ -32,9 +32,9 @@ def stack(db_clean, monkeypatch):
 
     from app import app
     from chalicelib.config import reset_settings
-    from chalicelib.local.queue_pump import LiveEventsPump
-    from chalicelib.local.ws_gateway import LocalWebSocketGateway
     from chalicelib.services import media_jobs, outbox, realtime
+    from devstack.queue_pump import LiveEventsPump
+    from devstack.ws_gateway import LocalWebSocketGateway
 
     gateway = LocalWebSocketGateway().start()
     with mock_aws():

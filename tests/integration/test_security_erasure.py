@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from chalicelib import db
-from chalicelib.local import payloads as wa
+from devstack import payloads as wa
 from tests.integration import lgpd_support
 from tests.integration.lgpd_support import TELEFONE, WA_ID, seed_contact_with_everything
 

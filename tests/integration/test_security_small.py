@@ -163,8 +163,8 @@ def test_one_source_spraying_many_emails_is_slowed_down(db_clean):
 
 
 def test_a_replayed_older_approved_does_not_undo_a_newer_paused(db_clean):
-    from chalicelib.local import payloads as wa
     from chalicelib.services import inbound
+    from devstack import payloads as wa
 
     db.execute(
         "INSERT INTO templates (whatsapp_id, name, language, status, category, body)"

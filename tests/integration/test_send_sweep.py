@@ -124,7 +124,7 @@ def test_the_run_applies_statuses_waiting_for_their_message(db_clean, published)
 
 
 def test_the_scheduled_window_expiry_handler_runs_the_sweep(db_clean, published):
-    from chalicelib.local.scheduler import invoke_scheduled
+    from devstack.scheduler import invoke_scheduled
 
     admin = make_admin()
     conversa_id = make_conversa(atendente_id=admin)
@@ -135,7 +135,7 @@ def test_the_scheduled_window_expiry_handler_runs_the_sweep(db_clean, published)
 
 
 def test_a_failing_sweep_still_lets_the_windows_close(db_clean, published, monkeypatch):
-    from chalicelib.local.scheduler import invoke_scheduled
+    from devstack.scheduler import invoke_scheduled
 
     make_conversa(window_seconds=-5)
 

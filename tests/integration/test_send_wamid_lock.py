@@ -10,8 +10,8 @@ import threading
 import time
 
 from chalicelib import db
-from chalicelib.local import payloads as wa
 from chalicelib.repositories import envios, mensagens
+from devstack import payloads as wa
 from tests.integration.webhook_support import count, one, rows
 
 ANA = "5511987654321"

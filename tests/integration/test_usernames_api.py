@@ -10,8 +10,8 @@ import pytest
 
 from chalicelib import db
 from chalicelib.api_models import ContatoDetalhe, ContatosPage, ConversasPage
-from chalicelib.local import payloads as wa
 from chalicelib.services import sending
+from devstack import payloads as wa
 from tests.integration.lgpd_support import body
 
 BSUID = "BR.1502576394655843"

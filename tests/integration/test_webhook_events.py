@@ -6,7 +6,7 @@ import json
 import os
 from datetime import datetime
 
-from chalicelib.local import payloads as wa
+from devstack import payloads as wa
 from tests.integration.webhook_support import count, one, rows
 
 ANA = "5511987654321"

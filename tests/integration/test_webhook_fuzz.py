@@ -17,8 +17,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.local import payloads as wa
 from chalicelib.whatsapp.signature import sign
+from devstack import payloads as wa
 from tests.integration.webhook_support import rows
 
 ANA = "5511987654321"

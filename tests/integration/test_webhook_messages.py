@@ -6,7 +6,7 @@ import datetime as dt
 import threading
 import time
 
-from chalicelib.local import payloads as wa
+from devstack import payloads as wa
 from tests.integration.webhook_support import count, one, rows
 
 ANA = "5511987654321"

@@ -7,8 +7,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.local import payloads as wa
 from chalicelib.whatsapp.signature import sign
+from devstack import payloads as wa
 from tests.integration.webhook_support import count, one
 
 ANA = "5511987654321"

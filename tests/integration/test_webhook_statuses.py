@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.local import payloads as wa
+from devstack import payloads as wa
 from tests.integration.webhook_support import count, one, rows
 
 ANA = "5511987654321"

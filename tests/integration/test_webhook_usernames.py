@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from chalicelib.local import payloads as wa
+from devstack import payloads as wa
 from tests.integration.webhook_support import count, one, rows
 
 BSUID = "BR.1502576394655843"

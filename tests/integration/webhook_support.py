@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.local import payloads as wa
+from devstack import payloads as wa
 
 
 class Webhook:

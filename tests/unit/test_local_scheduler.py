@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from chalicelib.local.scheduler import Job, LocalScheduler, rate_seconds
+from devstack.scheduler import Job, LocalScheduler, rate_seconds
 
 
 def test_rate_expressions_become_seconds_and_anything_else_the_default():
@@ -41,7 +41,7 @@ def test_the_schedules_are_configurable_through_the_environment():
     import subprocess
     import sys
 
-    from chalicelib.local.stack import PROJECT_DIR
+    from devstack.stack import PROJECT_DIR
 
     script = (
         "import json, app\n"

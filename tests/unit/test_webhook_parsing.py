@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
-from chalicelib.local import payloads as wa
 from chalicelib.services import inbound
 from chalicelib.whatsapp import signature
 from chalicelib.whatsapp.phones import normalize_telefone
+from devstack import payloads as wa
 
 CUSTOMER = "5511987654321"
 

@@ -75,7 +75,7 @@ def new_wa_id() -> str:
 
 
 def post_webhook(stack, payload) -> None:
-    from chalicelib.local.payloads import signed
+    from devstack.payloads import signed
 
     body, headers = signed(payload)
     request = urllib.request.Request(f"{stack.api_url}/webhooks/whatsapp", data=body, headers=headers, method="POST")
@@ -84,7 +84,7 @@ def post_webhook(stack, payload) -> None:
 
 
 def customer_writes(stack, wa_id: str, texto: str, nome: str) -> dict:
-    from chalicelib.local import payloads
+    from devstack import payloads
 
     message = payloads.text(wa_id, texto)
     post_webhook(stack, payloads.envelope(payloads.value(messages=[message], profiles={wa_id: nome})))

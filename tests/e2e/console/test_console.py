@@ -51,7 +51,7 @@ def test_sign_in_explains_a_wrong_password_survives_a_reload_and_signs_out(stack
 
 
 def test_a_customer_appears_live_is_taken_answered_and_the_tick_follows_whatsapp(stack, pages):
-    from chalicelib.local import payloads
+    from devstack import payloads
 
     ana, bruno = new_admin("Ana"), new_admin("Bruno")
     page = pages.new()
@@ -208,7 +208,7 @@ def test_a_closed_window_offers_an_approved_template_with_parameters(stack, page
 
 
 def test_the_console_reconnects_after_the_gateway_restarts_and_converges(stack, pages):
-    from chalicelib.local.ws_gateway import LocalWebSocketGateway
+    from devstack.ws_gateway import LocalWebSocketGateway
 
     pages.allow(r"WebSocket connection to .* failed")  # Chromium's own log while the gateway is down
     ana = new_admin("Ana")
@@ -237,7 +237,7 @@ def test_a_photo_arrives_as_a_placeholder_then_its_thumbnail_opens_the_full_imag
 
     from PIL import Image
 
-    from chalicelib.local import payloads
+    from devstack import payloads
 
     out = io.BytesIO()
     Image.new("RGB", (640, 480), (30, 120, 200)).save(out, "JPEG")

@@ -1,4 +1,4 @@
-"""Builders of realistic, signed WhatsApp webhook payloads (WHATSAPP.md), for the tests, the
+"""Builders of realistic, signed WhatsApp webhook payloads (docs/whatsapp.md), for the tests, the
 `simulate` command and the benchmarks.
 
 Messages are plain dicts shaped like Meta's; `envelope(...)` wraps values into entries and

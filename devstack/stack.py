@@ -14,17 +14,17 @@ import socket
 import threading
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 # Import paths of the pluggable components, in start order.
 COMPONENTS: list[str] = [
-    "chalicelib.local.fake_graph:FakeWhatsAppComponent",
-    "chalicelib.local.queue_pump:QueuePump",
-    "chalicelib.local.queue_pump:LiveEventsPump",
-    "chalicelib.local.ws_gateway:WebSocketGatewayComponent",
-    "chalicelib.local.scheduler:SchedulerComponent",
+    "devstack.fake_graph:FakeWhatsAppComponent",
+    "devstack.queue_pump:QueuePump",
+    "devstack.queue_pump:LiveEventsPump",
+    "devstack.ws_gateway:WebSocketGatewayComponent",
+    "devstack.scheduler:SchedulerComponent",
     # Last: its /config.json hands out the gateway's URL and VAPID key.
-    "chalicelib.local.console:ConsoleComponent",
+    "devstack.console:ConsoleComponent",
 ]
 
 # Local defaults only: a real deployment sets every one of these in its environment.
@@ -84,8 +84,8 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         from chalicelib.config import reset_settings
-        from chalicelib.local import aws
-        from chalicelib.local.embedded_pg import ensure_embedded_database
+        from devstack import aws
+        from devstack.embedded_pg import ensure_embedded_database
 
         os.environ["STAGE"] = self.stage
         for key, value in LOCAL_ENV_DEFAULTS.items():
@@ -129,7 +129,7 @@ class LocalStack:
     def _start_media_mirror(self) -> None:
         import boto3
 
-        from chalicelib.local.s3_store import S3Mirror
+        from devstack.s3_store import S3Mirror
 
         s3 = boto3.client("s3", endpoint_url=self.aws_endpoint_url, region_name=os.environ["AWS_DEFAULT_REGION"])
         self._mirror = S3Mirror(s3, self.resources["bucket"], Path(self.data_dir) / "s3")
@@ -141,7 +141,7 @@ class LocalStack:
         from chalice.cli.factory import CLIFactory
         from chalice.local import create_local_server
 
-        from chalicelib.local import gateway
+        from devstack import gateway
 
         gateway.install()  # errors of the gateway itself in our envelope, as deployed
 

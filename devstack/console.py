@@ -16,7 +16,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from chalicelib.local.stack import PROJECT_DIR
+from devstack.stack import PROJECT_DIR
 
 DIST_DIR = PROJECT_DIR / "web" / "dist"
 

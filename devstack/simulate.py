@@ -13,7 +13,7 @@ import os
 import time
 from typing import Any
 
-from chalicelib.local import payloads as wa
+from devstack import payloads as wa
 
 DEFAULT_WEBHOOK_URL = "http://127.0.0.1:8000/webhooks/whatsapp"
 DEFAULT_BSUID = "BR.1502576394655843"  # `--username`: the same user on every run
@@ -76,12 +76,13 @@ def run(
     pause: float = 0.3,
     out=print,
     username: str | None = None,
-    bsuid: str = DEFAULT_BSUID,
+    bsuid: str | None = None,
 ) -> int:
     """username: post as a WhatsApp username user whose number Meta does not share (no
     `from`/`wa_id`, only the BSUID and the username, docs/identity.md)."""
     import requests
 
+    bsuid = bsuid or DEFAULT_BSUID
     secret = secret or os.environ.get("WHATSAPP_APP_SECRET") or _local_secret()
     graph_root = graph_root or _graph_root()
     profiles = {sender: name}
@@ -149,6 +150,6 @@ def run(
 
 
 def _local_secret() -> str:
-    from chalicelib.local.stack import LOCAL_ENV_DEFAULTS
+    from devstack.stack import LOCAL_ENV_DEFAULTS
 
     return LOCAL_ENV_DEFAULTS["WHATSAPP_APP_SECRET"]

@@ -39,7 +39,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 GRAPH_VERSION = "v21.0"
 CHUNK = 64 * 1024
 
-# Meta's error bodies for the codes the app handles (WHATSAPP.md).
+# Meta's error bodies for the codes the app handles (docs/whatsapp.md, Errors).
 ERRORS: dict[int, tuple[int, str, str]] = {
     100: (400, "OAuthException", "(#100) Invalid parameter"),
     190: (401, "OAuthException", "Error validating access token: Session has expired."),

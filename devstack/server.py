@@ -9,11 +9,11 @@ import signal
 import sys
 import threading
 
-from chalicelib.local.stack import PROJECT_DIR, LocalStack
+from devstack.stack import PROJECT_DIR, LocalStack
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m chalicelib.local.server")
+    parser = argparse.ArgumentParser(prog="python -m devstack.server")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
     parser.add_argument("--moto-port", type=int, default=int(os.environ.get("MOTO_PORT", 5001)))
@@ -52,7 +52,7 @@ def main() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         print("stopping...", flush=True)
         stack.stop()
-        from chalicelib.local.embedded_pg import stop_embedded_database
+        from devstack.embedded_pg import stop_embedded_database
 
         stop_embedded_database()
 

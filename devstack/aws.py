@@ -20,7 +20,7 @@ VISIBILITY_TIMEOUT_SECONDS = 180  # above the media worker's Lambda timeout (120
 def use_fake_credentials() -> None:
     # moto accepts anything; real credentials must never leak into a local run.
     os.environ["AWS_ACCESS_KEY_ID"] = "testing"
-    os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+    os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"  # noqa: S105 - moto's fake key, not a secret
     os.environ.pop("AWS_SESSION_TOKEN", None)
     os.environ.pop("AWS_PROFILE", None)
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")

@@ -103,7 +103,7 @@ def invoke_scheduled(name: str) -> object:
 
     from chalice.local import LambdaContext
 
-    from chalicelib.local.stack import PROJECT_DIR
+    from devstack.stack import PROJECT_DIR
 
     if str(PROJECT_DIR) not in sys.path:
         sys.path.insert(0, str(PROJECT_DIR))

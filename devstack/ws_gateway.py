@@ -85,7 +85,7 @@ class LocalWebSocketGateway:
     # ---- the app's handlers ----------------------------------------------------------
     def _app(self):
         if self._app_module is None:
-            from chalicelib.local.stack import PROJECT_DIR
+            from devstack.stack import PROJECT_DIR
 
             if str(PROJECT_DIR) not in sys.path:
                 sys.path.insert(0, str(PROJECT_DIR))

@@ -106,7 +106,7 @@ class PollResult:
 
 
 class QueuePump:
-    """Local-stack component (`COMPONENTS` in chalicelib/local/stack.py): the media worker's."""
+    """Local-stack component (`COMPONENTS` in devstack/stack.py): the media worker's."""
 
     FUNCTION = FUNCTION_NAME
     QUEUE_URL_SETTING = "MEDIA_QUEUE_URL"
