@@ -4,7 +4,7 @@
 it: all entries, changes, messages and statuses, in one transaction, set-based. Three parts:
 - `parsing`: the pure part (`parse_payload`: JSON → rows, no I/O), unit-tested without a
   database;
-- `storage`: the transaction (`store`), whose live events go out at its commit;
+- `storage`: the transaction (`store`), which also writes the outbox row of its live events;
 - `after_commit`: media jobs to the queue and the away message, then the summary
   (`handle_payload` runs the three in order); live events and Web Push leave through the
   outbox the transaction writes.

@@ -34,12 +34,13 @@ def _enqueue_media(result: StoreResult) -> None:
 
 
 def handle_payload(payload: Any) -> dict[str, Any]:
-    """Parse, store, enqueue media, publish. Returns a summary for the response and logs."""
+    """Parse, store (with the outbox row of its live events), enqueue media. Returns a summary
+    for the response and logs."""
     parsed = parse_payload(sanitize(payload))
     if parsed.ignored:
         logger.info("webhook parts ignored", extra={"reasons": parsed.ignored[:20], "count": len(parsed.ignored)})
-    # The live events go out at the commit, so before the media jobs: a fast worker's
-    # message:updated must not reach a browser that has not heard of the message yet.
+    # The outbox row of the live events commits with the messages, before the media jobs: a
+    # fast worker's message:updated gets a higher row id than the message:new it follows.
     result = store(parsed)
     try:
         _enqueue_media(result)
