@@ -82,11 +82,8 @@ def _send(client, connection_id: str, payloads: list[bytes], stop_at: float | No
 
 def encode(event: str, data: dict[str, Any], event_id: str | None = None) -> bytes:
     """One event as it travels (inside a batch frame, or alone as a reply)."""
-    return json.dumps(_event(event_id, event, data), separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _event(event_id: str | None, event: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {"id": event_id, "type": event, "data": jsonable(data)}
+    message = {"id": event_id, "type": event, "data": jsonable(data)}
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def frames(events: list[tuple[str, str, dict[str, Any]]], max_bytes: int | None = None) -> list[bytes]:
@@ -97,7 +94,7 @@ def frames(events: list[tuple[str, str, dict[str, Any]]], max_bytes: int | None 
     current: list[bytes] = []
     size = len(_frame([]))
     for event_id, event, data in events:
-        encoded = json.dumps(_event(event_id, event, data), separators=(",", ":"), ensure_ascii=False).encode()
+        encoded = encode(event, data, event_id)
         if current and size + len(encoded) + 1 > max_bytes:  # +1: the comma
             out.append(_frame(current))
             current, size = [], len(_frame([]))

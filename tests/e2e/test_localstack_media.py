@@ -164,14 +164,15 @@ class _LogOnFailure:
         return report
 
 
-@pytest.fixture(scope="module")
-def localstack(request):
+def running_localstack(request, process_class: type[LocalStackProcess] = LocalStackProcess):
+    """Start LocalStack (once more on another port if it lost the race for its first), yield
+    it, stop it; a failing test's report gets its log. The body of a module fixture."""
     plugin = _LogOnFailure()
     request.config.pluginmanager.register(plugin, f"localstack-log-{id(plugin)}")
     local = None
     try:
         for attempt in (1, 2):
-            local = plugin.localstack = LocalStackProcess()
+            local = plugin.localstack = process_class()
             local.start()
             seconds = local.wait_ready()
             if seconds is not None:
@@ -185,6 +186,11 @@ def localstack(request):
         if local is not None:
             local.stop()
         request.config.pluginmanager.unregister(plugin)
+
+
+@pytest.fixture(scope="module")
+def localstack(request):
+    yield from running_localstack(request)
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.e2e.test_localstack_media import LocalStackProcess, _LogOnFailure
+from tests.e2e.test_localstack_media import LocalStackProcess, running_localstack
 
 pytestmark = pytest.mark.e2e
 
@@ -47,23 +47,7 @@ class LocalStackWithCloudFormation(LocalStackProcess):
 
 @pytest.fixture(scope="module")
 def localstack(request):
-    plugin = _LogOnFailure()
-    request.config.pluginmanager.register(plugin, f"localstack-log-{id(plugin)}")
-    local = None
-    try:
-        for attempt in (1, 2):
-            local = plugin.localstack = LocalStackWithCloudFormation()
-            local.start()
-            if local.wait_ready() is not None:
-                break
-            if attempt == 2 or not local.lost_port_race():
-                pytest.fail(local.exited_message(), pytrace=False)
-            local.stop()
-        yield local
-    finally:
-        if local is not None:
-            local.stop()
-        request.config.pluginmanager.unregister(plugin)
+    yield from running_localstack(request, LocalStackWithCloudFormation)
 
 
 @pytest.fixture(scope="module")
